@@ -1,0 +1,140 @@
+/* The CPU profiler as a whole: sampler → process table → symbolizer → window aggregator.
+ * Drains every `drainIntervalMs` (never overlapping itself), hands completed windows to a sink. */
+import { hostname } from 'node:os';
+import { ProcessTable, type ProcessTableOptions } from './process-table.js';
+import { CpuSampler, type SamplerStats } from './sampler.js';
+import { Symbolizer, type SymbolizerOptions } from './symbolizer.js';
+import { WindowAggregator, type ProfileWindow } from './window.js';
+import type { Frame } from './types.js';
+
+export interface ProfileCollectorOptions {
+  sampleHz: number;
+  windowSeconds: number;
+  drainIntervalMs?: number;
+  host?: string;
+  symbolizer?: SymbolizerOptions;
+  processes?: ProcessTableOptions;
+  /** called with every completed window; errors are counted and logged, not fatal */
+  onWindow: (w: ProfileWindow) => Promise<void>;
+  onError?: (e: unknown) => void;
+}
+
+export interface ProfileCollectorStats extends SamplerStats {
+  samplesRecorded: bigint;
+  windowsFlushed: number;
+  windowErrors: number;
+  drainErrors: number;
+  drainMsTotal: number;
+  processes: number;
+  elfBinaries: number;
+  elfSymbols: number;
+}
+
+export class ProfileCollector {
+  readonly sampler: CpuSampler;
+  readonly symbolizer: Symbolizer;
+  readonly processes: ProcessTable;
+  readonly #agg: WindowAggregator;
+  readonly #opts: ProfileCollectorOptions;
+  #timer: NodeJS.Timeout | undefined;
+  #running: Promise<void> | null = null;
+  #samplesRecorded = 0n;
+  #windowsFlushed = 0;
+  #windowErrors = 0;
+  #drainErrors = 0;
+  #drainMs = 0;
+
+  constructor(opts: ProfileCollectorOptions) {
+    this.#opts = opts;
+    const drainIntervalMs = opts.drainIntervalMs ?? 1000;
+    this.sampler = new CpuSampler({ sampleHz: opts.sampleHz, drainIntervalMs });
+    this.symbolizer = new Symbolizer(opts.symbolizer);
+    this.processes = new ProcessTable(opts.processes);
+    this.#agg = new WindowAggregator(opts.windowSeconds, opts.host ?? hostname(), this.sampler.periodNs);
+  }
+
+  start(): void {
+    const interval = this.#opts.drainIntervalMs ?? 1000;
+    this.#timer = setInterval(() => void this.tick(), interval);
+    this.#timer.unref();
+  }
+
+  /** One drain plus flushing of completed windows. Concurrent calls share the one in flight. */
+  tick(): Promise<void> {
+    if (!this.#running) {
+      this.#running = this.#tick().finally(() => {
+        this.#running = null;
+      });
+    }
+    return this.#running;
+  }
+
+  async #tick(): Promise<void> {
+    try {
+      await this.drainOnce();
+    } catch (e) {
+      this.#drainErrors++;
+      this.#opts.onError?.(e);
+    }
+    await this.#flush(this.#agg.takeCompleted(Date.now() / 1000));
+  }
+
+  async drainOnce(): Promise<void> {
+    const t0 = performance.now();
+    const samples = await this.sampler.drain();
+    const now = Date.now() / 1000;
+    for (const s of samples) {
+      const proc = this.processes.lookup(s.tgid, s.cgroupId, s.comm, s.kthread);
+      const frames: Frame[] = [];
+      if (s.userIps) {
+        const user = this.symbolizer.userFrames(proc.view, s.userIps, proc.app);
+        for (let i = user.length - 1; i >= 0; i--) frames.push(user[i]);
+      }
+      if (s.kernelIps) {
+        const kernel = this.symbolizer.kernelFrames(s.kernelIps);
+        for (let i = kernel.length - 1; i >= 0; i--) frames.push(kernel[i]);
+      }
+      if (frames.length === 0) {
+        frames.push({ name: `[${s.comm || 'unknown'}: no stack]`, mapping: { file: '[unknown]', buildId: '', start: 0n, limit: 0n, offset: 0n }, address: 0n });
+      }
+      this.#agg.add(now, proc.app, proc.containerId, frames, s.count);
+      this.#samplesRecorded += BigInt(s.count);
+    }
+    this.#drainMs += performance.now() - t0;
+  }
+
+  async #flush(windows: ProfileWindow[]): Promise<void> {
+    for (const w of windows) {
+      try {
+        await this.#opts.onWindow(w);
+        this.#windowsFlushed++;
+      } catch (e) {
+        this.#windowErrors++;
+        this.#opts.onError?.(e);
+      }
+    }
+  }
+
+  /** Drains once more and flushes every window, complete or not. */
+  async stop(): Promise<void> {
+    if (this.#timer) clearInterval(this.#timer);
+    this.#timer = undefined;
+    await this.tick();
+    await this.#flush(this.#agg.takeAll());
+    this.sampler.close();
+  }
+
+  stats(): ProfileCollectorStats {
+    return {
+      ...this.sampler.stats(),
+      samplesRecorded: this.#samplesRecorded,
+      windowsFlushed: this.#windowsFlushed,
+      windowErrors: this.#windowErrors,
+      drainErrors: this.#drainErrors,
+      drainMsTotal: this.#drainMs,
+      processes: this.processes.size,
+      elfBinaries: this.symbolizer.elf.binaries,
+      elfSymbols: this.symbolizer.elf.symbols,
+    };
+  }
+}

@@ -1,0 +1,113 @@
+/* pid → application, container, mappings: read from /proc when a process is first sampled and kept
+ * (bounded LRU) so a process that exits before its window is flushed is still named and symbolized. */
+import { readFileSync, readlinkSync } from 'node:fs';
+import { basename } from 'node:path';
+import { LRUCache } from 'lru-cache';
+import { cgroupV2Path, defaultProviders, nameApp, parseCgroupPath, type ContainerMetadataProvider } from './app-naming.js';
+import { parseProcMaps, type ProcMapping } from './symbols/proc-maps.js';
+import type { ProcessView } from './symbolizer.js';
+
+export const KERNEL_APP = 'kernel';
+
+export interface ProcessEntry {
+  pid: number;
+  comm: string;
+  cgroupId: bigint;
+  app: string;
+  containerId: string;
+  /** null when the process was gone before we could read /proc */
+  view: ProcessView | null;
+}
+
+export interface ProcessTableOptions {
+  procRoot?: string;
+  /** prefix for runtime metadata (docker/containerd/CRI-O state), e.g. /host when Kiln runs in a container */
+  runtimeRoot?: string;
+  providers?: ContainerMetadataProvider[];
+  maxProcesses?: number;
+}
+
+class LiveProcess implements ProcessView {
+  #maps: ProcMapping[] = [];
+  constructor(
+    readonly pid: number,
+    readonly nsPid: number,
+    readonly rootPrefix: string,
+    private readonly procRoot: string,
+  ) {}
+  maps(): ProcMapping[] {
+    return this.#maps;
+  }
+  refreshMaps(): ProcMapping[] {
+    const text = readFileSync(`${this.procRoot}/${this.pid}/maps`, 'utf8');
+    // keep only executable mappings: the rest never hold an instruction pointer
+    this.#maps = parseProcMaps(text).filter((m) => m.perms[2] === 'x');
+    return this.#maps;
+  }
+}
+
+export class ProcessTable {
+  readonly #procRoot: string;
+  readonly #providers: ContainerMetadataProvider[];
+  readonly #byPid: LRUCache<number, ProcessEntry>;
+  /** cgroup id → parsed name, so a container's metadata is read once */
+  readonly #byCgroup = new LRUCache<string, { app: string; containerId: string } | false>({ max: 8192 });
+  readErrors = 0;
+
+  constructor(opts: ProcessTableOptions = {}) {
+    this.#procRoot = opts.procRoot ?? '/proc';
+    this.#providers = opts.providers ?? defaultProviders(opts.runtimeRoot ?? '/');
+    this.#byPid = new LRUCache({ max: opts.maxProcesses ?? 16384 });
+  }
+
+  get size(): number {
+    return this.#byPid.size;
+  }
+
+  /** The entry for a sampled process; re-read when its comm or cgroup changed (exec, cgroup move). */
+  lookup(tgid: number, cgroupId: bigint, comm: string, kthread: boolean): ProcessEntry {
+    if (kthread) return { pid: tgid, comm, cgroupId, app: KERNEL_APP, containerId: '', view: null };
+    const hit = this.#byPid.get(tgid);
+    if (hit && hit.comm === comm && hit.cgroupId === cgroupId) return hit;
+    const entry = this.#read(tgid, cgroupId, comm);
+    this.#byPid.set(tgid, entry);
+    return entry;
+  }
+
+  #read(pid: number, cgroupId: bigint, comm: string): ProcessEntry {
+    const dir = `${this.#procRoot}/${pid}`;
+    let exeBase = comm;
+    let view: LiveProcess | null = null;
+    let identity: { app: string; containerId: string } | null = null;
+    try {
+      const status = readFileSync(`${dir}/status`, 'utf8');
+      const nsLine = /^NSpid:\s*(.*)$/m.exec(status);
+      const nsPids = nsLine ? nsLine[1].trim().split(/\s+/).map(Number) : [pid];
+      try {
+        exeBase = basename(readlinkSync(`${dir}/exe`).replace(/ \(deleted\)$/, ''));
+      } catch {
+        // exe unreadable (e.g. exited meanwhile): keep the comm
+      }
+      identity = this.#identityFromCgroup(dir, cgroupId, exeBase);
+      view = new LiveProcess(pid, nsPids[nsPids.length - 1] ?? pid, `${dir}/root`, this.#procRoot);
+      view.refreshMaps();
+    } catch {
+      this.readErrors++;
+    }
+    const id = identity ?? { app: exeBase, containerId: '' };
+    return { pid, comm, cgroupId, app: id.app, containerId: id.containerId, view };
+  }
+
+  #identityFromCgroup(dir: string, cgroupId: bigint, exeBase: string): { app: string; containerId: string } {
+    const key = cgroupId.toString();
+    let cached = this.#byCgroup.get(key);
+    if (cached === undefined) {
+      const path = cgroupV2Path(readFileSync(`${dir}/cgroup`, 'utf8'));
+      const cg = path ? parseCgroupPath(path) : null;
+      // only containers and units are named per cgroup; plain processes are named per executable
+      cached = cg ? nameApp(cg, exeBase, this.#providers) : false;
+      this.#byCgroup.set(key, cached);
+    }
+    return cached || { app: exeBase, containerId: '' };
+  }
+}

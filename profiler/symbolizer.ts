@@ -1,0 +1,160 @@
+/* Addresses → frames: user frames through the process's mappings and ELF symbols (or its perf
+ * map for JIT code), kernel frames through kallsyms. Unknown code stays visible as binary+0xADDR. */
+import { basename } from 'node:path';
+import { LRUCache } from 'lru-cache';
+import { demangle } from '../native/index.js';
+import { ElfCache, type ElfBinary } from './symbols/elf-cache.js';
+import { fileOffsetToVaddr, segmentForFileOffset } from './symbols/elf.js';
+import { Kallsyms } from './symbols/kallsyms.js';
+import { PerfMap } from './symbols/perf-map.js';
+import { findMapping, isFileBacked, type ProcMapping } from './symbols/proc-maps.js';
+import { UNKNOWN_MAPPING, type Frame, type MappingDesc } from './types.js';
+
+/** What the symbolizer needs to know about a process. */
+export interface ProcessView {
+  pid: number;
+  /** pid inside its own pid namespace (perf-<nspid>.map is named by it) */
+  nsPid: number;
+  /** how we reach the process's filesystem, e.g. /proc/PID/root */
+  rootPrefix: string;
+  maps(): ProcMapping[];
+  /** re-read the mappings (an address fell outside every known one) */
+  refreshMaps(): ProcMapping[];
+}
+
+export interface SymbolizerOptions {
+  debugDirs?: string[];
+  kallsymsPath?: string;
+}
+
+const PAGE = 0xfffn;
+
+function hex(n: bigint): string {
+  return `0x${n.toString(16)}`;
+}
+
+export class Symbolizer {
+  readonly elf: ElfCache;
+  #kallsyms: Kallsyms | null = null;
+  readonly #kallsymsPath: string;
+  readonly #perfMaps = new LRUCache<string, PerfMap>({ max: 256 });
+  readonly #demangled = new LRUCache<string, string>({ max: 100_000 });
+  /** per-binary descriptors, so frames of one binary share one MappingDesc object */
+  readonly #mappingDescs = new LRUCache<string, MappingDesc>({ max: 4096 });
+  errors = 0;
+
+  constructor(opts: SymbolizerOptions = {}) {
+    this.elf = new ElfCache({ debugDirs: opts.debugDirs });
+    this.#kallsymsPath = opts.kallsymsPath ?? '/proc/kallsyms';
+  }
+
+  get kallsyms(): Kallsyms {
+    if (!this.#kallsyms) this.#kallsyms = Kallsyms.load(this.#kallsymsPath);
+    return this.#kallsyms;
+  }
+
+  demangle(name: string): string {
+    if (!name.startsWith('_Z') && !name.startsWith('_R')) return name;
+    let d = this.#demangled.get(name);
+    if (d === undefined) {
+      d = demangle(name) ?? name;
+      this.#demangled.set(name, d);
+    }
+    return d;
+  }
+
+  /** Kernel frames, leaf first in and out. */
+  kernelFrames(ips: BigUint64Array): Frame[] {
+    const k = this.kallsyms;
+    const out: Frame[] = [];
+    for (let i = 0; i < ips.length; i++) {
+      // return addresses point after the call: look up the call site
+      const lookupAt = i === 0 ? ips[i] : ips[i] - 1n;
+      const hit = k.table.lookup(lookupAt);
+      out.push({ name: hit ? hit.name : `[kernel]+${hex(ips[i])}`, mapping: k.mapping, address: ips[i] });
+    }
+    return out;
+  }
+
+  /** User frames, leaf first in and out. */
+  userFrames(proc: ProcessView | null, ips: BigUint64Array, fallbackName: string): Frame[] {
+    const out: Frame[] = [];
+    let maps = proc ? proc.maps() : [];
+    let refreshed = false;
+    for (let i = 0; i < ips.length; i++) {
+      const ip = ips[i];
+      const lookupAt = i === 0 ? ip : ip - 1n;
+      let m = findMapping(maps, lookupAt);
+      if (!m && proc && !refreshed) {
+        refreshed = true;
+        try {
+          maps = proc.refreshMaps();
+          m = findMapping(maps, lookupAt);
+        } catch {
+          // process gone: keep what we had
+        }
+      }
+      out.push(this.#userFrame(proc, m, ip, lookupAt, fallbackName));
+    }
+    return out;
+  }
+
+  #userFrame(proc: ProcessView | null, m: ProcMapping | null, ip: bigint, lookupAt: bigint, fallbackName: string): Frame {
+    if (!m || !proc) return { name: `${fallbackName}+${hex(ip)}`, mapping: UNKNOWN_MAPPING, address: ip };
+    if (isFileBacked(m)) {
+      let bin: ElfBinary | null = null;
+      try {
+        const mapFile = `/proc/${proc.pid}/map_files/${m.start.toString(16)}-${m.end.toString(16)}`;
+        bin = this.elf.get(mapFile, m.path, proc.rootPrefix, `${m.dev}:${m.inode}:${m.path}`);
+      } catch {
+        try {
+          bin = this.elf.get(proc.rootPrefix + m.path, m.path, proc.rootPrefix, `${m.dev}:${m.inode}:${m.path}`);
+        } catch {
+          this.errors++;
+        }
+      }
+      const fileOffset = ip - m.start + m.offset;
+      const lookupOffset = lookupAt - m.start + m.offset;
+      const seg = bin ? segmentForFileOffset(bin.info.segments, lookupOffset) : null;
+      if (bin && seg) {
+        const vaddr = fileOffsetToVaddr(seg, fileOffset);
+        const mapping = this.#mapping(m.path, bin.info.buildId, seg.vaddr & ~PAGE, seg.vaddr + seg.memsz, seg.offset & ~PAGE);
+        const hit = bin.symbols?.lookup(fileOffsetToVaddr(seg, lookupOffset));
+        return { name: hit ? this.demangle(hit.name) : `${basename(m.path)}+${hex(vaddr)}`, mapping, address: vaddr };
+      }
+      const mapping = this.#mapping(m.path, bin?.info.buildId ?? '', m.start - m.start, m.end - m.start, m.offset);
+      return { name: `${basename(m.path)}+${hex(fileOffset)}`, mapping, address: fileOffset };
+    }
+    // anonymous executable memory: JIT code, named by the process's perf map if it writes one
+    const pm = this.#perfMap(proc);
+    const hit = pm?.table?.lookup(lookupAt) ?? null;
+    const label = m.path || '[anon]';
+    const mapping = this.#mapping(pm && pm.table ? '[jit]' : label, '', m.start, m.end, 0n);
+    return { name: hit ? hit.name : `${label}+${hex(ip)}`, mapping, address: ip };
+  }
+
+  #perfMap(proc: ProcessView): PerfMap | null {
+    const path = `${proc.rootPrefix}/tmp/perf-${proc.nsPid}.map`;
+    let pm = this.#perfMaps.get(path);
+    if (!pm) {
+      pm = new PerfMap(path);
+      this.#perfMaps.set(path, pm);
+    }
+    try {
+      return pm.refresh() ? pm : null;
+    } catch {
+      this.errors++;
+      return null;
+    }
+  }
+
+  #mapping(file: string, buildId: string, start: bigint, limit: bigint, offset: bigint): MappingDesc {
+    const key = `${file}\0${buildId}\0${start}\0${limit}\0${offset}`;
+    let d = this.#mappingDescs.get(key);
+    if (!d) {
+      d = { file, buildId, start, limit, offset };
+      this.#mappingDescs.set(key, d);
+    }
+    return d;
+  }
+}

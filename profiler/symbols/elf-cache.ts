@@ -1,0 +1,109 @@
+/* ELF binaries by identity (build id, else device:inode): segments for address arithmetic and a
+ * lazily built function table, with separate debug files found the way gdb finds them.
+ * Bounded: an LRU by total symbol count. */
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { LRUCache } from 'lru-cache';
+import { ElfFile, type ElfInfo } from './elf.js';
+import { SymbolTable } from './symbol-table.js';
+
+export interface ElfBinary {
+  info: ElfInfo;
+  /** null when the file has no function symbols at all (fully stripped, no debug file) */
+  symbols: SymbolTable | null;
+  debugFile: string | null;
+}
+
+export interface ElfCacheOptions {
+  /** where separate debug files live, as seen inside the process's root (default /usr/lib/debug) */
+  debugDirs?: string[];
+  /** total symbols kept across cached binaries */
+  maxSymbols?: number;
+  maxBinaries?: number;
+}
+
+/**
+ * Candidate debug files, in gdb's order: by build id under each debug dir, then .gnu_debuglink next to
+ * the binary, in its .debug/ subdirectory, and under each debug dir mirrored by path.
+ */
+export function debugFileCandidates(binaryPath: string, info: ElfInfo, debugDirs: string[]): string[] {
+  const out: string[] = [];
+  if (info.buildId.length > 2) {
+    for (const d of debugDirs) out.push(join(d, '.build-id', info.buildId.slice(0, 2), `${info.buildId.slice(2)}.debug`));
+  }
+  if (info.debuglink) {
+    const dir = dirname(binaryPath);
+    out.push(join(dir, info.debuglink), join(dir, '.debug', info.debuglink));
+    for (const d of debugDirs) out.push(join(d, dir, info.debuglink));
+  }
+  return out;
+}
+
+export class ElfCache {
+  readonly #debugDirs: string[];
+  readonly #byKey: LRUCache<string, ElfBinary>;
+
+  constructor(opts: ElfCacheOptions = {}) {
+    this.#debugDirs = opts.debugDirs ?? ['/usr/lib/debug'];
+    this.#byKey = new LRUCache<string, ElfBinary>({
+      max: opts.maxBinaries ?? 512,
+      maxSize: opts.maxSymbols ?? 1_500_000,
+      sizeCalculation: (b) => Math.max(1, b.symbols?.size ?? 1),
+    });
+  }
+
+  get binaries(): number {
+    return this.#byKey.size;
+  }
+
+  get symbols(): number {
+    return this.#byKey.calculatedSize ?? 0;
+  }
+
+  /**
+   * @param openPath a path this process can open (e.g. /proc/PID/map_files/..., /proc/PID/root/...)
+   * @param realPath the path inside the process's root, for debuglink lookups
+   * @param rootPrefix prefix that maps the process's root into ours (e.g. /proc/PID/root)
+   * @param identity device:inode of the mapping, used when the binary has no build id
+   */
+  get(openPath: string, realPath: string, rootPrefix: string, identity: string): ElfBinary {
+    const hit = this.#byKey.get(identity);
+    if (hit) return hit;
+    const elf = ElfFile.open(openPath);
+    let bin: ElfBinary;
+    try {
+      const byBuild = elf.info.buildId ? this.#byKey.get(`build:${elf.info.buildId}`) : undefined;
+      if (byBuild) {
+        this.#byKey.set(identity, byBuild);
+        return byBuild;
+      }
+      const symbols = elf.functionSymbols();
+      let debugFile: string | null = null;
+      if (!elf.info.hasSymtab) {
+        for (const cand of debugFileCandidates(realPath, elf.info, this.#debugDirs)) {
+          const p = rootPrefix + cand;
+          if (!existsSync(p)) continue;
+          try {
+            const dbg = ElfFile.open(p);
+            try {
+              if (elf.info.buildId && dbg.info.buildId && dbg.info.buildId !== elf.info.buildId) continue;
+              symbols.push(...dbg.functionSymbols());
+              debugFile = cand;
+              break;
+            } finally {
+              dbg.close();
+            }
+          } catch {
+            // not ELF or unreadable: try the next candidate
+          }
+        }
+      }
+      bin = { info: elf.info, symbols: symbols.length > 0 ? new SymbolTable(symbols) : null, debugFile };
+    } finally {
+      elf.close();
+    }
+    this.#byKey.set(identity, bin);
+    if (bin.info.buildId) this.#byKey.set(`build:${bin.info.buildId}`, bin);
+    return bin;
+  }
+}

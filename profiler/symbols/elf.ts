@@ -1,0 +1,222 @@
+/* Minimal ELF64 little-endian reader: program headers, sections, build id, .gnu_debuglink,
+ * .symtab/.dynsym functions. Reads only the parts it needs, by offset (binaries can be 100+ MB). */
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import type { RawSymbol } from './symbol-table.js';
+
+const PT_LOAD = 1;
+const PT_NOTE = 4;
+const PF_X = 1;
+const SHT_SYMTAB = 2;
+const SHT_NOTE = 7;
+const SHT_DYNSYM = 11;
+const SHT_NOBITS = 8;
+const STT_FUNC = 2;
+const STT_GNU_IFUNC = 10;
+const NT_GNU_BUILD_ID = 3;
+const ET_DYN = 3;
+
+export interface LoadSegment {
+  offset: bigint;
+  vaddr: bigint;
+  filesz: bigint;
+  memsz: bigint;
+  executable: boolean;
+}
+
+interface Section {
+  name: string;
+  type: number;
+  offset: number;
+  size: number;
+  link: number;
+  entsize: number;
+}
+
+export interface ElfInfo {
+  type: number;
+  /** true for ET_DYN (PIE executables and shared libraries) */
+  isDyn: boolean;
+  buildId: string;
+  debuglink: string | null;
+  segments: LoadSegment[];
+  hasSymtab: boolean;
+}
+
+export class ElfFile {
+  readonly #fd: number;
+  readonly #size: number;
+  #sections: Section[] = [];
+  readonly info: ElfInfo;
+
+  private constructor(fd: number) {
+    this.#fd = fd;
+    this.#size = fstatSync(fd).size;
+    this.info = this.#parse();
+  }
+
+  /** Opens and parses the headers; throws on a file that is not ELF64 little-endian. */
+  static open(path: string): ElfFile {
+    const fd = openSync(path, 'r');
+    try {
+      return new ElfFile(fd);
+    } catch (e) {
+      closeSync(fd);
+      throw e;
+    }
+  }
+
+  close(): void {
+    closeSync(this.#fd);
+  }
+
+  #read(offset: number, length: number): Buffer {
+    if (offset < 0 || length < 0 || offset + length > this.#size) throw new Error(`ELF read out of bounds (${offset}+${length})`);
+    const buf = Buffer.allocUnsafe(length);
+    let done = 0;
+    while (done < length) {
+      const n = readSync(this.#fd, buf, done, length - done, offset + done);
+      if (n <= 0) throw new Error('short read in ELF file');
+      done += n;
+    }
+    return buf;
+  }
+
+  #parse(): ElfInfo {
+    const h = this.#read(0, 64);
+    if (h.readUInt32BE(0) !== 0x7f454c46) throw new Error('not an ELF file');
+    if (h[4] !== 2 || h[5] !== 1) throw new Error('only ELF64 little-endian is supported');
+    const type = h.readUInt16LE(16);
+    const phoff = Number(h.readBigUInt64LE(32));
+    const shoff = Number(h.readBigUInt64LE(40));
+    const phentsize = h.readUInt16LE(54);
+    const phnum = h.readUInt16LE(56);
+    const shentsize = h.readUInt16LE(58);
+    const shnum = h.readUInt16LE(60);
+    const shstrndx = h.readUInt16LE(62);
+
+    const segments: LoadSegment[] = [];
+    const notes: { offset: number; size: number }[] = [];
+    if (phnum > 0) {
+      const ph = this.#read(phoff, phentsize * phnum);
+      for (let i = 0; i < phnum; i++) {
+        const o = i * phentsize;
+        const ptype = ph.readUInt32LE(o);
+        if (ptype === PT_LOAD) {
+          segments.push({
+            executable: (ph.readUInt32LE(o + 4) & PF_X) !== 0,
+            offset: ph.readBigUInt64LE(o + 8),
+            vaddr: ph.readBigUInt64LE(o + 16),
+            filesz: ph.readBigUInt64LE(o + 32),
+            memsz: ph.readBigUInt64LE(o + 40),
+          });
+        } else if (ptype === PT_NOTE) {
+          notes.push({ offset: Number(ph.readBigUInt64LE(o + 8)), size: Number(ph.readBigUInt64LE(o + 32)) });
+        }
+      }
+    }
+
+    if (shnum > 0 && shoff > 0 && shoff + shentsize * shnum <= this.#size) {
+      const sh = this.#read(shoff, shentsize * shnum);
+      const raw = [];
+      for (let i = 0; i < shnum; i++) {
+        const o = i * shentsize;
+        raw.push({
+          nameOff: sh.readUInt32LE(o),
+          type: sh.readUInt32LE(o + 4),
+          offset: Number(sh.readBigUInt64LE(o + 24)),
+          size: Number(sh.readBigUInt64LE(o + 32)),
+          link: sh.readUInt32LE(o + 40),
+          entsize: Number(sh.readBigUInt64LE(o + 56)),
+        });
+      }
+      const strs = shstrndx < raw.length ? this.#read(raw[shstrndx].offset, raw[shstrndx].size) : Buffer.alloc(0);
+      this.#sections = raw.map((s) => {
+        const end = strs.indexOf(0, s.nameOff);
+        return { ...s, name: strs.toString('latin1', s.nameOff, end < 0 ? strs.length : end) };
+      });
+    }
+
+    let buildId = '';
+    const noteSources = notes.length > 0 ? notes : this.#sections.filter((s) => s.type === SHT_NOTE).map((s) => ({ offset: s.offset, size: s.size }));
+    for (const n of noteSources) {
+      buildId = this.#findBuildId(n.offset, n.size);
+      if (buildId) break;
+    }
+
+    let debuglink: string | null = null;
+    const dl = this.#sections.find((s) => s.name === '.gnu_debuglink' && s.type !== SHT_NOBITS);
+    if (dl && dl.size > 0) {
+      const b = this.#read(dl.offset, dl.size);
+      const end = b.indexOf(0);
+      debuglink = b.toString('utf8', 0, end < 0 ? b.length : end) || null;
+    }
+
+    return {
+      type,
+      isDyn: type === ET_DYN,
+      buildId,
+      debuglink,
+      segments,
+      hasSymtab: this.#sections.some((s) => s.type === SHT_SYMTAB && s.size > 0),
+    };
+  }
+
+  #findBuildId(offset: number, size: number): string {
+    if (size <= 0 || size > 1 << 20 || offset + size > this.#size) return '';
+    const b = this.#read(offset, size);
+    let o = 0;
+    while (o + 12 <= b.length) {
+      const namesz = b.readUInt32LE(o);
+      const descsz = b.readUInt32LE(o + 4);
+      const ntype = b.readUInt32LE(o + 8);
+      const nameStart = o + 12;
+      const descStart = nameStart + ((namesz + 3) & ~3);
+      if (descStart + descsz > b.length) break;
+      if (ntype === NT_GNU_BUILD_ID && namesz === 4 && b.toString('latin1', nameStart, nameStart + 3) === 'GNU') {
+        return b.toString('hex', descStart, descStart + descsz);
+      }
+      o = descStart + ((descsz + 3) & ~3);
+    }
+    return '';
+  }
+
+  /** Function symbols from .symtab (preferred: it has the local ones) plus .dynsym. */
+  functionSymbols(): RawSymbol[] {
+    const out: RawSymbol[] = [];
+    for (const type of [SHT_DYNSYM, SHT_SYMTAB]) {
+      for (const sec of this.#sections.filter((s) => s.type === type && s.size > 0)) {
+        const strsec = this.#sections[sec.link];
+        if (!strsec || strsec.type === SHT_NOBITS) continue;
+        const entsize = sec.entsize || 24;
+        const syms = this.#read(sec.offset, sec.size);
+        const strs = this.#read(strsec.offset, strsec.size);
+        for (let o = 0; o + entsize <= syms.length; o += entsize) {
+          const info = syms[o + 4];
+          const stype = info & 0xf;
+          if (stype !== STT_FUNC && stype !== STT_GNU_IFUNC) continue;
+          const shndx = syms.readUInt16LE(o + 6);
+          const value = syms.readBigUInt64LE(o + 8);
+          if (shndx === 0 || value === 0n) continue;
+          const nameOff = syms.readUInt32LE(o);
+          const end = strs.indexOf(0, nameOff);
+          const name = strs.toString('utf8', nameOff, end < 0 ? strs.length : end);
+          if (!name) continue;
+          out.push({ start: value, size: syms.readBigUInt64LE(o + 16), name });
+        }
+      }
+    }
+    return out;
+  }
+}
+
+/** The executable PT_LOAD segment containing a file offset, for file offset → ELF address. */
+export function segmentForFileOffset(segments: LoadSegment[], fileOffset: bigint): LoadSegment | null {
+  for (const s of segments) {
+    if (fileOffset >= s.offset && fileOffset < s.offset + s.filesz) return s;
+  }
+  return null;
+}
+
+export function fileOffsetToVaddr(seg: LoadSegment, fileOffset: bigint): bigint {
+  return fileOffset - seg.offset + seg.vaddr;
+}

@@ -1,0 +1,111 @@
+/* Per-application aggregation of symbolized samples into fixed windows (aligned to the wall clock). */
+import type { Frame } from './types.js';
+
+export interface StackCount {
+  /** root first */
+  frames: Frame[];
+  count: number;
+}
+
+/** One application's samples in one container ('' outside containers) for one window. */
+export interface AppProfile {
+  app: string;
+  containerId: string;
+  stacks: StackCount[];
+}
+
+export interface ProfileWindow {
+  /** unix seconds, a multiple of `seconds` */
+  start: number;
+  seconds: number;
+  host: string;
+  periodNs: number;
+  apps: AppProfile[];
+  /** samples folded into [truncated] stacks because the window hit its distinct-stack limit */
+  truncatedSamples: number;
+}
+
+interface AppAgg {
+  app: string;
+  containerId: string;
+  stacks: Map<string, StackCount>;
+}
+
+export const TRUNCATED_FRAME = '[truncated: too many distinct stacks in window]';
+
+export function windowStart(unixSeconds: number, windowSeconds: number): number {
+  return Math.floor(unixSeconds / windowSeconds) * windowSeconds;
+}
+
+export function stackKey(frames: Frame[]): string {
+  let k = '';
+  for (const f of frames) k += `${f.name}\u0001${f.mapping.file}\u0001${f.address.toString(16)}\u0002`;
+  return k;
+}
+
+export class WindowAggregator {
+  readonly #windows = new Map<number, { apps: Map<string, AppAgg>; stacks: number; truncated: number }>();
+
+  constructor(
+    readonly windowSeconds: number,
+    readonly host: string,
+    readonly periodNs: number,
+    /** distinct stacks one window may hold (all apps); beyond it samples go to a [truncated] stack */
+    readonly maxStacksPerWindow = 200_000,
+  ) {}
+
+  add(unixSeconds: number, app: string, containerId: string, frames: Frame[], count: number): void {
+    const start = windowStart(unixSeconds, this.windowSeconds);
+    let w = this.#windows.get(start);
+    if (!w) {
+      w = { apps: new Map(), stacks: 0, truncated: 0 };
+      this.#windows.set(start, w);
+    }
+    const appKey = `${app}\u0000${containerId}`;
+    let a = w.apps.get(appKey);
+    if (!a) {
+      a = { app, containerId, stacks: new Map() };
+      w.apps.set(appKey, a);
+    }
+    let key = stackKey(frames);
+    let s = a.stacks.get(key);
+    if (!s && w.stacks >= this.maxStacksPerWindow) {
+      w.truncated += count;
+      frames = [{ name: TRUNCATED_FRAME, mapping: { file: '[truncated]', buildId: '', start: 0n, limit: 0n, offset: 0n }, address: 0n }];
+      key = stackKey(frames);
+      s = a.stacks.get(key);
+    }
+    if (s) s.count += count;
+    else {
+      a.stacks.set(key, { frames, count });
+      w.stacks++;
+    }
+  }
+
+  /** Removes and returns every window that ended at or before `unixSeconds`. */
+  takeCompleted(unixSeconds: number): ProfileWindow[] {
+    return this.#take((start) => start + this.windowSeconds <= unixSeconds);
+  }
+
+  /** Removes and returns every window, complete or not (shutdown). */
+  takeAll(): ProfileWindow[] {
+    return this.#take(() => true);
+  }
+
+  #take(pred: (start: number) => boolean): ProfileWindow[] {
+    const out: ProfileWindow[] = [];
+    for (const [start, w] of [...this.#windows].sort((a, b) => a[0] - b[0])) {
+      if (!pred(start)) continue;
+      this.#windows.delete(start);
+      out.push({
+        start,
+        seconds: this.windowSeconds,
+        host: this.host,
+        periodNs: this.periodNs,
+        truncatedSamples: w.truncated,
+        apps: [...w.apps.values()].map((a) => ({ app: a.app, containerId: a.containerId, stacks: [...a.stacks.values()] })),
+      });
+    }
+    return out;
+  }
+}

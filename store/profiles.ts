@@ -1,0 +1,191 @@
+/* Profile reads and writes over a Store (same SQL for both adapters). */
+import { createHash } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
+import type { Frame, MappingDesc } from '../profiler/types.js';
+import type { ProfileWindow } from '../profiler/window.js';
+import type { Store } from './store.js';
+
+export function id64(parts: string): string {
+  return createHash('sha1').update(parts).digest().readBigUInt64LE(0).toString();
+}
+
+export function mappingId(m: MappingDesc): string {
+  return id64(`${m.file}\0${m.buildId}\0${m.start}\0${m.limit}\0${m.offset}`);
+}
+
+export function stackId(frames: Frame[], mappingIds: string[]): string {
+  let s = '';
+  frames.forEach((f, i) => {
+    s += `${f.name}\u0001${f.address}\u0001${mappingIds[i]}\u0002`;
+  });
+  return id64(s);
+}
+
+export interface AppRow {
+  app: string;
+  container_id?: string;
+  host: string;
+  first_seen: string;
+  last_seen: string;
+}
+
+export interface StackRow {
+  functions: string[];
+  samples: number;
+  cpu_ns: number;
+}
+
+export interface PprofStackRow extends StackRow {
+  addresses: string[];
+  mapping_ids: string[];
+}
+
+export interface MappingRow {
+  mapping_id: string;
+  file: string;
+  build_id: string;
+  memory_start: string;
+  memory_limit: string;
+  file_offset: string;
+}
+
+export interface TimeRange {
+  /** unix seconds, inclusive */
+  from: number;
+  /** unix seconds, exclusive */
+  to: number;
+}
+
+const RANGE = 'ts >= toDateTime({from:Int64}) AND ts < toDateTime({to:Int64})';
+
+function rfc3339(clickhouseDateTime: string): string {
+  return `${clickhouseDateTime.replace(' ', 'T')}Z`;
+}
+
+export class ProfileRepository {
+  /** stacks/mappings written recently: not written again until an hour has passed (keeps last_seen fresh for the TTL) */
+  readonly #written = new LRUCache<string, number>({ max: 200_000, ttl: 3600_000 });
+
+  constructor(readonly store: Store) {}
+
+  async writeWindow(w: ProfileWindow, source = 'profiler'): Promise<{ samples: number; stacks: number; mappings: number }> {
+    const lastSeen = w.start + w.seconds;
+    const mappingRows: Record<string, unknown>[] = [];
+    const stackRows: Record<string, unknown>[] = [];
+    const sampleRows: Record<string, unknown>[] = [];
+    const appRows: Record<string, unknown>[] = [];
+    const mappingIds = new Map<MappingDesc, string>();
+    const midOf = (m: MappingDesc): string => {
+      let id = mappingIds.get(m);
+      if (id === undefined) {
+        id = mappingId(m);
+        mappingIds.set(m, id);
+        if (!this.#written.has(`m${id}`)) {
+          this.#written.set(`m${id}`, lastSeen);
+          mappingRows.push({
+            mapping_id: id,
+            file: m.file,
+            build_id: m.buildId,
+            memory_start: m.start.toString(),
+            memory_limit: m.limit.toString(),
+            file_offset: m.offset.toString(),
+            last_seen: lastSeen,
+          });
+        }
+      }
+      return id;
+    };
+    for (const a of w.apps) {
+      appRows.push({ ts: w.start, window_seconds: w.seconds, host: w.host, app: a.app, container_id: a.containerId, source });
+      for (const s of a.stacks) {
+        const mids = s.frames.map((f) => midOf(f.mapping));
+        const sid = stackId(s.frames, mids);
+        if (!this.#written.has(`s${sid}`)) {
+          this.#written.set(`s${sid}`, lastSeen);
+          stackRows.push({
+            stack_id: sid,
+            functions: s.frames.map((f) => f.name),
+            addresses: s.frames.map((f) => f.address.toString()),
+            mapping_ids: mids,
+            last_seen: lastSeen,
+          });
+        }
+        sampleRows.push({
+          ts: w.start,
+          window_seconds: w.seconds,
+          host: w.host,
+          app: a.app,
+          container_id: a.containerId,
+          stack_id: sid,
+          samples: s.count,
+          period_ns: w.periodNs,
+        });
+      }
+    }
+    // referenced rows first, so a reader never sees a sample whose stack is missing
+    await this.store.insert('profile_mappings', mappingRows);
+    await this.store.insert('profile_stacks', stackRows);
+    await this.store.insert('profile_samples', sampleRows);
+    await this.store.insert('app_windows', appRows);
+    return { samples: sampleRows.length, stacks: stackRows.length, mappings: mappingRows.length };
+  }
+
+  async apps(range: TimeRange): Promise<AppRow[]> {
+    const rows = await this.store.query<{ app: string; containers: string[]; hosts: string[]; first_seen: string; last_seen: string }>(
+      `SELECT app, groupUniqArrayIf(8)(container_id, container_id != '') AS containers, groupUniqArray(8)(host) AS hosts,
+              min(ts) AS first_seen, max(ts + window_seconds) AS last_seen
+       FROM app_windows WHERE ${RANGE} GROUP BY app ORDER BY app`,
+      { ...range },
+    );
+    return rows.map((r) => ({
+      app: r.app,
+      ...(r.containers.length === 1 ? { container_id: r.containers[0] } : {}),
+      ...(r.containers.length > 1 ? { container_ids: r.containers } : {}),
+      host: r.hosts.sort().join(','),
+      first_seen: rfc3339(r.first_seen),
+      last_seen: rfc3339(r.last_seen),
+    }));
+  }
+
+  async appExists(app: string): Promise<boolean> {
+    const rows = await this.store.query('SELECT 1 AS x FROM app_windows WHERE app = {app:String} LIMIT 1', { app });
+    return rows.length > 0;
+  }
+
+  #stacksSql(columns: string): string {
+    return `WITH agg AS (
+        SELECT stack_id, sum(samples) AS n, sum(samples * period_ns) AS ns
+        FROM profile_samples WHERE app = {app:String} AND ${RANGE} GROUP BY stack_id
+      )
+      SELECT ${columns}, agg.n AS samples, agg.ns AS cpu_ns
+      FROM agg INNER JOIN (
+        SELECT stack_id, ${columns.replace(/s\./g, '')} FROM profile_stacks
+        WHERE stack_id IN (SELECT stack_id FROM agg) LIMIT 1 BY stack_id
+      ) AS s ON s.stack_id = agg.stack_id`;
+  }
+
+  /** Stacks (root first) with their sample counts, for flamegraphs. */
+  async stacks(app: string, range: TimeRange): Promise<StackRow[]> {
+    const rows = await this.store.query<{ functions: string[]; samples: string | number; cpu_ns: string | number }>(this.#stacksSql('s.functions'), { app, ...range });
+    return rows.map((r) => ({ functions: r.functions, samples: Number(r.samples), cpu_ns: Number(r.cpu_ns) }));
+  }
+
+  /** Stacks with addresses and mappings, for pprof. */
+  async pprofStacks(app: string, range: TimeRange): Promise<{ stacks: PprofStackRow[]; mappings: MappingRow[] }> {
+    const rows = await this.store.query<{ functions: string[]; addresses: string[]; mapping_ids: string[]; samples: string | number; cpu_ns: string | number }>(
+      this.#stacksSql('s.functions, s.addresses, s.mapping_ids'),
+      { app, ...range },
+    );
+    const stacks = rows.map((r) => ({ ...r, samples: Number(r.samples), cpu_ns: Number(r.cpu_ns) }));
+    const ids = [...new Set(stacks.flatMap((s) => s.mapping_ids))];
+    const mappings =
+      ids.length === 0
+        ? []
+        : await this.store.query<MappingRow>(
+            `SELECT mapping_id, file, build_id, memory_start, memory_limit, file_offset FROM profile_mappings
+             WHERE mapping_id IN {ids:Array(UInt64)} LIMIT 1 BY mapping_id`,
+            { ids: ids.map((x) => BigInt(x)) },
+          );
+    return { stacks, mappings };
+  }
+}

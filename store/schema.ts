@@ -1,0 +1,58 @@
+/* ClickHouse schema. Profiles follow the "stack stored once, samples by reference" layout
+ * (as in Coroot's and miHoYo's ClickHouse profiling designs): a sample row is (window, app,
+ * container, stack id, count); each distinct stack and mapping is a row of its own,
+ * de-duplicated by ReplacingMergeTree and kept alive by last_seen. Everything has a TTL. */
+
+export interface SchemaOptions {
+  retentionDays: number;
+}
+
+export function schemaStatements({ retentionDays }: SchemaOptions): string[] {
+  const days = Math.max(1, Math.floor(retentionDays));
+  return [
+    `CREATE TABLE IF NOT EXISTS profile_samples (
+      ts DateTime,
+      window_seconds UInt32,
+      host LowCardinality(String),
+      app LowCardinality(String),
+      container_id String,
+      stack_id UInt64,
+      samples UInt64,
+      period_ns UInt64
+    ) ENGINE = MergeTree
+    PARTITION BY toDate(ts)
+    ORDER BY (app, ts, stack_id)
+    TTL ts + INTERVAL ${days} DAY DELETE`,
+    `CREATE TABLE IF NOT EXISTS profile_stacks (
+      stack_id UInt64,
+      functions Array(String),
+      addresses Array(UInt64),
+      mapping_ids Array(UInt64),
+      last_seen DateTime
+    ) ENGINE = ReplacingMergeTree(last_seen)
+    ORDER BY stack_id
+    TTL last_seen + INTERVAL ${days} DAY DELETE`,
+    `CREATE TABLE IF NOT EXISTS profile_mappings (
+      mapping_id UInt64,
+      file String,
+      build_id String,
+      memory_start UInt64,
+      memory_limit UInt64,
+      file_offset UInt64,
+      last_seen DateTime
+    ) ENGINE = ReplacingMergeTree(last_seen)
+    ORDER BY mapping_id
+    TTL last_seen + INTERVAL ${days} DAY DELETE`,
+    `CREATE TABLE IF NOT EXISTS app_windows (
+      ts DateTime,
+      window_seconds UInt32,
+      host LowCardinality(String),
+      app LowCardinality(String),
+      container_id String,
+      source LowCardinality(String)
+    ) ENGINE = MergeTree
+    PARTITION BY toDate(ts)
+    ORDER BY (app, ts)
+    TTL ts + INTERVAL ${days} DAY DELETE`,
+  ];
+}

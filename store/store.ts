@@ -1,0 +1,22 @@
+/* The one interface to ClickHouse. Two adapters run the same SQL text: the embedded chDB engine
+ * (default, single node) and @clickhouse/client for a ClickHouse server (scale-out). */
+
+export type QueryParams = Record<string, string | number | bigint | boolean | string[] | number[] | bigint[]>;
+
+export interface Store {
+  readonly kind: string;
+  /** Runs a statement that returns nothing (DDL, ALTER, ...). */
+  exec(sql: string, params?: QueryParams): Promise<void>;
+  /** Runs a query with {name:Type} parameters; rows as objects (64-bit integers as strings). */
+  query<T = Record<string, unknown>>(sql: string, params?: QueryParams): Promise<T[]>;
+  /** Inserts rows as JSONEachRow (64-bit integers may be given as strings). */
+  insert(table: string, rows: readonly Record<string, unknown>[]): Promise<void>;
+  close(): Promise<void>;
+}
+
+export class StoreError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'StoreError';
+  }
+}
