@@ -1,0 +1,149 @@
+#!/usr/bin/env node
+/* kiln: the one binary. `kiln run` = collectors + embedded store + API/UI on one host. */
+import { serve } from '@hono/node-server';
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { enableBpfStats, isNativeError } from './native/index.js';
+import { preflight } from './preflight.js';
+import { ProfileCollector } from './profiler/collector.js';
+import { ChdbStore } from './store/chdb-store.js';
+import { ProfileRepository } from './store/profiles.js';
+import { schemaStatements } from './store/schema.js';
+import { createApi } from './web/api.js';
+import { uiRoutes } from './web/ui.js';
+
+const HELP = `kiln — continuous eBPF CPU profiler and network-cost analyzer
+
+Usage:
+  kiln run [options]        collectors + embedded ClickHouse (chDB) + API/UI on this host
+  kiln --help
+
+Options (run):
+  --listen HOST:PORT        API and UI address (default 127.0.0.1:7070)
+  --data-dir DIR            embedded store directory (default ./data)
+  --window SECONDS          aggregation window (default 60)
+  --sample-hz N             CPU sampling rate per CPU (default 97)
+  --retention-days N        how long data is kept (default 7)
+  --debug-dir DIR           separate debug files (repeatable; default /usr/lib/debug)
+  --runtime-root DIR        where container runtime state is found (default /; e.g. /host in a container)
+  --zones FILE              topology config (network cost; see README)
+  --clickhouse-url URL      ClickHouse server instead of the embedded store (kiln server)
+
+Needs root (CAP_BPF, CAP_PERFMON), kernel BTF (/sys/kernel/btf/vmlinux), Linux 5.8+.`;
+
+function fail(line: string): never {
+  process.stderr.write(`${line}\n`);
+  process.exit(1);
+}
+
+function intFlag(name: string, v: string | undefined, def: number, min: number, max: number): number {
+  if (v === undefined) return def;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min || n > max) fail(`kiln: --${name} must be an integer from ${min} to ${max}, got "${v}"`);
+  return n;
+}
+
+function parseListen(v: string): { hostname: string; port: number } {
+  const m = /^(\[[^\]]+\]|[^:]+):(\d+)$/.exec(v);
+  if (!m || Number(m[2]) > 65535) fail(`kiln: --listen must be HOST:PORT, got "${v}"`);
+  return { hostname: m[1].replace(/^\[|\]$/g, ''), port: Number(m[2]) };
+}
+
+async function run(argv: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      listen: { type: 'string', default: '127.0.0.1:7070' },
+      'data-dir': { type: 'string', default: './data' },
+      window: { type: 'string' },
+      'sample-hz': { type: 'string' },
+      'retention-days': { type: 'string' },
+      'debug-dir': { type: 'string', multiple: true },
+      'runtime-root': { type: 'string', default: '/' },
+      zones: { type: 'string' },
+      'clickhouse-url': { type: 'string' },
+    },
+    strict: true,
+  });
+  const windowSeconds = intFlag('window', values.window, 60, 1, 3600);
+  const sampleHz = intFlag('sample-hz', values['sample-hz'], 97, 1, 10000);
+  const retentionDays = intFlag('retention-days', values['retention-days'], 7, 1, 3650);
+  const listen = parseListen(values.listen!);
+  if (values['clickhouse-url']) fail('kiln: --clickhouse-url is for `kiln server` (ClickHouse server adapter); `kiln run` uses the embedded store');
+
+  const missing = preflight();
+  if (missing) fail(missing);
+
+  const dataDir = resolve(values['data-dir']!);
+  const store = new ChdbStore(dataDir);
+  for (const sql of schemaStatements({ retentionDays })) await store.exec(sql);
+  const profiles = new ProfileRepository(store);
+  const log = (msg: string) => process.stderr.write(`kiln: ${msg}\n`);
+
+  try {
+    enableBpfStats();
+  } catch (e) {
+    log(`BPF run-time statistics unavailable (${(e as Error).message.split('\n')[0]})`);
+  }
+  let collector: ProfileCollector;
+  try {
+    collector = new ProfileCollector({
+      sampleHz,
+      windowSeconds,
+      symbolizer: { debugDirs: values['debug-dir'] },
+      processes: { runtimeRoot: values['runtime-root'] },
+      onWindow: async (w) => {
+        await profiles.writeWindow(w);
+      },
+      onError: (e) => log(`profiler: ${(e as Error).message}`),
+    });
+  } catch (e) {
+    if (isNativeError(e)) fail(`kiln: the kernel refused the CPU profiler's BPF program (${e.code}): ${e.message.split('\n')[0]}`);
+    throw e;
+  }
+  collector.start();
+
+  const api = createApi({
+    profiles,
+    defaultPeriodNs: Math.round(1e9 / sampleHz),
+    extend: (app) => uiRoutes(app),
+    onError: (e) => log(`api: ${(e as Error).stack ?? e}`),
+  });
+  const server = serve({ fetch: api.fetch, hostname: listen.hostname, port: listen.port });
+  server.on('error', (e: NodeJS.ErrnoException) => fail(`kiln: cannot listen on ${values.listen}: ${e.code ?? e.message}`));
+  server.on('listening', () =>
+    log(`listening on http://${values.listen} — sampling ${sampleHz} Hz on ${collector.sampler.cpus.length} CPUs, ${windowSeconds} s windows, data in ${dataDir}`),
+  );
+
+  let stopping = false;
+  const stop = async (sig: string) => {
+    if (stopping) return;
+    stopping = true;
+    log(`${sig}: flushing the current window and stopping`);
+    server.close();
+    try {
+      await collector.stop();
+    } catch (e) {
+      log(`stop: ${(e as Error).message}`);
+    }
+    await store.close();
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void stop('SIGINT'));
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+}
+
+async function main(): Promise<void> {
+  const [cmd, ...rest] = process.argv.slice(2);
+  if (!cmd || cmd === '--help' || cmd === '-h' || cmd === 'help') {
+    process.stdout.write(`${HELP}\n`);
+    return;
+  }
+  if (cmd === 'run') return run(rest);
+  fail(`kiln: unknown command "${cmd}" (try kiln --help)`);
+}
+
+main().catch((e) => {
+  if (e instanceof TypeError && 'code' in e && String((e as NodeJS.ErrnoException).code).startsWith('ERR_PARSE_ARGS')) fail(`kiln: ${e.message}`);
+  fail(`kiln: ${(e as Error).stack ?? e}`);
+});

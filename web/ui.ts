@@ -1,0 +1,26 @@
+/* The browser UI: a static page plus d3-flame-graph's assets from node_modules. */
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Hono } from 'hono';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const modules = join(here, '../../node_modules');
+
+function asset(path: string): Buffer {
+  return readFileSync(path);
+}
+
+export function uiRoutes(app: Hono): void {
+  const pageDir = join(here, '../../web/static');
+  const files: Record<string, { path: string; type: string }> = {
+    '/': { path: join(pageDir, 'index.html'), type: 'text/html; charset=utf-8' },
+    '/assets/app.js': { path: join(pageDir, 'app.js'), type: 'text/javascript; charset=utf-8' },
+    '/assets/style.css': { path: join(pageDir, 'style.css'), type: 'text/css; charset=utf-8' },
+    '/assets/d3.min.js': { path: join(modules, 'd3/dist/d3.min.js'), type: 'text/javascript; charset=utf-8' },
+    '/assets/d3-flamegraph.min.js': { path: join(modules, 'd3-flame-graph/dist/d3-flamegraph.umd.min.js'), type: 'text/javascript; charset=utf-8' },
+  };
+  for (const [route, f] of Object.entries(files)) {
+    app.get(route, (c) => c.body(new Uint8Array(asset(f.path)), 200, { 'content-type': f.type, 'cache-control': 'no-cache' }));
+  }
+}
