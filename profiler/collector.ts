@@ -87,7 +87,7 @@ export class ProfileCollector {
       const proc = this.processes.lookup(s.tgid, s.cgroupId, s.comm, s.kthread);
       const frames: Frame[] = [];
       if (s.userIps) {
-        const user = this.symbolizer.userFrames(proc.view, s.userIps, proc.app);
+        const user = this.symbolizer.userFrames(proc.view, s.userIps);
         for (let i = user.length - 1; i >= 0; i--) frames.push(user[i]);
       }
       if (s.kernelIps) {
@@ -121,12 +121,15 @@ export class ProfileCollector {
     this.#timer = undefined;
     await this.tick();
     await this.#flush(this.#agg.takeAll());
+    this.#finalSamplerStats = this.sampler.stats();
     this.sampler.close();
   }
 
+  #finalSamplerStats: SamplerStats | undefined;
+
   stats(): ProfileCollectorStats {
     return {
-      ...this.sampler.stats(),
+      ...(this.#finalSamplerStats ?? this.sampler.stats()),
       samplesRecorded: this.#samplesRecorded,
       windowsFlushed: this.#windowsFlushed,
       windowErrors: this.#windowErrors,

@@ -76,8 +76,8 @@ export class Symbolizer {
     return out;
   }
 
-  /** User frames, leaf first in and out. */
-  userFrames(proc: ProcessView | null, ips: BigUint64Array, fallbackName: string): Frame[] {
+  /** User frames, leaf first in and out. Addresses outside every known mapping become [unknown]+0xADDR. */
+  userFrames(proc: ProcessView | null, ips: BigUint64Array): Frame[] {
     const out: Frame[] = [];
     let maps = proc ? proc.maps() : [];
     let refreshed = false;
@@ -94,13 +94,13 @@ export class Symbolizer {
           // process gone: keep what we had
         }
       }
-      out.push(this.#userFrame(proc, m, ip, lookupAt, fallbackName));
+      out.push(this.#userFrame(proc, m, ip, lookupAt));
     }
     return out;
   }
 
-  #userFrame(proc: ProcessView | null, m: ProcMapping | null, ip: bigint, lookupAt: bigint, fallbackName: string): Frame {
-    if (!m || !proc) return { name: `${fallbackName}+${hex(ip)}`, mapping: UNKNOWN_MAPPING, address: ip };
+  #userFrame(proc: ProcessView | null, m: ProcMapping | null, ip: bigint, lookupAt: bigint): Frame {
+    if (!m || !proc) return { name: `[unknown]+${hex(ip)}`, mapping: UNKNOWN_MAPPING, address: ip };
     if (isFileBacked(m)) {
       let bin: ElfBinary | null = null;
       try {
