@@ -1,0 +1,48 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { preflight } from './preflight.js';
+import { repoRoot } from './profiler/testkit.js';
+
+const cli = join(repoRoot, 'dist/cli.js');
+
+test('kiln --help lists the run command and its flags', () => {
+  const r = spawnSync(process.execPath, [cli, '--help'], { encoding: 'utf8' });
+  assert.equal(r.status, 0);
+  for (const s of ['kiln run', '--listen', '--data-dir', '--window', '--sample-hz', '--zones', '--clickhouse-url']) assert.ok(r.stdout.includes(s), s);
+});
+
+test('preflight: without capabilities or BTF it names what is missing and how to fix it', () => {
+  const status = (capEff: string) => `Name:\tnode\nCapEff:\t${capEff}\n`;
+  assert.match(preflight({ procStatus: status('0000000000000000'), btfPath: '/sys/kernel/btf/vmlinux' })!, /needs root .*sudo/);
+  // CAP_BPF + CAP_PERFMON without CAP_SYS_ADMIN is enough
+  assert.equal(preflight({ procStatus: status((1n << 38n | 1n << 39n).toString(16).padStart(16, '0')), btfPath: process.execPath }), null);
+  assert.match(preflight({ procStatus: status('000001ffffffffff'), btfPath: '/nonexistent/vmlinux' })!, /kernel BTF not found at \/nonexistent\/vmlinux: needs a kernel built with CONFIG_DEBUG_INFO_BTF=y/);
+});
+
+test('kiln run exits with one line when BTF is missing', () => {
+  const r = spawnSync(process.execPath, [cli, 'run', '--data-dir', '/tmp/kiln-never'], { encoding: 'utf8', env: { ...process.env, KILN_BTF_PATH: '/nonexistent/vmlinux' } });
+  if (process.geteuid?.() !== 0) {
+    assert.match(r.stderr, /needs root/);
+  } else {
+    assert.equal(r.status, 1);
+    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+    assert.match(r.stderr, /^kiln: kernel BTF not found/);
+  }
+});
+
+test('kiln run as an unprivileged user exits with one line saying it needs root', { skip: process.geteuid?.() !== 0 ? 'needs root to switch to an unprivileged user' : undefined }, () => {
+  const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, cli, 'run', '--data-dir', '/tmp/kiln-never'], { encoding: 'utf8' });
+  assert.equal(r.status, 1, r.stderr);
+  assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+  assert.match(r.stderr, /^kiln: needs root .* run it as root/);
+});
+
+test('kiln rejects bad flags with a clear message', () => {
+  const bad = (args: string[]) => spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8' });
+  assert.match(bad(['run', '--window', '0']).stderr, /--window must be an integer from 1 to 3600, got "0"/);
+  assert.match(bad(['run', '--listen', 'nope']).stderr, /--listen must be HOST:PORT/);
+  assert.match(bad(['run', '--bogus']).stderr, /Unknown option '--bogus'/);
+  assert.match(bad(['frobnicate']).stderr, /unknown command "frobnicate"/);
+});

@@ -1,0 +1,27 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { structLayouts } from '../native/index.js';
+import { PROFILE_KEY, PROFILE_STACK, decodeProfileKey, decodeProfileStack } from './bpf-layout.js';
+
+test('TypeScript decoders use the offsets of the C structs in bpf/profile.h', () => {
+  const c = structLayouts();
+  assert.deepEqual({ ...c.profile_key }, { ...PROFILE_KEY });
+  assert.deepEqual({ ...c.profile_stack }, { ...PROFILE_STACK });
+});
+
+test('decodes a profile_key and a profile_stack written at those offsets', () => {
+  const k = Buffer.alloc(PROFILE_KEY.size);
+  k.writeUInt32LE(4242, PROFILE_KEY.tgid);
+  k.writeUInt32LE(1, PROFILE_KEY.flags);
+  k.writeBigUInt64LE(77n, PROFILE_KEY.cgroup_id);
+  k.writeBigUInt64LE(0xfeedn, PROFILE_KEY.user_stack_hash);
+  k.writeBigUInt64LE(0xbeefn, PROFILE_KEY.kernel_stack_hash);
+  k.write('worker\0garbage', PROFILE_KEY.comm);
+  assert.deepEqual(decodeProfileKey(k, 0), { tgid: 4242, kthread: true, cgroupId: 77n, userStackHash: 0xfeedn, kernelStackHash: 0xbeefn, comm: 'worker' });
+
+  const s = Buffer.alloc(PROFILE_STACK.size, 0xaa); // slots past depth hold garbage
+  s.writeBigUInt64LE(0x401000n, 0);
+  s.writeBigUInt64LE(0x401234n, 8);
+  s.writeUInt32LE(2, PROFILE_STACK.depth);
+  assert.deepEqual([...decodeProfileStack(s, 0)], [0x401000n, 0x401234n]);
+});

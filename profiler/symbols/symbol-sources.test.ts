@@ -1,0 +1,106 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { buildFixtures, tempDir } from '../testkit.js';
+import { ElfCache, debugFileCandidates } from './elf-cache.js';
+import { ElfFile, fileOffsetToVaddr, segmentForFileOffset } from './elf.js';
+import { Kallsyms, parseKallsyms } from './kallsyms.js';
+import { PerfMap, parsePerfMap } from './perf-map.js';
+import { runSymbolSourceContract } from './symbol-source.contract.js';
+import { SymbolTable } from './symbol-table.js';
+
+runSymbolSourceContract({ name: 'SymbolTable', sized: true, base: 0x400000n, make: (s) => new SymbolTable(s) });
+
+runSymbolSourceContract({
+  name: 'perf map file',
+  sized: true,
+  base: 0x7f0000000000n,
+  make: (syms) => {
+    const path = join(tempDir('perfmap'), 'perf-1.map');
+    writeFileSync(path, syms.map((s) => `${s.start.toString(16)} ${s.size.toString(16)} ${s.name}\n`).join(''));
+    const pm = new PerfMap(path);
+    assert.equal(pm.refresh(), true);
+    return pm.table!;
+  },
+});
+
+runSymbolSourceContract({
+  name: 'kallsyms',
+  sized: false,
+  base: 0xffffffff81000000n,
+  make: (syms) => new Kallsyms(parseKallsyms(syms.map((s) => `${s.start.toString(16)} T ${s.name}`).join('\n'))).table,
+});
+
+test('perf map: a later line for the same address wins (JIT code replaced)', () => {
+  const t = new SymbolTable(parsePerfMap('1000 10 LazyCompile:~f\n1000 10 LazyCompile:*f\n'), 0n);
+  assert.equal(t.lookup(0x1004n)?.name, 'LazyCompile:*f');
+});
+
+test('kallsyms: keeps text symbols only, with module names, skips hidden (zero) addresses', () => {
+  const syms = parseKallsyms('ffffffff81000000 T _stext\nffffffff81000100 D some_data\nffffffffc0000000 t xfs_iget\t[xfs]\n0000000000000000 T hidden\n');
+  assert.deepEqual(
+    syms.map((s) => s.name),
+    ['_stext', 'xfs_iget [xfs]'],
+  );
+});
+
+test('ELF reader agrees with nm and readelf on symbols, build id and segments', () => {
+  const fx = buildFixtures();
+  const elf = ElfFile.open(fx.cpusplit);
+  try {
+    const notes = execFileSync('readelf', ['-n', fx.cpusplit], { encoding: 'utf8' });
+    assert.equal(elf.info.buildId, /Build ID: ([0-9a-f]+)/.exec(notes)![1]);
+    assert.equal(elf.info.isDyn, true, 'Debian builds PIE by default');
+    const nm = execFileSync('nm', [fx.cpusplit], { encoding: 'utf8' });
+    const nmAddr = (name: string) => BigInt(`0x${new RegExp(`^([0-9a-f]+) T ${name}$`, 'm').exec(nm)![1]}`);
+    const table = new SymbolTable(elf.functionSymbols());
+    for (const fn of ['main', 'kiln_caller', 'kiln_hot_a', 'kiln_hot_b']) {
+      assert.equal(table.lookup(nmAddr(fn))?.name, fn);
+      assert.equal(table.lookup(nmAddr(fn) + 4n)?.name, fn);
+    }
+    // file offset -> link-time address through the executable segment
+    const exec = elf.info.segments.find((s) => s.executable)!;
+    const off = exec.offset + 0x10n;
+    assert.equal(segmentForFileOffset(elf.info.segments, off), exec);
+    assert.equal(fileOffsetToVaddr(exec, off), exec.vaddr + 0x10n);
+  } finally {
+    elf.close();
+  }
+  assert.throws(() => ElfFile.open(fx.jitScript), /not an ELF/);
+});
+
+test('ELF cache: finds a separate debug file through .gnu_debuglink and through .build-id', () => {
+  const fx = buildFixtures();
+  const cache = new ElfCache({ debugDirs: [] });
+  const viaLink = cache.get(fx.cpusplitDebuglink, fx.cpusplitDebuglink, '', 'a');
+  assert.equal(viaLink.debugFile, `${fx.cpusplitDebuglink}.debug`);
+  assert.ok(viaLink.symbols && viaLink.symbols.size > 0);
+  const stripped = cache.get(fx.cpusplitStripped, fx.cpusplitStripped, '', 'b');
+  assert.equal(stripped.symbols, null, 'a fully stripped executable has no function symbols');
+
+  // a build-id debug directory, as /usr/lib/debug/.build-id/ab/cdef....debug
+  const debugDir = tempDir('debugdir');
+  const info = stripped.info;
+  const target = join(debugDir, '.build-id', info.buildId.slice(0, 2), `${info.buildId.slice(2)}.debug`);
+  execFileSync('mkdir', ['-p', join(target, '..')]);
+  execFileSync('cp', [fx.cpusplitDebuglink + '.debug', target]);
+  assert.deepEqual(debugFileCandidates('/x/y', info, [debugDir])[0], target);
+  // the debug file belongs to another build: refused, so still no symbols
+  const refused = new ElfCache({ debugDirs: [debugDir] }).get(fx.cpusplitStripped, fx.cpusplitStripped, '', 'c');
+  assert.equal(refused.symbols, null, 'a debug file with a different build id is not used');
+
+  // the right build: a copy of the debuglink binary moved away from its .debug file, found by build id only
+  const moved = join(tempDir('moved'), 'cpusplit-dbglink');
+  execFileSync('cp', [fx.cpusplitDebuglink, moved]);
+  const movedInfo = ElfFile.open(moved);
+  const id = movedInfo.info.buildId;
+  movedInfo.close();
+  const byId = join(debugDir, '.build-id', id.slice(0, 2), `${id.slice(2)}.debug`);
+  execFileSync('mkdir', ['-p', join(byId, '..')]);
+  execFileSync('cp', [fx.cpusplitDebuglink + '.debug', byId]);
+  const found = new ElfCache({ debugDirs: [debugDir] }).get(moved, moved, '', 'd');
+  assert.equal(found.debugFile, byId);
+  assert.ok(found.symbols?.lookup(0n) === null && found.symbols.size > 0);
+});
