@@ -2,7 +2,7 @@
  * answers read over HTTP, pprof checked by pprof-format and by `go tool pprof`. */
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -120,16 +120,20 @@ describe('CPU profiler through the real BPF path', bpfTest(), () => {
       spawn(fx.syscaller, ['4'], { stdio: 'ignore' }),
       spawn(fx.cpusplitStripped, ['4'], { stdio: 'ignore' }),
       spawn(fx.cpusplitDebuglink, ['4'], { stdio: 'ignore' }),
-      spawnInCgroup(makeCgroup(unitCg), process.execPath, ['--perf-basic-prof', fx.jitScript, '5']),
+      spawnInCgroup(makeCgroup(unitCg), process.execPath, ['--perf-basic-prof', fx.jitScript, '5'], { ...process.env }, fx.dir),
     ];
     assert.deepEqual(await Promise.all(phase2.map(waitExit)), [0, 0, 0, 0, 0]);
+    jitPid = phase2[4].pid;
     // every workload has exited; its last window is flushed only after this
     await sleep(WINDOW * 1000 + 2500);
     q = `from=${t0}&to=${Math.ceil(Date.now() / 1000) + 1}`;
   });
 
+  let jitPid: number | undefined;
+
   after(async () => {
     await kiln?.stop();
+    if (jitPid) rmSync(`/tmp/perf-${jitPid}.map`, { force: true });
     for (const cg of cgroups) removeCgroup(cg);
   });
 

@@ -100,9 +100,9 @@ export function removeCgroup(relPath: string): void {
 }
 
 /** Starts a command already inside a cgroup (the shell moves itself in, then execs). */
-export function spawnInCgroup(cgroupDir: string, cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): ChildProcess {
+export function spawnInCgroup(cgroupDir: string, cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env, cwd?: string): ChildProcess {
   const quoted = [cmd, ...args].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
-  return spawn('sh', ['-c', `echo $$ > '${cgroupDir}/cgroup.procs' && exec ${quoted}`], { stdio: 'ignore', env });
+  return spawn('sh', ['-c', `echo $$ > '${cgroupDir}/cgroup.procs' && exec ${quoted}`], { stdio: 'ignore', env, cwd });
 }
 
 export function waitExit(p: ChildProcess): Promise<number | null> {

@@ -25,7 +25,9 @@ fi
 if [ -z "${KILN_IN_NPM_INSTALL:-}" ]; then
   if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
     echo "kiln setup: installing npm packages" >&2
-    KILN_IN_NPM_INSTALL=1 npm ci --no-audit --no-fund --loglevel=error
+    # npm install, not npm ci: npm records no lock entries for other platforms' optional packages
+    # (chdb ships one per platform), and npm ci refuses such a lock. --no-save keeps the lock as committed.
+    KILN_IN_NPM_INSTALL=1 npm install --no-save --no-audit --no-fund --loglevel=error
   fi
 fi
 
