@@ -1,0 +1,25 @@
+/* npm run bench [-- NAME...]: profiler-overhead, query, memory (default: all). Prints figures. */
+import { memory } from './memory.js';
+import { profilerOverhead } from './profiler-overhead.js';
+import { queryLatency } from './query.js';
+
+const benches: Record<string, () => Promise<void>> = {
+  'profiler-overhead': () => profilerOverhead(),
+  query: () => queryLatency(),
+  memory: () => memory(),
+};
+
+const names = process.argv.slice(2).length ? process.argv.slice(2) : Object.keys(benches);
+for (const n of names) {
+  if (!benches[n]) {
+    console.error(`unknown benchmark ${n}; one of: ${Object.keys(benches).join(', ')}`);
+    process.exit(2);
+  }
+}
+if (process.geteuid?.() !== 0) {
+  console.error('bench: needs root (loads BPF, runs perf record -a)');
+  process.exit(1);
+}
+console.log(`kiln bench — ${new Date().toISOString()} — ${process.version}`);
+for (const n of names) await benches[n]();
+process.exit(0);
