@@ -96,6 +96,8 @@ async function run(argv: string[]): Promise<void> {
         await profiles.writeWindow(w);
       },
       onError: (e) => log(`profiler: ${(e as Error).message}`),
+      onLoss: (l) =>
+        log(`profiler lost data since the last window: ${l.samplesDropped} samples dropped (count map full), ${l.stacksDropped} stacks dropped (stack map full or evicted), ${l.stackWalkErrors} stack walk errors`),
     });
   } catch (e) {
     if (isNativeError(e)) fail(`kiln: the kernel refused the CPU profiler's BPF program (${e.code}): ${e.message.split('\n')[0]}`);
@@ -106,6 +108,7 @@ async function run(argv: string[]): Promise<void> {
   const api = createApi({
     profiles,
     defaultPeriodNs: Math.round(1e9 / sampleHz),
+    status: () => ({ profiler: { sampleHz, windowSeconds, cpus: collector.sampler.cpus.length, ...collector.stats() } }),
     extend: (app) => uiRoutes(app),
     onError: (e) => log(`api: ${(e as Error).stack ?? e}`),
   });

@@ -17,8 +17,11 @@ const c = new ProfileCollector({
   },
 });
 c.start();
+// the collector's timers are unref()ed; this process exists only to run it
+const keepAlive = setInterval(() => {}, 1 << 30);
 process.stdout.write('ready\n');
 process.on('SIGTERM', async () => {
+  clearInterval(keepAlive);
   await c.stop();
   const s = c.stats();
   process.stdout.write(`${JSON.stringify({ windows, stacks, ...Object.fromEntries(Object.entries(s).map(([k, v]) => [k, typeof v === 'bigint' ? Number(v) : v])) })}\n`);

@@ -1,6 +1,6 @@
 /* Shared measurement helpers for bench/: process CPU time, RSS, BPF run time, busy workloads. */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 
 const TICKS = 100; // USER_HZ
 
@@ -9,6 +9,20 @@ export function cpuSeconds(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return (Number(fields[11]) + Number(fields[12])) / TICKS;
+}
+
+/** CPU time of all live threads of a process, seconds, from schedstat (nanosecond resolution;
+ *  /proc/PID/stat counts 10 ms ticks, too coarse for a process using well under 1% of a core). */
+export function cpuSecondsPrecise(pid: number): number {
+  let ns = 0;
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
+    } catch {
+      // thread exited between readdir and read
+    }
+  }
+  return ns / 1e9;
 }
 
 export function rssBytes(pid: number): number {

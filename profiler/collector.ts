@@ -17,6 +17,15 @@ export interface ProfileCollectorOptions {
   /** called with every completed window; errors are counted and logged, not fatal */
   onWindow: (w: ProfileWindow) => Promise<void>;
   onError?: (e: unknown) => void;
+  /** called when samples or stacks were lost since the last call (once per flushed window at most) */
+  onLoss?: (loss: SampleLoss) => void;
+}
+
+/** What was lost between two reports: samples dropped whole, and samples kept without their stack. */
+export interface SampleLoss {
+  samplesDropped: bigint;
+  stacksDropped: bigint;
+  stackWalkErrors: bigint;
 }
 
 export interface ProfileCollectorStats extends SamplerStats {
@@ -76,7 +85,30 @@ export class ProfileCollector {
       this.#drainErrors++;
       this.#opts.onError?.(e);
     }
-    await this.#flush(this.#agg.takeCompleted(Date.now() / 1000));
+    const windows = this.#agg.takeCompleted(Date.now() / 1000);
+    await this.#flush(windows);
+    if (windows.length > 0) this.#reportLoss();
+  }
+
+  #lastLoss: SampleLoss = { samplesDropped: 0n, stacksDropped: 0n, stackWalkErrors: 0n };
+
+  /** Reports losses since the previous report: the count map filling up drops samples; a full stack
+   *  map or a stack gone from the cache keeps the sample without its stack. Stack walk errors
+   *  (e.g. a user stack in swapped-out memory) are normal in small numbers and reported alongside. */
+  #reportLoss(): void {
+    const s = this.sampler.stats();
+    const now: SampleLoss = {
+      samplesDropped: s.countsFull,
+      stacksDropped: s.stacksFull + s.stacksMissing,
+      stackWalkErrors: s.userStackErrors + s.kernelStackErrors,
+    };
+    const delta: SampleLoss = {
+      samplesDropped: now.samplesDropped - this.#lastLoss.samplesDropped,
+      stacksDropped: now.stacksDropped - this.#lastLoss.stacksDropped,
+      stackWalkErrors: now.stackWalkErrors - this.#lastLoss.stackWalkErrors,
+    };
+    this.#lastLoss = now;
+    if (delta.samplesDropped > 0n || delta.stacksDropped > 0n) this.#opts.onLoss?.(delta);
   }
 
   async drainOnce(): Promise<void> {

@@ -27,8 +27,14 @@ export interface ProcessTableOptions {
   maxProcesses?: number;
 }
 
+/** Mappings are re-read when an address falls outside them (new library, JIT region), at most this
+ *  often per process: stacks walked through code without frame pointers are full of garbage
+ *  addresses that no re-read will ever find. */
+const MAPS_REFRESH_MIN_INTERVAL_MS = 1000;
+
 class LiveProcess implements ProcessView {
   #maps: ProcMapping[] = [];
+  #readAt = -Infinity;
   constructor(
     readonly pid: number,
     readonly nsPid: number,
@@ -39,6 +45,9 @@ class LiveProcess implements ProcessView {
     return this.#maps;
   }
   refreshMaps(): ProcMapping[] {
+    const now = performance.now();
+    if (now - this.#readAt < MAPS_REFRESH_MIN_INTERVAL_MS) return this.#maps;
+    this.#readAt = now;
     const text = readFileSync(`${this.procRoot}/${this.pid}/maps`, 'utf8');
     // keep only executable mappings: the rest never hold an instruction pointer
     this.#maps = parseProcMaps(text).filter((m) => m.perms[2] === 'x');

@@ -218,6 +218,18 @@ describe('CPU profiler through the real BPF path', bpfTest(), () => {
     assert.ok(jit.some((n) => n.includes('kilnJitHot')), `JIT frame from perf-PID.map: ${jit.slice(0, 30).join(', ')}`);
   });
 
+  it('reports its counters, with no samples or stacks lost at this load', async () => {
+    const { status, body } = await getJson<{ profiler: Record<string, number> }>(`${kiln.url}/api/v1/status`);
+    assert.equal(status, 200);
+    const p = body.profiler;
+    assert.equal(p.sampleHz, HZ);
+    assert.ok(p.samples > 1000 && p.samplesRecorded > 1000, JSON.stringify(p));
+    assert.equal(p.countsFull, 0);
+    assert.equal(p.stacksFull, 0);
+    assert.equal(p.stacksMissing, 0);
+    assert.ok(p.windowsFlushed >= 3 && p.windowErrors === 0);
+  });
+
   it('shows a stripped binary as binary+0x…, and finds symbols through .gnu_debuglink', async () => {
     const stripped = [...allNames(await flamegraph('cpusplit-stripped'))];
     assert.ok(stripped.some((n) => /^cpusplit-stripped\+0x[0-9a-f]+$/.test(n)), stripped.join(', '));

@@ -12,6 +12,8 @@ export interface ApiOptions {
   /** nominal period when a selection has no samples to derive one from */
   defaultPeriodNs: number;
   now?: () => number;
+  /** collector counters for /api/v1/status (BigInts become numbers) */
+  status?: () => Record<string, unknown>;
   /** extra routes (UI, metrics) mounted by the caller */
   extend?: (app: Hono) => void;
   onError?: (e: unknown) => void;
@@ -80,6 +82,12 @@ export function createApi(opts: ApiOptions): Hono {
       'content-type': 'application/octet-stream',
       'content-disposition': `attachment; filename="${file}"`,
     });
+  });
+
+  app.get('/api/v1/status', (c) => {
+    const raw = opts.status?.() ?? {};
+    const json = JSON.parse(JSON.stringify(raw, (_k, v) => (typeof v === 'bigint' ? Number(v) : v)));
+    return c.json(json);
   });
 
   opts.extend?.(app);
