@@ -1,11 +1,12 @@
 /* The CPU profiler as a whole: sampler → process table → symbolizer → window aggregator.
  * Drains every `drainIntervalMs` (never overlapping itself), hands completed windows to a sink. */
 import { hostname } from 'node:os';
+import { LRUCache } from 'lru-cache';
 import { ProcessTable, type ProcessTableOptions } from './process-table.js';
-import { CpuSampler, type SamplerStats } from './sampler.js';
-import { Symbolizer, type SymbolizerOptions } from './symbolizer.js';
-import { WindowAggregator, type ProfileWindow } from './window.js';
-import type { Frame } from './types.js';
+import { CpuSampler, type RawSample, type SamplerStats } from './sampler.js';
+import { Symbolizer, type ProcessView, type SymbolizerOptions } from './symbolizer.js';
+import { WindowAggregator, stackKey, type ProfileWindow } from './window.js';
+import { UNKNOWN_MAPPING, type Frame } from './types.js';
 
 export interface ProfileCollectorOptions {
   sampleHz: number;
@@ -52,6 +53,9 @@ export class ProfileCollector {
   #windowErrors = 0;
   #drainErrors = 0;
   #drainMs = 0;
+  /** symbolized stacks by (process entry, user stack, kernel stack): hot stacks recur every drain.
+   *  The TTL lets frames that were unknown (library not yet mapped) resolve on a later look. */
+  readonly #resolved = new LRUCache<string, { frames: Frame[]; key: string }>({ max: 50_000, ttl: 30_000 });
 
   constructor(opts: ProfileCollectorOptions) {
     this.#opts = opts;
@@ -117,22 +121,35 @@ export class ProfileCollector {
     const now = Date.now() / 1000;
     for (const s of samples) {
       const proc = this.processes.lookup(s.tgid, s.cgroupId, s.comm, s.kthread);
-      const frames: Frame[] = [];
-      if (s.userIps) {
-        const user = this.symbolizer.userFrames(proc.view, s.userIps);
-        for (let i = user.length - 1; i >= 0; i--) frames.push(user[i]);
+      // a stack lost on the way (null ips) must not share an entry with the same hash found
+      const cacheKey = `${proc.serial}:${s.tgid}:${s.userIps ? s.userStackHash : 0}:${s.kernelIps ? s.kernelStackHash : 0}`;
+      let resolved = this.#resolved.get(cacheKey);
+      if (!resolved) {
+        const frames = this.#frames(s, proc.view);
+        resolved = { frames, key: stackKey(frames) };
+        this.#resolved.set(cacheKey, resolved);
       }
-      if (s.kernelIps) {
-        const kernel = this.symbolizer.kernelFrames(s.kernelIps);
-        for (let i = kernel.length - 1; i >= 0; i--) frames.push(kernel[i]);
-      }
-      if (frames.length === 0) {
-        frames.push({ name: `[${s.comm || 'unknown'}: no stack]`, mapping: { file: '[unknown]', buildId: '', start: 0n, limit: 0n, offset: 0n }, address: 0n });
-      }
-      this.#agg.add(now, proc.app, proc.containerId, frames, s.count);
+      this.#agg.add(now, proc.app, proc.containerId, resolved.frames, s.count, resolved.key);
       this.#samplesRecorded += BigInt(s.count);
     }
     this.#drainMs += performance.now() - t0;
+  }
+
+  /** Root-first frames of one sample: user frames, then the kernel frames above them. */
+  #frames(s: RawSample, view: ProcessView | null): Frame[] {
+    const frames: Frame[] = [];
+    if (s.userIps) {
+      const user = this.symbolizer.userFrames(view, s.userIps);
+      for (let i = user.length - 1; i >= 0; i--) frames.push(user[i]);
+    }
+    if (s.kernelIps) {
+      const kernel = this.symbolizer.kernelFrames(s.kernelIps);
+      for (let i = kernel.length - 1; i >= 0; i--) frames.push(kernel[i]);
+    }
+    if (frames.length === 0) {
+      frames.push({ name: `[${s.comm || 'unknown'}: no stack]`, mapping: UNKNOWN_MAPPING, address: 0n });
+    }
+    return frames;
   }
 
   async #flush(windows: ProfileWindow[]): Promise<void> {

@@ -10,6 +10,8 @@ import type { ProcessView } from './symbolizer.js';
 export const KERNEL_APP = 'kernel';
 
 export interface ProcessEntry {
+  /** unique per entry: a new one after exec or a cgroup move, so caches keyed by it never mix programs */
+  serial: number;
   pid: number;
   comm: string;
   cgroupId: bigint;
@@ -62,6 +64,7 @@ export class ProcessTable {
   /** cgroup id → parsed name, so a container's metadata is read once */
   readonly #byCgroup = new LRUCache<string, { app: string; containerId: string } | false>({ max: 8192 });
   readErrors = 0;
+  #serial = 0;
 
   constructor(opts: ProcessTableOptions = {}) {
     this.#procRoot = opts.procRoot ?? '/proc';
@@ -75,7 +78,7 @@ export class ProcessTable {
 
   /** The entry for a sampled process; re-read when its comm or cgroup changed (exec, cgroup move). */
   lookup(tgid: number, cgroupId: bigint, comm: string, kthread: boolean): ProcessEntry {
-    if (kthread) return { pid: tgid, comm, cgroupId, app: KERNEL_APP, containerId: '', view: null };
+    if (kthread) return { serial: 0, pid: tgid, comm, cgroupId, app: KERNEL_APP, containerId: '', view: null };
     const hit = this.#byPid.get(tgid);
     if (hit && hit.comm === comm && hit.cgroupId === cgroupId) return hit;
     const entry = this.#read(tgid, cgroupId, comm);
@@ -104,7 +107,7 @@ export class ProcessTable {
       this.readErrors++;
     }
     const id = identity ?? { app: exeBase, containerId: '' };
-    return { pid, comm, cgroupId, app: id.app, containerId: id.containerId, view };
+    return { serial: ++this.#serial, pid, comm, cgroupId, app: id.app, containerId: id.containerId, view };
   }
 
   #identityFromCgroup(dir: string, cgroupId: bigint, exeBase: string): { app: string; containerId: string } {

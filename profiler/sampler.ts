@@ -21,6 +21,9 @@ export interface RawSample {
   /** leaf first; null when there is no user stack (kernel thread) or it was lost */
   userIps: BigUint64Array | null;
   kernelIps: BigUint64Array | null;
+  /** the kernel's hashes of the two stacks (0 = none): equal hashes, equal stacks */
+  userStackHash: bigint;
+  kernelStackHash: bigint;
   count: number;
 }
 
@@ -157,6 +160,8 @@ export class CpuSampler {
       cgroupId: k.cgroupId,
       userIps: stack(k.userStackHash),
       kernelIps: stack(k.kernelStackHash),
+      userStackHash: k.userStackHash,
+      kernelStackHash: k.kernelStackHash,
       count: n,
     }));
   }

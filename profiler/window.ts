@@ -54,7 +54,8 @@ export class WindowAggregator {
     readonly maxStacksPerWindow = 200_000,
   ) {}
 
-  add(unixSeconds: number, app: string, containerId: string, frames: Frame[], count: number): void {
+  /** @param key stackKey(frames), when the caller already has it */
+  add(unixSeconds: number, app: string, containerId: string, frames: Frame[], count: number, key = stackKey(frames)): void {
     const start = windowStart(unixSeconds, this.windowSeconds);
     let w = this.#windows.get(start);
     if (!w) {
@@ -67,7 +68,6 @@ export class WindowAggregator {
       a = { app, containerId, stacks: new Map() };
       w.apps.set(appKey, a);
     }
-    let key = stackKey(frames);
     let s = a.stacks.get(key);
     if (!s && w.stacks >= this.maxStacksPerWindow) {
       w.truncated += count;
