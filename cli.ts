@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --no-memory-reducer
 /* kiln: the one binary. `kiln run` = collectors + embedded store + API/UI on one host. */
 import { serve } from '@hono/node-server';
 import { resolve } from 'node:path';

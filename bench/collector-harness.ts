@@ -4,13 +4,14 @@ import { parseArgs } from 'node:util';
 import { enableBpfStats } from '../native/index.js';
 import { ProfileCollector } from '../profiler/collector.js';
 
-const { values } = parseArgs({ options: { 'sample-hz': { type: 'string', default: '97' }, window: { type: 'string', default: '60' } } });
+const { values } = parseArgs({ options: { 'sample-hz': { type: 'string', default: '97' }, window: { type: 'string', default: '60' }, 'drain-ms': { type: 'string', default: '1000' } } });
 enableBpfStats();
 let windows = 0;
 let stacks = 0;
 const c = new ProfileCollector({
   sampleHz: Number(values['sample-hz']),
   windowSeconds: Number(values.window),
+  drainIntervalMs: Number(values['drain-ms']),
   onWindow: async (w) => {
     windows++;
     stacks += w.apps.reduce((s, a) => s + a.stacks.length, 0);

@@ -1,5 +1,5 @@
 /* Shared measurement helpers for bench/: process CPU time, RSS, BPF run time, busy workloads. */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, type ChildProcess } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 
 const TICKS = 100; // USER_HZ
@@ -42,11 +42,6 @@ export function bpfRunTimeNs(progName: string): { runTimeNs: number; runCount: n
     }
   }
   return { runTimeNs, runCount };
-}
-
-/** One busy loop per CPU (plain shell loops: no frame pointers needed for load). */
-export function busyLoops(n: number): ChildProcess[] {
-  return Array.from({ length: n }, () => spawn('sh', ['-c', 'while :; do :; done'], { stdio: 'ignore' }));
 }
 
 export function killAll(ps: ChildProcess[]): void {

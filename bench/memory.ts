@@ -4,7 +4,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { repoRoot, startKiln, tempDir } from '../profiler/testkit.js';
+import { AGENT_NODE_FLAGS, repoRoot, startKiln, tempDir } from '../profiler/testkit.js';
 import { fmtMB, killAll, rssBytes } from './common.js';
 
 export async function memory(processes = 500, settleSeconds = 45): Promise<void> {
@@ -18,7 +18,7 @@ export async function memory(processes = 500, settleSeconds = 45): Promise<void>
     const apps = (await (await fetch(`${kiln.url}/api/v1/apps?from=now-1h`)).json()) as unknown[];
     await kiln.stop();
 
-    const h = spawn(process.execPath, [join(repoRoot, 'dist/bench/collector-harness.js'), '--window', '10'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const h = spawn(process.execPath, [...AGENT_NODE_FLAGS, join(repoRoot, 'dist/bench/collector-harness.js'), '--window', '10'], { stdio: ['ignore', 'pipe', 'inherit'] });
     await once(h.stdout!, 'data');
     await sleep(settleSeconds * 1000);
     const collectors = rssBytes(h.pid!);

@@ -91,7 +91,9 @@ static __always_inline __u64 record_stack(struct bpf_perf_event_data *ctx, struc
 {
 	long n = bpf_get_stack(ctx, scratch->ips, sizeof(scratch->ips), flags);
 	if (n <= 0) {
-		stat_inc(err_stat);
+		/* an empty stack (0 or -EFAULT: nothing to walk) is not a failure */
+		if (n < 0 && n != -14 /* EFAULT */)
+			stat_inc(err_stat);
 		return 0;
 	}
 	__u32 depth = (__u32)n / sizeof(__u64);
@@ -107,6 +109,17 @@ static __always_inline __u64 record_stack(struct bpf_perf_event_data *ctx, struc
 		return 0;
 	}
 	return h;
+}
+
+static __always_inline int sampled_user_mode(struct bpf_perf_event_data *ctx)
+{
+#if defined(__TARGET_ARCH_x86)
+	/* a full 8-byte load: the verifier refuses narrow loads of perf_event regs */
+	__u64 cs = *(volatile __u64 *)&ctx->regs.cs;
+	return (cs & 3) == 3;
+#else
+	return 0; /* elsewhere: walk, and an empty kernel stack is simply no stack */
+#endif
 }
 
 SEC("perf_event")
@@ -135,7 +148,9 @@ int kiln_profile(struct bpf_perf_event_data *ctx)
 	if (task_flags & PF_KTHREAD)
 		key.flags |= KILN_FLAG_KTHREAD;
 
-	key.kernel_stack_hash = record_stack(ctx, scratch, 0, PROFILE_STAT_KSTACK_ERR);
+	/* a sample that interrupted user mode has no kernel stack to walk */
+	if (!sampled_user_mode(ctx))
+		key.kernel_stack_hash = record_stack(ctx, scratch, 0, PROFILE_STAT_KSTACK_ERR);
 	if (!(key.flags & KILN_FLAG_KTHREAD))
 		key.user_stack_hash = record_stack(ctx, scratch, BPF_F_USER_STACK, PROFILE_STAT_USTACK_ERR);
 

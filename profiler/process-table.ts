@@ -14,6 +14,10 @@ export interface ProcessEntry {
   serial: number;
   pid: number;
   comm: string;
+  /** the executable as /proc/PID/exe named it when read ('' if unreadable) */
+  exe: string;
+  /** thread names seen for this process (samples carry the thread's comm, which differs per thread) */
+  comms: Set<string>;
   cgroupId: bigint;
   app: string;
   containerId: string;
@@ -33,6 +37,8 @@ export interface ProcessTableOptions {
  *  often per process: stacks walked through code without frame pointers are full of garbage
  *  addresses that no re-read will ever find. */
 const MAPS_REFRESH_MIN_INTERVAL_MS = 1000;
+/** thread names remembered per process; past this, a new name costs one readlink per drain */
+const MAX_COMMS_PER_PROCESS = 64;
 
 class LiveProcess implements ProcessView {
   #maps: ProcMapping[] = [];
@@ -78,28 +84,40 @@ export class ProcessTable {
 
   /** The entry for a sampled process; re-read when its comm or cgroup changed (exec, cgroup move). */
   lookup(tgid: number, cgroupId: bigint, comm: string, kthread: boolean): ProcessEntry {
-    if (kthread) return { serial: 0, pid: tgid, comm, cgroupId, app: KERNEL_APP, containerId: '', view: null };
+    if (kthread) return { serial: 0, pid: tgid, comm, exe: '', comms: new Set(), cgroupId, app: KERNEL_APP, containerId: '', view: null };
     const hit = this.#byPid.get(tgid);
-    if (hit && hit.comm === comm && hit.cgroupId === cgroupId) return hit;
+    if (hit && hit.cgroupId === cgroupId) {
+      if (hit.comms.has(comm)) return hit;
+      // a new thread name: another thread of the same program, or an exec; the executable tells
+      if (hit.comms.size < MAX_COMMS_PER_PROCESS && this.#exe(tgid) === hit.exe) {
+        hit.comms.add(comm);
+        return hit;
+      }
+    }
     const entry = this.#read(tgid, cgroupId, comm);
     this.#byPid.set(tgid, entry);
     return entry;
   }
 
+  #exe(pid: number): string {
+    try {
+      return readlinkSync(`${this.#procRoot}/${pid}/exe`);
+    } catch {
+      return '';
+    }
+  }
+
   #read(pid: number, cgroupId: bigint, comm: string): ProcessEntry {
     const dir = `${this.#procRoot}/${pid}`;
     let exeBase = comm;
+    const exe = this.#exe(pid);
     let view: LiveProcess | null = null;
     let identity: { app: string; containerId: string } | null = null;
     try {
       const status = readFileSync(`${dir}/status`, 'utf8');
       const nsLine = /^NSpid:\s*(.*)$/m.exec(status);
       const nsPids = nsLine ? nsLine[1].trim().split(/\s+/).map(Number) : [pid];
-      try {
-        exeBase = basename(readlinkSync(`${dir}/exe`).replace(/ \(deleted\)$/, ''));
-      } catch {
-        // exe unreadable (e.g. exited meanwhile): keep the comm
-      }
+      if (exe) exeBase = basename(exe.replace(/ \(deleted\)$/, ''));
       identity = this.#identityFromCgroup(dir, cgroupId, exeBase);
       view = new LiveProcess(pid, nsPids[nsPids.length - 1] ?? pid, `${dir}/root`, this.#procRoot);
       view.refreshMaps();
@@ -107,7 +125,7 @@ export class ProcessTable {
       this.readErrors++;
     }
     const id = identity ?? { app: exeBase, containerId: '' };
-    return { serial: ++this.#serial, pid, comm, cgroupId, app: id.app, containerId: id.containerId, view };
+    return { serial: ++this.#serial, pid, comm, exe, comms: new Set([comm]), cgroupId, app: id.app, containerId: id.containerId, view };
   }
 
   #identityFromCgroup(dir: string, cgroupId: bigint, exeBase: string): { app: string; containerId: string } {

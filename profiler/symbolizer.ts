@@ -29,6 +29,9 @@ export interface SymbolizerOptions {
 
 const PAGE = 0xfffn;
 
+/** Where a frame-pointer walk left the process's code: the rest of the stack is not trustworthy. */
+export const BROKEN_CHAIN: Frame = { name: '[unknown]', mapping: UNKNOWN_MAPPING, address: 0n };
+
 function hex(n: bigint): string {
   return `0x${n.toString(16)}`;
 }
@@ -76,7 +79,11 @@ export class Symbolizer {
     return out;
   }
 
-  /** User frames, leaf first in and out. Addresses outside every known mapping become [unknown]+0xADDR. */
+  /**
+   * User frames, leaf first in and out. A leaf outside every known mapping becomes [unknown]+0xADDR.
+   * A return address outside every mapping means the frame-pointer chain broke (code built without
+   * frame pointers): the walk is cut there with one `[unknown]` frame, since what follows is noise.
+   */
   userFrames(proc: ProcessView | null, ips: BigUint64Array): Frame[] {
     const out: Frame[] = [];
     let maps = proc ? proc.maps() : [];
@@ -93,6 +100,10 @@ export class Symbolizer {
         } catch {
           // process gone: keep what we had
         }
+      }
+      if (!m && i > 0 && proc) {
+        out.push(BROKEN_CHAIN);
+        break;
       }
       out.push(this.#userFrame(proc, m, ip, lookupAt));
     }

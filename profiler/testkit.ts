@@ -8,6 +8,13 @@ import { fileURLToPath } from 'node:url';
 import { createServer } from 'node:net';
 
 export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '../..');
+
+/**
+ * Node flags the agent runs with (package.json start script, the kiln shebang): V8's memory reducer
+ * runs full mark-compacts over the whole heap whenever allocation slows down, which made up most of
+ * the collectors' CPU at 97 Hz, sporadically. An agent's heap is steady; shrinking it buys nothing.
+ */
+export const AGENT_NODE_FLAGS = ['--no-memory-reducer'];
 export const testdataDir = join(repoRoot, 'profiler/testdata');
 
 /**
@@ -132,7 +139,7 @@ export interface KilnProcess {
 /** Runs the real `kiln run` (dist/cli.js) and waits until it listens. */
 export async function startKiln(args: string[], timeoutMs = 30_000): Promise<KilnProcess> {
   const port = await freePort();
-  const proc = spawn(process.execPath, [join(repoRoot, 'dist/cli.js'), 'run', '--listen', `127.0.0.1:${port}`, ...args], {
+  const proc = spawn(process.execPath, [...AGENT_NODE_FLAGS, join(repoRoot, 'dist/cli.js'), 'run', '--listen', `127.0.0.1:${port}`, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';

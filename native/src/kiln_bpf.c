@@ -26,28 +26,39 @@ struct kiln_obj {
 static char log_buf[8192];
 static size_t log_len;
 
+static void log_append(const char *s, size_t n)
+{
+	/* keep the tail: the verifier's reason comes last */
+	if (n >= sizeof(log_buf)) {
+		s += n - (sizeof(log_buf) - 1);
+		n = sizeof(log_buf) - 1;
+	}
+	if (log_len + n >= sizeof(log_buf)) {
+		size_t drop = log_len + n - (sizeof(log_buf) - 1);
+		memmove(log_buf, log_buf + drop, log_len - drop);
+		log_len -= drop;
+	}
+	memcpy(log_buf + log_len, s, n);
+	log_len += n;
+	log_buf[log_len] = 0;
+}
+
 static int print_fn(enum libbpf_print_level level, const char *fmt, va_list args)
 {
 	if (level == LIBBPF_DEBUG)
 		return 0;
-	char line[1024];
-	int n = vsnprintf(line, sizeof(line), fmt, args);
+	va_list copy;
+	va_copy(copy, args);
+	int n = vsnprintf(NULL, 0, fmt, copy);
+	va_end(copy);
 	if (n <= 0)
 		return 0;
-	if ((size_t)n >= sizeof(line))
-		n = sizeof(line) - 1;
-	if (log_len + n >= sizeof(log_buf)) {
-		size_t keep = sizeof(log_buf) / 2;
-		if (log_len > keep) {
-			memmove(log_buf, log_buf + log_len - keep, keep);
-			log_len = keep;
-		}
-		if (log_len + n >= sizeof(log_buf))
-			log_len = 0;
-	}
-	memcpy(log_buf + log_len, line, n);
-	log_len += n;
-	log_buf[log_len] = 0;
+	char *line = malloc((size_t)n + 1);
+	if (!line)
+		return 0;
+	vsnprintf(line, (size_t)n + 1, fmt, args);
+	log_append(line, (size_t)n);
+	free(line);
 	return 0;
 }
 
@@ -117,7 +128,7 @@ int kiln_obj_set_global(struct kiln_obj *o, const char *var, const void *val, si
 			if (vs->size != sz)
 				return -EINVAL;
 			size_t total = 0;
-			char *data = bpf_map__initial_value(m, &total);
+			char *data = (char *)bpf_map__initial_value(m, &total);
 			if (!data || vs->offset + sz > total)
 				return -EINVAL;
 			memcpy(data + vs->offset, val, sz);
