@@ -45,4 +45,6 @@ test('kiln rejects bad flags with a clear message', () => {
   assert.match(bad(['run', '--listen', 'nope']).stderr, /--listen must be HOST:PORT/);
   assert.match(bad(['run', '--bogus']).stderr, /Unknown option '--bogus'/);
   assert.match(bad(['frobnicate']).stderr, /unknown command "frobnicate"/);
+  assert.match(bad(['run', '--listen', '0.0.0.0:7070']).stderr, /refusing to serve on 0.0.0.0:7070 \(not loopback\) without a token: pass --token or set KILN_TOKEN/);
+  assert.match(bad(['run', '--listen', '0.0.0.0:7070', '--token', 'short']).stderr, /--token must be at least 8 characters/);
 });

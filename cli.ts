@@ -10,6 +10,7 @@ import { ChdbStore } from './store/chdb-store.js';
 import { ProfileRepository } from './store/profiles.js';
 import { schemaStatements } from './store/schema.js';
 import { createApi } from './web/api.js';
+import { isLoopback } from './web/auth.js';
 import { uiRoutes } from './web/ui.js';
 
 const HELP = `kiln — continuous eBPF CPU profiler and network-cost analyzer
@@ -20,6 +21,8 @@ Usage:
 
 Options (run):
   --listen HOST:PORT        API and UI address (default 127.0.0.1:7070)
+  --token TOKEN             bearer token for the API and UI (or KILN_TOKEN); required when
+                            --listen is not a loopback address
   --data-dir DIR            embedded store directory (default ./data)
   --window SECONDS          aggregation window (default 60)
   --sample-hz N             CPU sampling rate per CPU (default 97)
@@ -62,6 +65,7 @@ async function run(argv: string[]): Promise<void> {
       'runtime-root': { type: 'string', default: '/' },
       zones: { type: 'string' },
       'clickhouse-url': { type: 'string' },
+      token: { type: 'string' },
     },
     strict: true,
   });
@@ -69,6 +73,11 @@ async function run(argv: string[]): Promise<void> {
   const sampleHz = intFlag('sample-hz', values['sample-hz'], 97, 1, 10000);
   const retentionDays = intFlag('retention-days', values['retention-days'], 7, 1, 3650);
   const listen = parseListen(values.listen!);
+  const token = values.token ?? process.env.KILN_TOKEN ?? undefined;
+  if (token !== undefined && token.length < 8) fail('kiln: --token must be at least 8 characters');
+  if (!isLoopback(listen.hostname) && !token) {
+    fail(`kiln: refusing to serve on ${values.listen} (not loopback) without a token: pass --token or set KILN_TOKEN`);
+  }
   if (values['clickhouse-url']) fail('kiln: --clickhouse-url is for `kiln server` (ClickHouse server adapter); `kiln run` uses the embedded store');
 
   const missing = preflight();
@@ -108,6 +117,7 @@ async function run(argv: string[]): Promise<void> {
   const api = createApi({
     profiles,
     defaultPeriodNs: Math.round(1e9 / sampleHz),
+    token,
     status: () => ({ profiler: { sampleHz, windowSeconds, cpus: collector.sampler.cpus.length, ...collector.stats() } }),
     extend: (app) => uiRoutes(app),
     onError: (e) => log(`api: ${(e as Error).stack ?? e}`),

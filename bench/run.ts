@@ -2,11 +2,13 @@
 import { memory } from './memory.js';
 import { profilerOverhead } from './profiler-overhead.js';
 import { queryLatency } from './query.js';
+import { uiRender } from './ui-render.js';
 
 const benches: Record<string, () => Promise<void>> = {
   'profiler-overhead': () => profilerOverhead(),
   query: () => queryLatency(),
   memory: () => memory(),
+  'ui-render': () => uiRender(),
 };
 
 const names = process.argv.slice(2).length ? process.argv.slice(2) : Object.keys(benches);

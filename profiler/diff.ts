@@ -32,6 +32,11 @@ function round(x: number): number {
   return Math.round(x * 1000) / 1000;
 }
 
+/** shares and their changes to 0.01 percentage point */
+function share4(x: number): number {
+  return Math.round(x * 1e4) / 1e4;
+}
+
 export function diffTrees(rootName: string, compared: StackSamples[], base: StackSamples[], mode: DiffMode): DiffTree {
   const total = compared.reduce((s, x) => s + x.samples, 0);
   const baseTotal = base.reduce((s, x) => s + x.samples, 0);
@@ -148,17 +153,18 @@ export function rankChanges(compared: StackSamples[], base: StackSamples[], opts
       self_samples_base: y.self,
       total_samples: x.total,
       total_samples_base: y.total,
-      self_share: round(share(x.self, n1) * 1e3) / 1e3,
-      self_share_base: round(share(y.self, n2) * 1e3) / 1e3,
-      total_share: round(share(x.total, n1) * 1e3) / 1e3,
-      total_share_base: round(share(y.total, n2) * 1e3) / 1e3,
-      self_delta: round((share(x.self, n1) - share(y.self, n2)) * 1e3) / 1e3,
-      total_delta: round((share(x.total, n1) - share(y.total, n2)) * 1e3) / 1e3,
+      self_share: share4(share(x.self, n1)),
+      self_share_base: share4(share(y.self, n2)),
+      total_share: share4(share(x.total, n1)),
+      total_share_base: share4(share(y.total, n2)),
+      self_delta: share4((share(x.self, n1) - share(y.self, n2))),
+      total_delta: share4((share(x.total, n1) - share(y.total, n2))),
       z: Math.round(z * 100) / 100,
     });
   }
   const rank = { changed: 0, unchanged: 1, too_few_samples: 2 };
   const score = (r: FunctionChange) => Math.max(Math.abs(r.self_delta), Math.abs(r.total_delta));
-  rows.sort((p, q) => rank[p.status] - rank[q.status] || score(q) - score(p) || Math.abs(q.z) - Math.abs(p.z) || (p.function < q.function ? -1 : 1));
+  // on equal change, growth first: the question is usually "what got slower?"
+  rows.sort((p, q) => rank[p.status] - rank[q.status] || score(q) - score(p) || q.total_delta - p.total_delta || Math.abs(q.z) - Math.abs(p.z) || (p.function < q.function ? -1 : 1));
   return rows.slice(0, opts.limit ?? 200);
 }

@@ -38,6 +38,7 @@ export interface Fixtures {
   cpusplitDebuglink: string;
   libuser: string;
   syscaller: string;
+  switcher: string;
   jitScript: string;
 }
 
@@ -56,10 +57,12 @@ export function buildFixtures(): Fixtures {
     cpusplitDebuglink: join(dir, 'cpusplit-dbglink'),
     libuser: join(dir, 'libuser'),
     syscaller: join(dir, 'syscaller'),
+    switcher: join(dir, 'switcher'),
     jitScript: src('jit-hot.js'),
   };
   cc([...cflags, '-o', f.cpusplit, src('cpusplit.c')]);
   cc([...cflags, '-o', f.syscaller, src('syscaller.c')]);
+  cc([...cflags, '-o', f.switcher, src('switcher.c')]);
   cc([...cflags, '-shared', '-fPIC', '-o', join(dir, 'libkilnhot.so'), src('libhot.c')]);
   cc([...cflags, '-o', f.libuser, src('libuser.c'), `-L${dir}`, '-lkilnhot', `-Wl,-rpath,${dir}`]);
   // The copies get build ids of their own: symbols are shared by build id, and these must not

@@ -8,6 +8,7 @@ import { ChdbStore } from '../store/chdb-store.js';
 import { ProfileRepository } from '../store/profiles.js';
 import { schemaStatements } from '../store/schema.js';
 import { createApi } from './api.js';
+import { isLoopback } from './auth.js';
 import { parseTime } from './time-params.js';
 
 // the API's clock, near the real one: data older than the retention TTL is dropped on insert
@@ -143,6 +144,124 @@ describe('HTTP API over the embedded store', () => {
   });
 });
 
+describe('comparison endpoints, OpenAPI and access', () => {
+  let store: ChdbStore;
+  let api: ReturnType<typeof createApi>;
+  const t = NOW - 1200;
+
+  before(async () => {
+    store = new ChdbStore(tempDir('api-cmp'));
+    for (const s of schemaStatements({ retentionDays: 7 })) await store.exec(s);
+    const profiles = new ProfileRepository(store);
+    const w = (start: number, app: string, stacks: { frames: Frame[]; count: number }[]) =>
+      profiles.writeWindow({ start, seconds: 60, host: 'h', periodNs: 1, truncatedSamples: 0, apps: [{ app, containerId: '', stacks }] });
+    // base window: parse 50, encode 50; compared window: parse 150, encode 50
+    await w(t, 'svc', [
+      { frames: [f('main', exe, 1n), f('parse', exe, 2n)], count: 50 },
+      { frames: [f('main', exe, 1n), f('encode', exe, 3n)], count: 50 },
+    ]);
+    await w(t + 600, 'svc', [
+      { frames: [f('main', exe, 1n), f('parse', exe, 2n)], count: 150 },
+      { frames: [f('main', exe, 1n), f('encode', exe, 3n)], count: 50 },
+    ]);
+    await w(t + 600, 'other', [
+      { frames: [f('main', exe, 1n), f('encode', exe, 3n)], count: 100 },
+      { frames: [f('main', exe, 1n), f('gc', exe, 4n)], count: 50 },
+    ]);
+    api = createApi({ profiles, defaultPeriodNs: 1, now: () => NOW });
+  });
+
+  after(() => store.close());
+
+  const base = `base_from=${t}&base_to=${t + 60}`;
+  const cmp = `from=${t + 600}&to=${t + 660}`;
+
+  it('diff of two ranges, relative by default, absolute on request', async () => {
+    const rel = (await (await api.request(`/api/v1/profile/diff?app=svc&${cmp}&${base}`)).json()) as { mode: string; scale: number; children: { children: { name: string; delta: number }[] }[] };
+    assert.equal(rel.mode, 'relative');
+    assert.equal(rel.scale, 2);
+    assert.deepEqual(
+      rel.children[0].children.map((c) => [c.name, c.delta]),
+      [
+        ['parse', 50],
+        ['encode', -50],
+      ],
+    );
+    const abs = (await (await api.request(`/api/v1/profile/diff?app=svc&${cmp}&${base}&mode=absolute`)).json()) as typeof rel;
+    assert.deepEqual(
+      abs.children[0].children.map((c) => [c.name, c.delta]),
+      [
+        ['parse', 100],
+        ['encode', 0],
+      ],
+    );
+  });
+
+  it('diff and changes of two apps over the same range', async () => {
+    const r = await api.request(`/api/v1/profile/changes?app=svc&base_app=other&${cmp}`);
+    assert.equal(r.status, 200);
+    const body = (await r.json()) as { base_app: string; total: number; base_total: number; functions: { function: string; status: string; total_delta: number }[] };
+    assert.equal(body.base_app, 'other');
+    assert.deepEqual([body.total, body.base_total], [200, 150]);
+    // parse 0% -> 75% (+75 pp), encode 66.7% -> 25% (-41.7 pp), gc 33.3% -> 0%
+    assert.deepEqual(
+      body.functions.slice(0, 3).map((x) => [x.function, x.status, x.total_delta]),
+      [
+        ['parse', 'changed', 0.75],
+        ['encode', 'changed', -0.4167],
+        ['gc', 'changed', -0.3333],
+      ],
+    );
+  });
+
+  it('answers 400 with the reason for bad comparison parameters, 404 for unknown apps', async () => {
+    const cases: [string, number, RegExp][] = [
+      [`/api/v1/profile/diff?app=svc&${cmp}`, 400, /base: give base_from and base_to/],
+      [`/api/v1/profile/diff?app=svc&${cmp}&${base}&mode=sideways`, 400, /mode: mode must be relative or absolute/],
+      [`/api/v1/profile/diff?app=svc&${cmp}&base_from=${t + 60}&base_to=${t}`, 400, /base_from: base_from must be before base_to/],
+      [`/api/v1/profile/changes?app=svc&${cmp}&${base}&limit=0`, 400, /limit: limit must be at least 1/],
+      [`/api/v1/profile/changes?app=svc&${cmp}&${base}&limit=many`, 400, /limit/],
+      [`/api/v1/profile/diff?app=svc&${cmp}&base_app=ghost`, 404, /"ghost" has never been seen/],
+      [`/api/v1/profile/changes?app=ghost&${cmp}&${base}`, 404, /"ghost" has never been seen/],
+    ];
+    for (const [path, status, reason] of cases) {
+      const r = await api.request(path);
+      assert.equal(r.status, status, path);
+      assert.match(((await r.json()) as { error: string }).error, reason, path);
+    }
+  });
+
+  it('serves an OpenAPI document whose parameters match the validators', async () => {
+    const doc = (await (await api.request('/api/v1/openapi.json')).json()) as { openapi: string; paths: Record<string, { get: { parameters: { name: string; required: boolean }[] } }> };
+    assert.equal(doc.openapi, '3.1.0');
+    for (const p of ['/api/v1/apps', '/api/v1/profile/flamegraph', '/api/v1/profile/diff', '/api/v1/profile/changes', '/api/v1/profile/pprof']) assert.ok(doc.paths[p], p);
+    const diffParams = doc.paths['/api/v1/profile/diff'].get.parameters;
+    assert.deepEqual(
+      diffParams.map((x) => x.name),
+      ['app', 'from', 'to', 'base_app', 'base_from', 'base_to', 'mode'],
+    );
+    assert.equal(diffParams.find((x) => x.name === 'app')!.required, true);
+    assert.equal(diffParams.find((x) => x.name === 'from')!.required, false);
+  });
+
+  it('with a token, every route needs it: header, query or the cookie the UI gets', async () => {
+    const locked = createApi({ profiles: new ProfileRepository(store), defaultPeriodNs: 1, now: () => NOW, token: 's3cret-token', extend: (a) => a.get('/', (c) => c.text('ui')) });
+    const no = await locked.request(`/api/v1/apps`);
+    assert.equal(no.status, 401);
+    assert.match(no.headers.get('www-authenticate') ?? '', /^Bearer/);
+    assert.match(((await no.json()) as { error: string }).error, /authentication required/);
+    assert.equal((await locked.request('/')).status, 401, 'the UI too');
+    assert.equal((await locked.request('/api/v1/apps', { headers: { authorization: 'Bearer wrong' } })).status, 401);
+    assert.equal((await locked.request('/api/v1/apps', { headers: { authorization: 'Bearer s3cret-token' } })).status, 200);
+    const viaQuery = await locked.request('/?token=s3cret-token');
+    assert.equal(viaQuery.status, 200);
+    const cookie = viaQuery.headers.get('set-cookie') ?? '';
+    assert.match(cookie, /kiln_token=s3cret-token; .*HttpOnly/);
+    assert.equal((await locked.request('/api/v1/apps', { headers: { cookie: cookie.split(';')[0] } })).status, 200);
+    assert.equal((await locked.request('/api/v1/nope', { headers: { authorization: 'Bearer s3cret-token' } })).status, 404);
+  });
+});
+
 describe('time parameters', () => {
   it('parses unix seconds, RFC 3339 and now-N', () => {
     assert.equal(parseTime('1700000000', NOW), 1700000000);
@@ -153,5 +272,10 @@ describe('time parameters', () => {
     assert.equal(parseTime('now-90m', NOW), NOW - 5400);
     assert.equal(parseTime('now-2d', NOW), NOW - 172800);
     assert.equal(typeof parseTime('now+1h', NOW), 'string');
+  });
+
+  it('knows loopback listen addresses', () => {
+    for (const h of ['127.0.0.1', '127.1.2.3', 'localhost', '::1', '[::1]']) assert.equal(isLoopback(h), true, h);
+    for (const h of ['0.0.0.0', '10.0.0.1', '::', 'example.com']) assert.equal(isLoopback(h), false, h);
   });
 });

@@ -1,17 +1,25 @@
-/* The HTTP API (DESIGN.md contracts), tested in-process with app.request(). */
+/* The HTTP API (DESIGN.md contracts), tested in-process with app.request(). Every endpoint validates
+ * its parameters with a zod schema and answers 400 with the reason; unknown paths 404; faults 500
+ * without internals. */
 import { Hono, type Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import { z } from 'zod';
+import { diffTrees, rankChanges } from '../profiler/diff.js';
 import { buildFlamegraph } from '../profiler/flamegraph.js';
 import { buildPprof, encodePprofGzip } from '../profiler/pprof.js';
 import type { ProfileRepository } from '../store/profiles.js';
-import { timeRangeSchema } from './time-params.js';
+import { requireToken } from './auth.js';
+import { openApiDocument } from './openapi.js';
+import { querySchemas } from './schemas.js';
+import { parseTime } from './time-params.js';
 
 export interface ApiOptions {
   profiles: ProfileRepository;
   /** nominal period when a selection has no samples to derive one from */
   defaultPeriodNs: number;
   now?: () => number;
+  /** when set, every route (API and UI) needs this bearer token */
+  token?: string;
   /** collector counters for /api/v1/status (BigInts become numbers) */
   status?: () => Record<string, unknown>;
   /** extra routes (UI, metrics) mounted by the caller */
@@ -19,55 +27,103 @@ export interface ApiOptions {
   onError?: (e: unknown) => void;
 }
 
-class BadRequest extends HTTPException {
-  constructor(message: string) {
-    super(400, { message });
-  }
-}
-
 function formatZodError(err: z.ZodError): string {
   return err.issues.map((i) => (i.path.length ? `${i.path.join('.')}: ${i.message}` : i.message)).join('; ');
 }
 
-function parse<T extends z.ZodTypeAny>(schema: T, c: Context): z.output<T> {
-  const r = schema.safeParse(c.req.query());
-  if (!r.success) throw new BadRequest(formatZodError(r.error));
-  return r.data;
+interface Range {
+  from: number;
+  to: number;
 }
-
-const appParam = z.object({
-  app: z
-    .string({ error: 'app is required' })
-    .min(1, 'app is required')
-    .max(512, 'app is too long'),
-});
 
 export function createApi(opts: ApiOptions): Hono {
   const app = new Hono();
   const now = opts.now ?? (() => Date.now() / 1000);
-  const range = timeRangeSchema(now);
-  const appRange = z.intersection(appParam, range);
+
+  function bad(message: string): never {
+    throw new HTTPException(400, { message });
+  }
+
+  function parse<T extends z.ZodTypeAny>(schema: T, c: Context): z.output<T> {
+    const r = schema.safeParse(c.req.query());
+    if (!r.success) bad(formatZodError(r.error));
+    return r.data;
+  }
+
+  /** Resolves a from/to pair: to defaults to now, from to one hour before to; from < to. */
+  function range(fromText: string | undefined, toText: string | undefined, prefix = '', defaults?: Range): Range {
+    const n = now();
+    const to = toText === undefined ? (defaults?.to ?? n) : parseTime(toText, n);
+    if (typeof to === 'string') bad(`${prefix}to: ${to}`);
+    const from = fromText === undefined ? (defaults?.from ?? to - 3600) : parseTime(fromText, n);
+    if (typeof from === 'string') bad(`${prefix}from: ${from}`);
+    if (from >= to) bad(`${prefix}from: ${prefix}from must be before ${prefix}to`);
+    return { from: Math.floor(from), to: Math.ceil(to) };
+  }
 
   async function requireApp(name: string): Promise<void> {
     if (!(await opts.profiles.appExists(name))) throw new HTTPException(404, { message: `app "${name}" has never been seen` });
   }
 
+  /** The two sides of a comparison: another range of the same app, or another app (same range by default). */
+  async function sides(q: { app: string; from?: string; to?: string; base_app?: string; base_from?: string; base_to?: string }) {
+    const compared = range(q.from, q.to);
+    if (!q.base_app && q.base_from === undefined && q.base_to === undefined) {
+      bad('base: give base_from and base_to (another range), or base_app (another app)');
+    }
+    const base = range(q.base_from, q.base_to, 'base_', q.base_app ? compared : undefined);
+    const baseApp = q.base_app ?? q.app;
+    await requireApp(q.app);
+    if (baseApp !== q.app) await requireApp(baseApp);
+    const [a, b] = await Promise.all([opts.profiles.stacks(q.app, compared), opts.profiles.stacks(baseApp, base)]);
+    return { compared, base, baseApp, a, b };
+  }
+
+  if (opts.token) app.use('*', requireToken(opts.token));
+
+  app.get('/api/v1/openapi.json', (c) => c.json(openApiDocument()));
+
   app.get('/api/v1/apps', async (c) => {
-    const r = parse(range, c);
-    return c.json(await opts.profiles.apps(r));
+    const q = parse(querySchemas.range, c);
+    return c.json(await opts.profiles.apps(range(q.from, q.to)));
   });
 
   app.get('/api/v1/profile/flamegraph', async (c) => {
-    const q = parse(appRange, c);
+    const q = parse(querySchemas.selection, c);
+    const r = range(q.from, q.to);
     await requireApp(q.app);
-    const stacks = await opts.profiles.stacks(q.app, q);
-    return c.json(buildFlamegraph(q.app, stacks));
+    return c.json(buildFlamegraph(q.app, await opts.profiles.stacks(q.app, r)));
+  });
+
+  app.get('/api/v1/profile/diff', async (c) => {
+    const q = parse(querySchemas.comparison, c);
+    const { a, b } = await sides(q);
+    return c.json(diffTrees(q.app, a, b, q.mode));
+  });
+
+  app.get('/api/v1/profile/changes', async (c) => {
+    const q = parse(querySchemas.changes, c);
+    const { compared, base, baseApp, a, b } = await sides(q);
+    const total = a.reduce((s, x) => s + x.samples, 0);
+    const baseTotal = b.reduce((s, x) => s + x.samples, 0);
+    return c.json({
+      app: q.app,
+      base_app: baseApp,
+      from: compared.from,
+      to: compared.to,
+      base_from: base.from,
+      base_to: base.to,
+      total,
+      base_total: baseTotal,
+      functions: rankChanges(a, b, { limit: q.limit, minSamples: q.min_samples }),
+    });
   });
 
   app.get('/api/v1/profile/pprof', async (c) => {
-    const q = parse(appRange, c);
+    const q = parse(querySchemas.selection, c);
+    const r = range(q.from, q.to);
     await requireApp(q.app);
-    const { stacks, mappings } = await opts.profiles.pprofStacks(q.app, q);
+    const { stacks, mappings } = await opts.profiles.pprofStacks(q.app, r);
     let samples = 0;
     let ns = 0;
     for (const s of stacks) {
@@ -75,9 +131,9 @@ export function createApi(opts: ApiOptions): Hono {
       ns += s.cpu_ns;
     }
     const periodNs = samples > 0 ? Math.round(ns / samples) : opts.defaultPeriodNs;
-    const profile = buildPprof({ stacks, mappings, from: q.from, to: q.to, periodNs, comment: [`kiln app=${q.app}`] });
+    const profile = buildPprof({ stacks, mappings, from: r.from, to: r.to, periodNs, comment: [`kiln app=${q.app}`] });
     const body = encodePprofGzip(profile);
-    const file = `${q.app.replace(/[^A-Za-z0-9._-]+/g, '_')}-${q.from}-${q.to}.pb.gz`;
+    const file = `${q.app.replace(/[^A-Za-z0-9._-]+/g, '_')}-${r.from}-${r.to}.pb.gz`;
     return c.body(new Uint8Array(body), 200, {
       'content-type': 'application/octet-stream',
       'content-disposition': `attachment; filename="${file}"`,
@@ -86,8 +142,7 @@ export function createApi(opts: ApiOptions): Hono {
 
   app.get('/api/v1/status', (c) => {
     const raw = opts.status?.() ?? {};
-    const json = JSON.parse(JSON.stringify(raw, (_k, v) => (typeof v === 'bigint' ? Number(v) : v)));
-    return c.json(json);
+    return c.json(JSON.parse(JSON.stringify(raw, (_k, v) => (typeof v === 'bigint' ? Number(v) : v))));
   });
 
   opts.extend?.(app);

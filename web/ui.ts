@@ -15,11 +15,12 @@ export function uiRoutes(app: Hono): void {
   const pageDir = join(here, '../../web/static');
   const files: Record<string, { path: string; type: string }> = {
     '/': { path: join(pageDir, 'index.html'), type: 'text/html; charset=utf-8' },
-    '/assets/app.js': { path: join(pageDir, 'app.js'), type: 'text/javascript; charset=utf-8' },
+    '/assets/app.js': { path: join(here, 'ui/app.js'), type: 'text/javascript; charset=utf-8' },
     '/assets/style.css': { path: join(pageDir, 'style.css'), type: 'text/css; charset=utf-8' },
     '/assets/d3.min.js': { path: join(modules, 'd3/dist/d3.min.js'), type: 'text/javascript; charset=utf-8' },
     '/assets/d3-flamegraph.min.js': { path: join(modules, 'd3-flame-graph/dist/d3-flamegraph.umd.min.js'), type: 'text/javascript; charset=utf-8' },
   };
+  app.get('/favicon.ico', (c) => c.body(null, 204));
   for (const [route, f] of Object.entries(files)) {
     app.get(route, (c) => c.body(new Uint8Array(asset(f.path)), 200, { 'content-type': f.type, 'cache-control': 'no-cache' }));
   }

@@ -1,0 +1,128 @@
+/* The OpenAPI 3.1 document of the API, served at /api/v1/openapi.json. Parameters come from the same
+ * zod schemas that validate requests, so the two cannot drift apart. */
+import { z } from 'zod';
+import { querySchemas } from './schemas.js';
+
+type Schema = z.ZodObject<z.ZodRawShape>;
+
+const TIME_DOC = 'unix seconds, RFC 3339, or now / now-<N><s|m|h|d|w>';
+
+const DESCRIPTIONS: Record<string, string> = {
+  app: "Kiln's application name (see /api/v1/apps)",
+  from: `start of the range, inclusive (${TIME_DOC}); default: one hour before to`,
+  to: `end of the range, exclusive (${TIME_DOC}); default: now`,
+  base_app: 'the application to compare against (default: app)',
+  base_from: `start of the base range (${TIME_DOC}); default: from when base_app is given`,
+  base_to: `end of the base range (${TIME_DOC}); default: to when base_app is given`,
+  mode: 'relative: the base is scaled to the compared total, so a uniformly busier period shows no change; absolute: raw sample counts',
+  limit: 'how many functions to return',
+  min_samples: 'a function needs this many samples on the two sides together to be ranked',
+};
+
+function parameters(schema: Schema, required: string[] = []): unknown[] {
+  const json = z.toJSONSchema(schema, { io: 'input' }) as { properties: Record<string, unknown>; required?: string[] };
+  return Object.entries(json.properties).map(([name, s]) => ({
+    name,
+    in: 'query',
+    required: required.includes(name) || (json.required ?? []).includes(name),
+    description: DESCRIPTIONS[name],
+    schema: s,
+  }));
+}
+
+const error = { description: 'the reason', content: { 'application/json': { schema: { type: 'object', properties: { error: { type: 'string' } }, required: ['error'] } } } };
+
+const flameNode = {
+  type: 'object',
+  properties: { name: { type: 'string' }, value: { type: 'number', description: 'samples' }, children: { type: 'array', items: { $ref: '#/components/schemas/FlameNode' } } },
+  required: ['name', 'value', 'children'],
+};
+
+const diffNode = {
+  type: 'object',
+  properties: {
+    name: { type: 'string' },
+    value: { type: 'number', description: 'samples in the compared selection' },
+    base_value: { type: 'number', description: 'samples in the base selection, unscaled' },
+    delta: { type: 'number', description: 'value - base_value * scale; > 0 grew, < 0 shrank' },
+    children: { type: 'array', items: { $ref: '#/components/schemas/DiffNode' } },
+  },
+  required: ['name', 'value', 'base_value', 'delta', 'children'],
+};
+
+function op(summary: string, params: unknown[], ok: unknown, okType = 'application/json') {
+  return {
+    get: {
+      summary,
+      parameters: params,
+      responses: {
+        '200': { description: 'OK', content: { [okType]: { schema: ok } } },
+        '400': error,
+        '401': error,
+        '404': error,
+        '500': error,
+      },
+    },
+  };
+}
+
+let doc: unknown;
+
+export function openApiDocument(): unknown {
+  doc ??= {
+    openapi: '3.1.0',
+    info: { title: 'Kiln API', version: '1', description: 'Continuous eBPF CPU profiles (and, as they land, network cost, DNS and run-queue latency).' },
+    components: {
+      securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'required when Kiln listens on a non-loopback address; ?token= works too' } },
+      schemas: { FlameNode: flameNode, DiffNode: diffNode },
+    },
+    security: [{ bearer: [] }, {}],
+    paths: {
+      '/api/v1/apps': op('Applications seen in a range', parameters(querySchemas.range), {
+        type: 'array',
+        items: {
+          type: 'object',
+          properties: { app: { type: 'string' }, container_id: { type: 'string' }, host: { type: 'string' }, first_seen: { type: 'string', format: 'date-time' }, last_seen: { type: 'string', format: 'date-time' } },
+          required: ['app', 'host', 'first_seen', 'last_seen'],
+        },
+      }),
+      '/api/v1/profile/flamegraph': op('CPU flamegraph of an application (d3-flame-graph tree)', parameters(querySchemas.selection), { $ref: '#/components/schemas/FlameNode' }),
+      '/api/v1/profile/diff': op('Differential flamegraph: two ranges of one app, or two apps', parameters(querySchemas.comparison), {
+        allOf: [{ $ref: '#/components/schemas/DiffNode' }],
+        properties: { mode: { enum: ['relative', 'absolute'] }, scale: { type: 'number' }, total: { type: 'number' }, base_total: { type: 'number' } },
+      }),
+      '/api/v1/profile/changes': op('Functions ranked by how much their self and total share changed', parameters(querySchemas.changes), {
+        type: 'object',
+        properties: {
+          total: { type: 'number' },
+          base_total: { type: 'number' },
+          functions: {
+            type: 'array',
+            items: {
+              type: 'object',
+              properties: {
+                function: { type: 'string' },
+                status: { enum: ['changed', 'unchanged', 'too_few_samples'] },
+                self_share: { type: 'number' },
+                self_share_base: { type: 'number' },
+                total_share: { type: 'number' },
+                total_share_base: { type: 'number' },
+                self_delta: { type: 'number' },
+                total_delta: { type: 'number' },
+                self_samples: { type: 'number' },
+                self_samples_base: { type: 'number' },
+                total_samples: { type: 'number' },
+                total_samples_base: { type: 'number' },
+                z: { type: 'number' },
+              },
+            },
+          },
+        },
+      }),
+      '/api/v1/profile/pprof': op('pprof profile (gzipped profile.proto) of a selection', parameters(querySchemas.selection), { type: 'string', format: 'binary' }, 'application/octet-stream'),
+      '/api/v1/status': op("The collectors' counters (samples, losses, windows)", [], { type: 'object' }),
+      '/api/v1/openapi.json': op('This document', [], { type: 'object' }),
+    },
+  };
+  return doc;
+}

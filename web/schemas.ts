@@ -1,0 +1,31 @@
+/* Query parameter schemas of every endpoint: they validate requests and describe the OpenAPI document. */
+import { z } from 'zod';
+
+const appName = (field: string) =>
+  z
+    .string({ error: `${field} is required` })
+    .min(1, `${field} is required`)
+    .max(512, `${field} is too long`);
+
+const time = (field: string) => z.string().max(64, `${field} is too long`).optional();
+
+const comparison = z.object({
+  app: appName('app'),
+  from: time('from'),
+  to: time('to'),
+  base_app: appName('base_app').optional(),
+  base_from: time('base_from'),
+  base_to: time('base_to'),
+  mode: z.enum(['relative', 'absolute'], { error: 'mode must be relative or absolute' }).default('relative'),
+});
+
+/** The query schemas of every endpoint; also the source of the OpenAPI parameters. */
+export const querySchemas = {
+  range: z.object({ from: time('from'), to: time('to') }),
+  selection: z.object({ app: appName('app'), from: time('from'), to: time('to') }),
+  comparison,
+  changes: comparison.omit({ mode: true }).extend({
+    limit: z.coerce.number({ error: 'limit must be a number' }).int('limit must be an integer').min(1, 'limit must be at least 1').max(1000, 'limit must be at most 1000').default(100),
+    min_samples: z.coerce.number({ error: 'min_samples must be a number' }).int().min(1).max(1_000_000).default(20),
+  }),
+} as const;

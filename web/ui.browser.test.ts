@@ -1,0 +1,103 @@
+/* The UI in a real browser (Debian chromium driven by playwright-core) against the real `kiln run`
+ * profiling a program whose hot function switches mid-run. */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { chromium, type Browser } from 'playwright-core';
+import { bpfTest, buildFixtures, getJson, repoRoot, startKiln, tempDir, waitExit, type KilnProcess } from '../profiler/testkit.js';
+
+const WINDOW = 2;
+const PHASE = 6;
+export const ARTIFACTS = join(repoRoot, 'test-artifacts');
+
+interface Changes {
+  functions: { function: string; status: string; total_delta: number; total_share: number; total_share_base: number }[];
+}
+
+describe('comparison of a profiled workload whose hot function switches mid-run', bpfTest(), () => {
+  let kiln: KilnProcess;
+  let browser: Browser | undefined;
+  let T = 0;
+
+  before(async () => {
+    const fx = buildFixtures();
+    kiln = await startKiln(['--window', String(WINDOW), '--sample-hz', '199', '--data-dir', tempDir('ui-data')]);
+    // start on a window boundary, so each phase fills whole windows
+    const nowMs = Date.now();
+    T = Math.ceil(nowMs / 1000 / WINDOW) * WINDOW + WINDOW;
+    await sleep(T * 1000 - nowMs);
+    const p = spawn(fx.switcher, [String(PHASE)], { stdio: 'ignore' });
+    assert.equal(await waitExit(p), 0);
+    await sleep(WINDOW * 1000 + 2500);
+  });
+
+  after(async () => {
+    await browser?.close();
+    await kiln?.stop();
+  });
+
+  // samples are placed in the window of the drain that read them (up to 1 s late): leave the
+  // windows around the switch out of both sides
+  const baseRange = () => `base_from=${T}&base_to=${T + PHASE - WINDOW}`;
+  const comparedRange = () => `from=${T + PHASE + WINDOW}&to=${T + 2 * PHASE}`;
+
+  it('ranks the function that really changed first', async () => {
+    const { status, body } = await getJson<Changes>(`${kiln.url}/api/v1/profile/changes?app=switcher&${comparedRange()}&${baseRange()}`);
+    assert.equal(status, 200, JSON.stringify(body));
+    const [first, second] = body.functions;
+    assert.equal(first.function, 'kiln_hot_b', JSON.stringify(body.functions.slice(0, 5)));
+    assert.equal(first.status, 'changed');
+    assert.ok(first.total_share > 0.6 && first.total_share_base === 0, JSON.stringify(first));
+    assert.equal(second.function, 'kiln_hot_a');
+    assert.ok(second.total_delta < 0);
+    const main = body.functions.find((f) => f.function === 'main')!;
+    assert.equal(main.status, 'unchanged');
+  });
+
+  it('renders the differential flamegraph in Chromium with the grown function in red', async () => {
+    browser = await chromium.launch({
+      executablePath: '/usr/bin/chromium',
+      headless: true,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-quic', '--no-first-run'],
+    });
+    const page = await browser.newPage({ viewport: { width: 1600, height: 900 } });
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(`${kiln.url}/?app=switcher&${comparedRange()}&base=custom&${baseRange()}&mode=relative`);
+    await page.waitForSelector('#changes-body tr', { timeout: 15_000 }).catch(async (e: Error) => {
+      throw new Error(`${e.message}\npage status: ${await page.textContent('#status')}; page errors: ${errors.join('; ')}`);
+    });
+    await page.waitForSelector('#chart svg g title', { timeout: 15_000, state: 'attached' });
+    await sleep(600); // let the transition settle for the screenshot
+    mkdirSync(ARTIFACTS, { recursive: true });
+    await page.screenshot({ path: join(ARTIFACTS, 'ui-diff.png'), fullPage: true });
+
+    const frames = await page.$$eval('#chart svg g', (gs) =>
+      gs.map((g) => ({ title: g.querySelector('title')?.textContent ?? '', fill: g.querySelector('rect')?.getAttribute('fill') ?? '' })),
+    );
+    const rgb = (fill: string) => (/rgb\((\d+),\s*(\d+),\s*(\d+)\)/.exec(fill) ?? []).slice(1).map(Number);
+    const hot = frames.find((f) => f.title.startsWith('kiln_hot_b\n'));
+    assert.ok(hot, `kiln_hot_b frame rendered; frames: ${frames.map((f) => f.title.split('\n')[0]).join(', ')}`);
+    const [r, g, b] = rgb(hot.fill);
+    assert.ok(r > g + 60 && r > b + 60, `kiln_hot_b coloured as grown (red), got ${hot.fill}`);
+    assert.match(hot.title, /samples \(\d+\.\d+%\)\nbase: 0 samples; change \+/);
+    const steady = frames.find((f) => f.title.startsWith('kiln_steady\n'));
+    assert.ok(steady);
+    const [sr, sg] = rgb(steady.fill);
+    assert.ok(sg > sr, `kiln_steady shrank (30% from 50%): green, got ${steady.fill}`);
+    assert.match(await page.textContent('#legend') ?? '', /grew .* shrank — relative: base scaled/);
+    assert.equal((await page.textContent('#changes-body tr:first-child td:first-child'))?.trim(), 'kiln_hot_b');
+
+    // clicking a row focuses that function: search highlight and zoom
+    await page.click('#changes-body tr:nth-child(2)');
+    assert.equal(await page.inputValue('#search'), 'kiln_hot_a');
+    assert.match(page.url(), /q=kiln_hot_a/);
+    assert.match(page.url(), /base=custom.*mode=relative|mode=relative/);
+    const pprofBase = await page.getAttribute('#pprof-base', 'href');
+    assert.match(pprofBase ?? '', new RegExp(`/api/v1/profile/pprof\\?app=switcher&from=${T}&to=${T + PHASE - WINDOW}`));
+    assert.deepEqual(errors, []);
+  });
+});

@@ -1,0 +1,332 @@
+/* Kiln's browser UI: an application's flamegraph over a time range, or the comparison of two
+ * selections (two ranges, or two apps) as a differential flamegraph beside the ranked changes.
+ * The URL holds the whole selection, so a comparison is shared as a link. */
+
+import type { DiffNode, DiffTree, FunctionChange } from '../../profiler/diff.js';
+import type { FlameNode as PlainNode } from '../../profiler/flamegraph.js';
+
+/* d3 and d3-flame-graph are loaded as globals by index.html */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+declare const d3: any;
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+declare const flamegraph: any;
+
+/** a node of either tree: plain flamegraph or differential */
+type FlameNode = PlainNode & Partial<Pick<DiffNode, 'delta' | 'base_value'>>;
+type Change = FunctionChange;
+interface HierarchyNode {
+  data: FlameNode;
+  value: number;
+  descendants(): HierarchyNode[];
+}
+
+type BaseKind = 'none' | 'prev' | 'day' | 'week' | 'custom' | 'app';
+
+interface Selection {
+  app: string;
+  from: string;
+  to: string;
+  base: BaseKind;
+  base_app: string;
+  base_from: string;
+  base_to: string;
+  mode: 'relative' | 'absolute';
+  q: string;
+}
+
+const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
+const UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400, w: 604800 };
+
+/** The API's time syntax, resolved in the browser (for base ranges derived from the selection). */
+function resolveTime(text: string, now: number): number {
+  const t = text.trim();
+  if (/^\d+(\.\d+)?$/.test(t)) return Number(t);
+  const rel = /^now(?:-(\d+)([smhdw]))?$/.exec(t);
+  if (rel) return rel[1] ? now - Number(rel[1]) * UNITS[rel[2]] : now;
+  const ms = Date.parse(t);
+  if (!Number.isNaN(ms)) return ms / 1000;
+  throw new Error(`not a time: ${text}`);
+}
+
+function readSelection(): Selection {
+  const p = new URLSearchParams(location.search);
+  return {
+    app: p.get('app') ?? '',
+    from: p.get('from') ?? 'now-1h',
+    to: p.get('to') ?? 'now',
+    base: (p.get('base') as BaseKind) ?? (p.get('base_app') ? 'app' : p.get('base_from') ? 'custom' : 'none'),
+    base_app: p.get('base_app') ?? '',
+    base_from: p.get('base_from') ?? '',
+    base_to: p.get('base_to') ?? '',
+    mode: p.get('mode') === 'absolute' ? 'absolute' : 'relative',
+    q: p.get('q') ?? '',
+  };
+}
+
+function writeSelection(s: Selection): void {
+  const p = new URLSearchParams();
+  p.set('app', s.app);
+  p.set('from', s.from);
+  p.set('to', s.to);
+  if (s.base !== 'none') {
+    p.set('base', s.base);
+    p.set('mode', s.mode);
+    if (s.base === 'app') p.set('base_app', s.base_app);
+    if (s.base === 'custom') {
+      p.set('base_from', s.base_from);
+      p.set('base_to', s.base_to);
+    }
+  }
+  if (s.q) p.set('q', s.q);
+  history.replaceState(null, '', `?${p}`);
+}
+
+/** The API query of the compared selection and of its base. */
+function queries(s: Selection): { sel: URLSearchParams; base: URLSearchParams | null } {
+  const now = Date.now() / 1000;
+  const from = resolveTime(s.from, now);
+  const to = resolveTime(s.to, now);
+  const sel = new URLSearchParams({ app: s.app, from: String(Math.floor(from)), to: String(Math.ceil(to)) });
+  if (s.base === 'none') return { sel, base: null };
+  const base = new URLSearchParams({ app: s.base === 'app' ? s.base_app : s.app });
+  const shift = { prev: to - from, day: 86400, week: 604800 } as Record<string, number>;
+  if (s.base in shift) {
+    base.set('from', String(Math.floor(from - shift[s.base])));
+    base.set('to', String(Math.ceil(to - shift[s.base])));
+  } else if (s.base === 'custom') {
+    base.set('from', String(Math.floor(resolveTime(s.base_from, now))));
+    base.set('to', String(Math.ceil(resolveTime(s.base_to, now))));
+  } else {
+    base.set('from', sel.get('from')!);
+    base.set('to', sel.get('to')!);
+  }
+  return { sel, base };
+}
+
+async function getJson<T>(url: string): Promise<T> {
+  const r = await fetch(url);
+  const body = await r.json();
+  if (!r.ok) throw new Error(body.error ?? r.statusText);
+  return body as T;
+}
+
+function pct(x: number): string {
+  return `${(x * 100).toFixed(2)}%`;
+}
+
+function signedPp(x: number): string {
+  const v = x * 100;
+  return `${v > 0 ? '+' : ''}${v.toFixed(2)} pp`;
+}
+
+/** Red grew, green shrank, grey unchanged; intensity by how much of the frame changed.
+ *  Search matches keep d3-flame-graph's highlight colour. */
+function diffColor(d: HierarchyNode & { highlight?: boolean }): string {
+  if (d.highlight) return '#E600E6';
+  const delta = d.data.delta ?? 0;
+  const value = Math.max(d.data.value, Math.abs(delta), 1);
+  const t = Math.min(1, Math.abs(delta) / value);
+  if (Math.abs(delta) < 0.5 || t < 0.02) return 'rgb(215,215,215)';
+  const fade = Math.round(225 * (1 - t));
+  return delta > 0 ? `rgb(235,${fade},${fade})` : `rgb(${fade},215,${fade})`;
+}
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+let chart: any = null;
+
+function renderChart(tree: FlameNode, diff: boolean): void {
+  const host = $('chart');
+  host.innerHTML = '';
+  const total = tree.value || 1;
+  // the UMD build of d3-flame-graph exports its factory as `default`
+  chart = flamegraph
+    .default()
+    .width(Math.max(400, host.clientWidth))
+    .cellHeight(18)
+    .minFrameSize(2)
+    .transitionDuration(250)
+    .selfValue(false)
+    .setDetailsElement($('details'))
+    .setLabelHandler((d: HierarchyNode) => {
+      const base = `${d.data.name}\n${d.value} samples (${pct(d.value / total)})`;
+      if (!diff) return base;
+      const delta = d.data.delta ?? 0;
+      return `${base}\nbase: ${d.data.base_value ?? 0} samples; change ${delta > 0 ? '+' : ''}${delta.toFixed(1)} samples`;
+    });
+  if (diff) chart.setColorMapper((d: HierarchyNode) => diffColor(d));
+  d3.select('#chart').datum(tree).call(chart);
+  const q = $<HTMLInputElement>('search').value;
+  if (q) chart.search(q);
+  // for bench/ui-render: when the first chart was drawn, and how many frames it has
+  if (performance.getEntriesByName('kiln:first-render').length === 0) performance.mark('kiln:first-render');
+  document.body.dataset.frames = String(host.querySelectorAll('g').length);
+}
+
+/** Highlights a function and zooms to its largest frame. */
+function focusFunction(name: string): void {
+  if (!chart) return;
+  $<HTMLInputElement>('search').value = name;
+  writeSelection(selectionFromControls());
+  chart.search(name);
+  const root: HierarchyNode = d3.select('#chart').datum();
+  let best: HierarchyNode | null = null;
+  for (const n of root.descendants()) if (n.data.name === name && (!best || n.value > best.value)) best = n;
+  if (best) chart.zoomTo(best);
+}
+
+function renderChanges(rows: Change[]): void {
+  const body = $('changes-body');
+  body.innerHTML = '';
+  for (const r of rows) {
+    const tr = document.createElement('tr');
+    tr.className = r.status;
+    tr.dataset.fn = r.function;
+    const cells = [
+      r.function,
+      r.status === 'too_few_samples' ? 'too few samples' : r.status,
+      signedPp(r.total_delta),
+      `${pct(r.total_share_base)} → ${pct(r.total_share)}`,
+      signedPp(r.self_delta),
+      `${r.total_samples_base} → ${r.total_samples}`,
+    ];
+    cells.forEach((text, i) => {
+      const td = document.createElement('td');
+      td.textContent = text;
+      if (i === 2 || i === 4) td.className = r.status === 'changed' ? (text.startsWith('+') ? 'grew' : 'shrank') : '';
+      tr.appendChild(td);
+    });
+    tr.title = `self ${pct(r.self_share_base)} → ${pct(r.self_share)} (${r.self_samples_base} → ${r.self_samples} samples)`;
+    tr.addEventListener('click', () => {
+      for (const other of Array.from(body.querySelectorAll('tr.selected'))) other.classList.remove('selected');
+      tr.classList.add('selected');
+      focusFunction(r.function);
+    });
+    body.appendChild(tr);
+  }
+}
+
+/** A time input's value: the exact text it was filled from (a link's unix seconds), unless edited since. */
+function timeInput(id: string): string {
+  const el = $<HTMLInputElement>(id);
+  if (!el.value) return '';
+  if (el.dataset.raw && el.value === localInput(el.dataset.raw)) return el.dataset.raw;
+  return new Date(el.value).toISOString().replace('.000', '');
+}
+
+function setTimeInput(id: string, text: string): void {
+  const el = $<HTMLInputElement>(id);
+  el.dataset.raw = text;
+  el.value = localInput(text);
+}
+
+function selectionFromControls(): Selection {
+  const range = $<HTMLSelectElement>('range').value;
+  const custom = range === 'custom';
+  return {
+    app: $<HTMLSelectElement>('app').value,
+    from: custom ? timeInput('from') : range,
+    to: custom ? timeInput('to') : 'now',
+    base: $<HTMLSelectElement>('base').value as BaseKind,
+    base_app: $<HTMLSelectElement>('base-app').value,
+    base_from: timeInput('base-from'),
+    base_to: timeInput('base-to'),
+    mode: $<HTMLSelectElement>('mode').value === 'absolute' ? 'absolute' : 'relative',
+    q: $<HTMLInputElement>('search').value,
+  };
+}
+
+function localInput(text: string): string {
+  if (!text) return '';
+  const d = new Date(resolveTime(text, Date.now() / 1000) * 1000);
+  return new Date(d.getTime() - d.getTimezoneOffset() * 60000).toISOString().slice(0, 19);
+}
+
+function applyToControls(s: Selection, apps: string[]): void {
+  for (const id of ['app', 'base-app']) {
+    const sel = $<HTMLSelectElement>(id);
+    sel.innerHTML = '';
+    for (const a of apps) sel.add(new Option(a, a));
+  }
+  $<HTMLSelectElement>('app').value = s.app || apps[0] || '';
+  $<HTMLSelectElement>('base-app').value = s.base_app || apps[0] || '';
+  const presets = Array.from($<HTMLSelectElement>('range').options).map((o) => o.value);
+  const preset = s.to === 'now' && presets.includes(s.from);
+  $<HTMLSelectElement>('range').value = preset ? s.from : 'custom';
+  setTimeInput('from', preset ? '' : s.from);
+  setTimeInput('to', preset ? '' : s.to);
+  $<HTMLSelectElement>('base').value = s.base;
+  setTimeInput('base-from', s.base_from);
+  setTimeInput('base-to', s.base_to);
+  $<HTMLSelectElement>('mode').value = s.mode;
+  $<HTMLInputElement>('search').value = s.q;
+}
+
+function showControls(s: Selection): void {
+  $('custom-range').hidden = $<HTMLSelectElement>('range').value !== 'custom';
+  $('base-custom').hidden = s.base !== 'custom';
+  $('base-app-label').hidden = s.base !== 'app';
+  $('mode-label').hidden = s.base === 'none';
+  document.body.classList.toggle('comparing', s.base !== 'none');
+}
+
+let renderSeq = 0;
+
+async function render(): Promise<void> {
+  const s = selectionFromControls();
+  showControls(s);
+  if (!s.app) {
+    $('status').textContent = 'no applications profiled yet';
+    return;
+  }
+  writeSelection(s);
+  const seq = ++renderSeq;
+  const { sel, base } = queries(s);
+  const pprof = $<HTMLAnchorElement>('pprof');
+  pprof.href = `/api/v1/profile/pprof?${sel}`;
+  const basePprof = $<HTMLAnchorElement>('pprof-base');
+  basePprof.hidden = !base;
+  $('status').textContent = 'loading…';
+  if (!base) {
+    const tree = await getJson<FlameNode>(`/api/v1/profile/flamegraph?${sel}`);
+    if (seq !== renderSeq) return;
+    $('legend').textContent = '';
+    renderChart(tree, false);
+    $('status').textContent = `${tree.value} samples`;
+    return;
+  }
+  basePprof.href = `/api/v1/profile/pprof?${base}`;
+  const cmp = new URLSearchParams(sel);
+  cmp.set('base_app', base.get('app')!);
+  cmp.set('base_from', base.get('from')!);
+  cmp.set('base_to', base.get('to')!);
+  const [tree, changes] = await Promise.all([
+    getJson<DiffTree>(`/api/v1/profile/diff?${cmp}&mode=${s.mode}`),
+    getJson<{ functions: Change[] }>(`/api/v1/profile/changes?${cmp}`),
+  ]);
+  if (seq !== renderSeq) return;
+  $('legend').innerHTML =
+    `<span class="swatch grew"></span> grew <span class="swatch shrank"></span> shrank — ${s.mode === 'relative' ? `relative: base scaled ×${tree.scale} to the same total` : 'absolute: raw sample counts'}`;
+  renderChart(tree, true);
+  renderChanges(changes.functions);
+  $('status').textContent = `${tree.total} samples vs ${tree.base_total} in the base`;
+}
+
+function rerender(): void {
+  render().catch((e: Error) => ($('status').textContent = e.message));
+}
+
+async function main(): Promise<void> {
+  const s = readSelection();
+  const apps = (await getJson<{ app: string }[]>('/api/v1/apps?from=now-7d&to=now')).map((a) => a.app);
+  applyToControls(s, apps);
+  for (const id of ['app', 'range', 'from', 'to', 'base', 'base-app', 'base-from', 'base-to', 'mode']) $(id).addEventListener('change', rerender);
+  $('search').addEventListener('input', () => {
+    const q = $<HTMLInputElement>('search').value;
+    if (chart) q ? chart.search(q) : chart.clear();
+    writeSelection(selectionFromControls());
+  });
+  $('reset-zoom').addEventListener('click', () => chart?.resetZoom());
+  await render();
+}
+
+main().catch((e: Error) => ($('status').textContent = e.message));
