@@ -1,8 +1,8 @@
 /* The UI in a real browser (Debian chromium driven by playwright-core) against the real `kiln run`
  * profiling a program whose hot function switches mid-run. */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -55,6 +55,30 @@ describe('comparison of a profiled workload whose hot function switches mid-run'
     assert.ok(second.total_delta < 0);
     const main = body.functions.find((f) => f.function === 'main')!;
     assert.equal(main.status, 'unchanged');
+  });
+
+  it('go tool pprof -diff_base works on the two downloaded sides', async () => {
+    const dir = tempDir('diffbase');
+    const get = async (q: string, file: string) => {
+      const r = await fetch(`${kiln.url}/api/v1/profile/pprof?app=switcher&${q}`);
+      assert.equal(r.status, 200);
+      writeFileSync(join(dir, file), Buffer.from(await r.arrayBuffer()));
+    };
+    await get(`from=${T}&to=${T + PHASE - WINDOW}`, 'base.pb.gz');
+    await get(comparedRange(), 'new.pb.gz');
+    const out = execFileSync('go', ['tool', 'pprof', '-top', '-diff_base', join(dir, 'base.pb.gz'), join(dir, 'new.pb.gz')], {
+      encoding: 'utf8',
+      env: { ...process.env, HOME: dir, PPROF_TMPDIR: dir },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    // flat column: kiln_hot_b gained time, kiln_hot_a lost it
+    const flat = (fn: string) => {
+      const line = out.split('\n').find((l) => l.trim().endsWith(` ${fn}`));
+      assert.ok(line, `${fn} in:\n${out}`);
+      return Number.parseFloat(line.trim().split(/\s+/)[0]);
+    };
+    assert.ok(flat('kiln_hot_b') > 0, out);
+    assert.ok(flat('kiln_hot_a') < 0, out);
   });
 
   it('renders the differential flamegraph in Chromium with the grown function in red', async () => {
