@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { cgroupV2Path, containerdProvider, crioProvider, defaultProviders, dockerProvider, nameApp, parseCgroupPath, podOwner } from './app-naming.js';
+import { cgroupV2Path, containerdProvider, crioProvider, defaultProviders, dockerProvider, executableName, nameApp, parseCgroupPath, podOwner } from './app-naming.js';
 import { tempDir, writeJson } from './testkit.js';
 
 const ID = 'a'.repeat(64);
@@ -26,6 +26,13 @@ test('recognises container and unit cgroups of every runtime and driver', () => 
 test('reads the v2 line of /proc/PID/cgroup on hybrid hosts', () => {
   assert.equal(cgroupV2Path('12:pids:/system.slice/x.service\n1:name=systemd:/system.slice/x.service\n0::/system.slice/x.service\n'), '/system.slice/x.service');
   assert.equal(cgroupV2Path('12:pids:/\n'), null);
+});
+
+test('names a plain process by its executable, or by its comm when the executable has no name', () => {
+  assert.equal(executableName('/usr/sbin/nginx', 'nginx: worker'), 'nginx');
+  assert.equal(executableName('/opt/app/server (deleted)', 'server'), 'server');
+  assert.equal(executableName('/memfd:sealed-91173221a7ea (deleted)', 'runc:[2:INIT]'), 'runc:[2:INIT]');
+  assert.equal(executableName('', 'kworker'), 'kworker');
 });
 
 test('derives the owning workload from a pod name', () => {

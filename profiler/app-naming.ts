@@ -2,7 +2,7 @@
  * recognised runtimes and systemd units get a name from their cgroup and the runtime's metadata;
  * anything else is named by its executable's base name, kernel threads are `kernel`. */
 import { readFileSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 
 export type Runtime = 'kubernetes' | 'docker' | 'containerd' | 'crio' | 'podman' | 'systemd';
 
@@ -148,6 +148,16 @@ export function podOwner(podName: string): string {
   m = /^(.+)-\d+$/.exec(podName);
   if (m) return m[1];
   return podName;
+}
+
+/**
+ * The name of a process outside containers: its executable's base name, or its comm when the
+ * executable has no useful name (gone, or run from a memfd like `/memfd:sealed-… (deleted)`).
+ */
+export function executableName(exePath: string, comm: string): string {
+  const base = basename(exePath.replace(/ \(deleted\)$/, ''));
+  if (!base || base.startsWith('memfd:')) return comm;
+  return base;
 }
 
 export interface AppIdentity {

@@ -1,9 +1,8 @@
 /* pid → application, container, mappings: read from /proc when a process is first sampled and kept
  * (bounded LRU) so a process that exits before its window is flushed is still named and symbolized. */
 import { readFileSync, readlinkSync } from 'node:fs';
-import { basename } from 'node:path';
 import { LRUCache } from 'lru-cache';
-import { cgroupV2Path, defaultProviders, nameApp, parseCgroupPath, type ContainerMetadataProvider } from './app-naming.js';
+import { cgroupV2Path, defaultProviders, executableName, nameApp, parseCgroupPath, type ContainerMetadataProvider } from './app-naming.js';
 import { parseProcMaps, type ProcMapping } from './symbols/proc-maps.js';
 import type { ProcessView } from './symbolizer.js';
 
@@ -117,7 +116,7 @@ export class ProcessTable {
       const status = readFileSync(`${dir}/status`, 'utf8');
       const nsLine = /^NSpid:\s*(.*)$/m.exec(status);
       const nsPids = nsLine ? nsLine[1].trim().split(/\s+/).map(Number) : [pid];
-      if (exe) exeBase = basename(exe.replace(/ \(deleted\)$/, ''));
+      exeBase = executableName(exe, comm);
       identity = this.#identityFromCgroup(dir, cgroupId, exeBase);
       view = new LiveProcess(pid, nsPids[nsPids.length - 1] ?? pid, `${dir}/root`, this.#procRoot);
       view.refreshMaps();
