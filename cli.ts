@@ -5,7 +5,13 @@ import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { enableBpfStats, isNativeError } from './native/index.js';
 import { preflight } from './preflight.js';
+import { hostname } from 'node:os';
+import { defaultProviders } from './profiler/app-naming.js';
+import { CgroupResolver } from './profiler/cgroup-resolver.js';
 import { ProfileCollector } from './profiler/collector.js';
+import { RunqCollector } from './profiler/runq.js';
+import { RunqRepository } from './store/runq.js';
+import { KilnMetrics } from './web/metrics.js';
 import { ChdbStore } from './store/chdb-store.js';
 import { ProfileRepository } from './store/profiles.js';
 import { schemaStatements } from './store/schema.js';
@@ -87,7 +93,30 @@ async function run(argv: string[]): Promise<void> {
   const store = new ChdbStore(dataDir);
   for (const sql of schemaStatements({ retentionDays })) await store.exec(sql);
   const profiles = new ProfileRepository(store);
+  const runqRepo = new RunqRepository(store);
   const log = (msg: string) => process.stderr.write(`kiln: ${msg}\n`);
+  const host = hostname();
+  // set once the collectors exist; /metrics reads them at scrape time
+  let health: { profiler?: ProfileCollector; runq?: RunqCollector } = {};
+  const metrics = new KilnMetrics({
+    losses: () => {
+      const out: { collector: string; reason: string; value: number }[] = [];
+      if (health.profiler) {
+        const s = health.profiler.stats();
+        out.push(
+          { collector: 'profiler', reason: 'counts_map_full', value: Number(s.countsFull) },
+          { collector: 'profiler', reason: 'stack_map_full', value: Number(s.stacksFull) },
+          { collector: 'profiler', reason: 'stack_evicted', value: Number(s.stacksMissing) },
+        );
+      }
+      if (health.runq) {
+        const l = health.runq.losses();
+        out.push({ collector: 'runq', reason: 'start_map_full', value: Number(l.startMapFull) }, { collector: 'runq', reason: 'hist_map_full', value: Number(l.histMapFull) });
+      }
+      return out;
+    },
+    programs: () => [...(health.profiler?.sampler.bpf.progStats() ?? []), ...(health.runq?.bpf.progStats() ?? [])],
+  });
 
   try {
     enableBpfStats();
@@ -101,8 +130,16 @@ async function run(argv: string[]): Promise<void> {
       windowSeconds,
       symbolizer: { debugDirs: values['debug-dir'] },
       processes: { runtimeRoot: values['runtime-root'] },
+      host,
       onWindow: async (w) => {
-        await profiles.writeWindow(w);
+        metrics.observeProfileWindow(w);
+        try {
+          await profiles.writeWindow(w);
+          metrics.windowWritten('profile');
+        } catch (e) {
+          metrics.storeError('profile');
+          throw e;
+        }
       },
       onError: (e) => log(`profiler: ${(e as Error).message}`),
       onLoss: (l) =>
@@ -114,12 +151,47 @@ async function run(argv: string[]): Promise<void> {
   }
   collector.start();
 
+  let runq: RunqCollector;
+  try {
+    runq = new RunqCollector({
+      windowSeconds,
+      host,
+      resolver: new CgroupResolver(defaultProviders(values['runtime-root'])),
+      onWindow: async (w) => {
+        metrics.observeRunqWindow(w);
+        try {
+          await runqRepo.writeWindow(w);
+          metrics.windowWritten('runq');
+        } catch (e) {
+          metrics.storeError('runq');
+          throw e;
+        }
+      },
+      onError: (e) => log(`runq: ${(e as Error).message}`),
+    });
+  } catch (e) {
+    if (isNativeError(e)) fail(`kiln: the kernel refused the run-queue BPF program (${e.code}): ${e.message.split('\n')[0]}`);
+    throw e;
+  }
+  runq.start();
+  health = { profiler: collector, runq };
+
   const api = createApi({
     profiles,
     defaultPeriodNs: Math.round(1e9 / sampleHz),
     token,
-    status: () => ({ profiler: { sampleHz, windowSeconds, cpus: collector.sampler.cpus.length, ...collector.stats() } }),
-    extend: (app) => uiRoutes(app),
+    runq: runqRepo,
+    status: () => ({
+      profiler: { sampleHz, windowSeconds, cpus: collector.sampler.cpus.length, ...collector.stats() },
+      runq: { windowsFlushed: runq.windowsFlushed, windowErrors: runq.windowErrors, waitsRecorded: runq.waitsRecorded, ...runq.losses() },
+    }),
+    extend: (app) => {
+      app.get('/metrics', async (c) => {
+        const { body, contentType } = await metrics.text();
+        return c.body(body, 200, { 'content-type': contentType });
+      });
+      uiRoutes(app);
+    },
     onError: (e) => log(`api: ${(e as Error).stack ?? e}`),
   });
   const server = serve({ fetch: api.fetch, hostname: listen.hostname, port: listen.port });
@@ -134,10 +206,12 @@ async function run(argv: string[]): Promise<void> {
     stopping = true;
     log(`${sig}: flushing the current window and stopping`);
     server.close();
-    try {
-      await collector.stop();
-    } catch (e) {
-      log(`stop: ${(e as Error).message}`);
+    for (const c of [collector, runq]) {
+      try {
+        await c.stop();
+      } catch (e) {
+        log(`stop: ${(e as Error).message}`);
+      }
     }
     await store.close();
     process.exit(0);

@@ -6,6 +6,9 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createServer } from 'node:net';
+import { cgroup2Root } from './cgroup-resolver.js';
+
+export { cgroup2Root };
 
 export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -77,13 +80,6 @@ export function buildFixtures(): Fixtures {
   execFileSync('strip', ['--strip-all', f.cpusplitDebuglink]);
   execFileSync('objcopy', [`--add-gnu-debuglink=${f.cpusplitDebuglink}.debug`, f.cpusplitDebuglink], { cwd: dir });
   return f;
-}
-
-/** The cgroup v2 mount: /sys/fs/cgroup on unified hosts, /sys/fs/cgroup/unified on hybrid ones. */
-export function cgroup2Root(): string {
-  if (existsSync('/sys/fs/cgroup/cgroup.controllers')) return '/sys/fs/cgroup';
-  if (existsSync('/sys/fs/cgroup/unified/cgroup.procs')) return '/sys/fs/cgroup/unified';
-  throw new Error('no cgroup v2 hierarchy mounted');
 }
 
 export function randomHex(bytes: number): string {

@@ -54,5 +54,20 @@ export function schemaStatements({ retentionDays }: SchemaOptions): string[] {
     PARTITION BY toDate(ts)
     ORDER BY (app, ts)
     TTL ts + INTERVAL ${days} DAY DELETE`,
+    `CREATE TABLE IF NOT EXISTS runq_windows (
+      ts DateTime,
+      window_seconds UInt32,
+      host LowCardinality(String),
+      app LowCardinality(String),
+      container_id String,
+      cgroup_id UInt64,
+      cgroup_path String,
+      slots Array(UInt64),
+      total_ns UInt64,
+      waits UInt64
+    ) ENGINE = MergeTree
+    PARTITION BY toDate(ts)
+    ORDER BY (app, ts)
+    TTL ts + INTERVAL ${days} DAY DELETE`,
   ];
 }

@@ -8,6 +8,7 @@ import { diffTrees, rankChanges } from '../profiler/diff.js';
 import { buildFlamegraph } from '../profiler/flamegraph.js';
 import { buildPprof, encodePprofGzip } from '../profiler/pprof.js';
 import type { ProfileRepository } from '../store/profiles.js';
+import type { RunqRepository } from '../store/runq.js';
 import { requireToken } from './auth.js';
 import { openApiDocument } from './openapi.js';
 import { querySchemas } from './schemas.js';
@@ -15,6 +16,7 @@ import { parseTime } from './time-params.js';
 
 export interface ApiOptions {
   profiles: ProfileRepository;
+  runq?: RunqRepository;
   /** nominal period when a selection has no samples to derive one from */
   defaultPeriodNs: number;
   now?: () => number;
@@ -138,6 +140,14 @@ export function createApi(opts: ApiOptions): Hono {
       'content-type': 'application/octet-stream',
       'content-disposition': `attachment; filename="${file}"`,
     });
+  });
+
+  app.get('/api/v1/runq', async (c) => {
+    const q = parse(querySchemas.runq, c);
+    const r = range(q.from, q.to);
+    if (!opts.runq) throw new HTTPException(404, { message: 'run-queue latency is not collected by this Kiln' });
+    if (q.app !== undefined && !(await opts.runq.appExists(q.app))) throw new HTTPException(404, { message: `app "${q.app}" has no run-queue data` });
+    return c.json(await opts.runq.query(r, q.app));
   });
 
   app.get('/api/v1/status', (c) => {

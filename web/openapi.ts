@@ -8,7 +8,7 @@ type Schema = z.ZodObject<z.ZodRawShape>;
 const TIME_DOC = 'unix seconds, RFC 3339, or now / now-<N><s|m|h|d|w>';
 
 const DESCRIPTIONS: Record<string, string> = {
-  app: "Kiln's application name (see /api/v1/apps)",
+  app: "Kiln's application name (see /api/v1/apps); for /api/v1/runq optional (all apps)",
   from: `start of the range, inclusive (${TIME_DOC}); default: one hour before to`,
   to: `end of the range, exclusive (${TIME_DOC}); default: now`,
   base_app: 'the application to compare against (default: app)',
@@ -120,6 +120,22 @@ export function openApiDocument(): unknown {
         },
       }),
       '/api/v1/profile/pprof': op('pprof profile (gzipped profile.proto) of a selection', parameters(querySchemas.selection), { type: 'string', format: 'binary' }, 'application/octet-stream'),
+      '/api/v1/runq': op('Run-queue latency per application: histogram (log2 us, quartered), p50/p95/p99, total delay', parameters(querySchemas.runq), {
+        type: 'array',
+        items: {
+          type: 'object',
+          properties: {
+            app: { type: 'string' },
+            p50_us: { type: ['number', 'null'] },
+            p95_us: { type: ['number', 'null'] },
+            p99_us: { type: ['number', 'null'] },
+            waits: { type: 'number' },
+            total_delay_seconds: { type: 'number' },
+            delay_seconds_per_second: { type: 'number' },
+            buckets: { type: 'array', items: { type: 'object', properties: { le_us: { type: ['number', 'null'] }, count: { type: 'number' } } } },
+          },
+        },
+      }),
       '/api/v1/status': op("The collectors' counters (samples, losses, windows)", [], { type: 'object' }),
       '/api/v1/openapi.json': op('This document', [], { type: 'object' }),
     },

@@ -24,6 +24,7 @@ export const querySchemas = {
   range: z.object({ from: time('from'), to: time('to') }),
   selection: z.object({ app: appName('app'), from: time('from'), to: time('to') }),
   comparison,
+  runq: z.object({ app: appName('app').optional(), from: time('from'), to: time('to') }),
   changes: comparison.omit({ mode: true }).extend({
     limit: z.coerce.number({ error: 'limit must be a number' }).int('limit must be an integer').min(1, 'limit must be at least 1').max(1000, 'limit must be at most 1000').default(100),
     min_samples: z.coerce.number({ error: 'min_samples must be a number' }).int().min(1).max(1_000_000).default(20),

@@ -14,6 +14,7 @@
 #include <linux/types.h>
 #include <stddef.h>
 #include "profile.h"
+#include "runq.h"
 
 #define NAPI_CALL(env, call)                                                        \
 	do {                                                                        \
@@ -501,6 +502,13 @@ static napi_value make_layouts(napi_env env)
 	FIELD(ps, profile_stack, ips);
 	FIELD(ps, profile_stack, depth);
 	napi_set_named_property(env, all, "profile_stack", ps);
+	napi_value rh;
+	napi_create_object(env, &rh);
+	set_layout_field(env, rh, "size", sizeof(struct runq_hist));
+	FIELD(rh, runq_hist, slots);
+	FIELD(rh, runq_hist, total_ns);
+	FIELD(rh, runq_hist, count);
+	napi_set_named_property(env, all, "runq_hist", rh);
 	return all;
 }
 

@@ -1,0 +1,126 @@
+// SPDX-License-Identifier: GPL-2.0
+/* Run-queue latency per cgroup: the time from a task becoming runnable (woken, new, or preempted while
+ * still runnable) to running, attributed to the cgroup of the task that starts running (`next`), read
+ * from the task itself: at sched_switch `current` is still `prev`. The idle task is excluded. */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include "core_fixes.bpf.h"
+#include "runq.h"
+
+#define TASK_RUNNING 0
+
+/* thread id -> when it became runnable; sized by user space for the host's thread count */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u32);
+	__type(value, __u64);
+} runq_start SEC(".maps");
+
+/* cgroup v2 id -> histogram, drained (looked up and deleted) by user space every window */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u64);
+	__type(value, struct runq_hist);
+} runq_hists SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, RUNQ_STAT_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} runq_stats SEC(".maps");
+
+static const struct runq_hist zero_hist;
+
+static __always_inline void stat_inc(__u32 idx)
+{
+	__u64 *v = bpf_map_lookup_elem(&runq_stats, &idx);
+	if (v)
+		*v += 1;
+}
+
+static __always_inline void enqueue(struct task_struct *p)
+{
+	__u32 pid = BPF_CORE_READ(p, pid);
+	if (!pid)
+		return;
+	__u64 ts = bpf_ktime_get_ns();
+	if (bpf_map_update_elem(&runq_start, &pid, &ts, BPF_ANY))
+		stat_inc(RUNQ_STAT_START_FULL);
+}
+
+static __always_inline __u32 log2_u64(__u64 v)
+{
+	__u32 r = 0;
+	if (v >> 32) { v >>= 32; r += 32; }
+	if (v >> 16) { v >>= 16; r += 16; }
+	if (v >> 8) { v >>= 8; r += 8; }
+	if (v >> 4) { v >>= 4; r += 4; }
+	if (v >> 2) { v >>= 2; r += 2; }
+	if (v >> 1) { r += 1; }
+	return r;
+}
+
+static __always_inline __u32 slot_of(__u64 us)
+{
+	if (us == 0)
+		return 0;
+	__u32 l = log2_u64(us);
+	__u32 q = l >= 2 ? (us >> (l - 2)) & 3 : (us << (2 - l)) & 3;
+	__u32 s = 1 + 4 * l + q;
+	return s < RUNQ_SLOTS ? s : RUNQ_SLOTS - 1;
+}
+
+SEC("tp_btf/sched_wakeup")
+int BPF_PROG(runq_wakeup, struct task_struct *p)
+{
+	enqueue(p);
+	return 0;
+}
+
+SEC("tp_btf/sched_wakeup_new")
+int BPF_PROG(runq_wakeup_new, struct task_struct *p)
+{
+	enqueue(p);
+	return 0;
+}
+
+SEC("tp_btf/sched_switch")
+int BPF_PROG(runq_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
+{
+	/* preempted while still runnable: waiting again from now */
+	if (get_task_state(prev) == TASK_RUNNING)
+		enqueue(prev);
+
+	__u32 pid = BPF_CORE_READ(next, pid);
+	if (!pid)
+		return 0; /* the idle task */
+	__u64 *tsp = bpf_map_lookup_elem(&runq_start, &pid);
+	if (!tsp)
+		return 0; /* became runnable before we attached */
+	__u64 now = bpf_ktime_get_ns();
+	__u64 delta = now > *tsp ? now - *tsp : 0;
+	bpf_map_delete_elem(&runq_start, &pid);
+
+	__u64 cg = BPF_CORE_READ(next, cgroups, dfl_cgrp, kn, id);
+	struct runq_hist *h = bpf_map_lookup_elem(&runq_hists, &cg);
+	if (!h) {
+		bpf_map_update_elem(&runq_hists, &cg, &zero_hist, BPF_NOEXIST);
+		h = bpf_map_lookup_elem(&runq_hists, &cg);
+		if (!h) {
+			stat_inc(RUNQ_STAT_HIST_FULL);
+			return 0;
+		}
+	}
+	__u32 s = slot_of(delta / 1000);
+	__sync_fetch_and_add(&h->slots[s], 1);
+	__sync_fetch_and_add(&h->total_ns, delta);
+	__sync_fetch_and_add(&h->count, 1);
+	return 0;
+}
+
+char LICENSE[] SEC("license") = "GPL";

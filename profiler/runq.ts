@@ -1,0 +1,130 @@
+/* Run-queue latency per container: bpf/runq.bpf.c histograms per cgroup, drained every window,
+ * named through the cgroup resolver and handed to a sink. */
+import { BpfObject, numPossibleCpus, type BpfMap } from '../native/index.js';
+import { sumPerCpu } from './bpf-layout.js';
+import { CgroupResolver } from './cgroup-resolver.js';
+import { RUNQ_HIST, RUNQ_STATS, decodeRunqHist } from './runq-layout.js';
+import { windowStart } from './window.js';
+
+export interface RunqRow {
+  app: string;
+  containerId: string;
+  cgroupId: bigint;
+  cgroupPath: string;
+  slots: number[];
+  totalNs: number;
+  count: number;
+}
+
+export interface RunqWindow {
+  start: number;
+  seconds: number;
+  host: string;
+  rows: RunqRow[];
+}
+
+export interface RunqCollectorOptions {
+  windowSeconds: number;
+  host: string;
+  resolver: CgroupResolver;
+  onWindow: (w: RunqWindow) => Promise<void>;
+  onError?: (e: unknown) => void;
+  /** threads that can be runnable at once (start map size); default 65536 */
+  maxThreads?: number;
+  /** cgroups with waits in one window (histogram map size, ~1 KiB each, preallocated); default 2048 */
+  maxCgroups?: number;
+}
+
+export class RunqCollector {
+  readonly bpf: BpfObject;
+  readonly #hists: BpfMap;
+  readonly #stats: BpfMap;
+  readonly #opts: RunqCollectorOptions;
+  #timer: NodeJS.Timeout | undefined;
+  #flushing: Promise<void> | null = null;
+  #lastFlush = Date.now() / 1000;
+  windowsFlushed = 0;
+  windowErrors = 0;
+  waitsRecorded = 0;
+
+  constructor(opts: RunqCollectorOptions) {
+    this.#opts = opts;
+    const obj = new BpfObject('runq');
+    try {
+      obj.setMaxEntries('runq_start', opts.maxThreads ?? 65536);
+      obj.setMaxEntries('runq_hists', opts.maxCgroups ?? 2048);
+      obj.load();
+      for (const p of ['runq_wakeup', 'runq_wakeup_new', 'runq_switch']) obj.attach(p);
+      this.#hists = obj.map('runq_hists');
+      this.#stats = obj.map('runq_stats');
+    } catch (e) {
+      obj.close();
+      throw e;
+    }
+    this.bpf = obj;
+  }
+
+  /** Flushes at every window boundary (plus a little, so the window is complete). */
+  start(): void {
+    const schedule = () => {
+      const w = this.#opts.windowSeconds * 1000;
+      const next = Math.floor(Date.now() / w) * w + w + 200;
+      this.#timer = setTimeout(() => {
+        void this.flush().finally(schedule);
+      }, next - Date.now());
+      this.#timer.unref();
+    };
+    schedule();
+  }
+
+  /** Drains the histograms into the window that just ended. Never overlaps itself. */
+  flush(): Promise<void> {
+    this.#flushing ??= this.#flush().finally(() => {
+      this.#flushing = null;
+    });
+    return this.#flushing;
+  }
+
+  async #flush(): Promise<void> {
+    const now = Date.now() / 1000;
+    // the waits read now happened since the last flush: they belong to the window that contains it
+    const start = windowStart(Math.max(this.#lastFlush, now - this.#opts.windowSeconds + 0.5), this.#opts.windowSeconds);
+    this.#lastFlush = now;
+    const { keys, values, count } = this.#hists.drain();
+    const rows: RunqRow[] = [];
+    for (let i = 0; i < count; i++) {
+      const cgroupId = keys.readBigUInt64LE(i * 8);
+      const h = decodeRunqHist(values, i * RUNQ_HIST.size);
+      if (h.count === 0) continue;
+      const id = this.#opts.resolver.lookup(cgroupId);
+      rows.push({ app: id.app, containerId: id.containerId, cgroupId, cgroupPath: id.path, slots: h.slots, totalNs: h.totalNs, count: h.count });
+      this.waitsRecorded += h.count;
+    }
+    if (rows.length === 0) return;
+    try {
+      await this.#opts.onWindow({ start, seconds: this.#opts.windowSeconds, host: this.#opts.host, rows });
+      this.windowsFlushed++;
+    } catch (e) {
+      this.windowErrors++;
+      this.#opts.onError?.(e);
+    }
+  }
+
+  /** Kernel-side losses since load. */
+  losses(): Record<(typeof RUNQ_STATS)[number], bigint> {
+    const out = {} as Record<(typeof RUNQ_STATS)[number], bigint>;
+    const key = Buffer.alloc(4);
+    RUNQ_STATS.forEach((name, i) => {
+      key.writeUInt32LE(i);
+      const v = this.#stats.lookup(key, 8 * numPossibleCpus());
+      out[name] = v ? sumPerCpu(v) : 0n;
+    });
+    return out;
+  }
+
+  async stop(): Promise<void> {
+    if (this.#timer) clearTimeout(this.#timer);
+    await this.flush();
+    this.bpf.close();
+  }
+}

@@ -1,0 +1,85 @@
+/* Run-queue latency windows: one row per cgroup per window, the histogram as a fixed-length array
+ * (bpf/runq.h slots), so any range of windows sums with sumForEach. */
+import { RUNQ_SLOTS, quantileUs, slotBoundsUs } from '../profiler/runq-layout.js';
+import type { RunqWindow } from '../profiler/runq.js';
+import type { TimeRange } from './profiles.js';
+import type { Store } from './store.js';
+
+export interface RunqRow {
+  app: string;
+  container_id?: string;
+  p50_us: number | null;
+  p95_us: number | null;
+  p99_us: number | null;
+  waits: number;
+  /** summed wait time of the app's tasks */
+  total_delay_seconds: number;
+  /** delay accumulated per second of the range: how many tasks wait on average */
+  delay_seconds_per_second: number;
+  buckets: { le_us: number | null; count: number }[];
+}
+
+const RANGE = 'ts >= toDateTime({from:Int64}) AND ts < toDateTime({to:Int64})';
+
+function round(x: number | null, digits = 1): number | null {
+  return x === null ? null : Math.round(x * 10 ** digits) / 10 ** digits;
+}
+
+export class RunqRepository {
+  constructor(readonly store: Store) {}
+
+  async writeWindow(w: RunqWindow): Promise<void> {
+    await this.store.insert(
+      'runq_windows',
+      w.rows.map((r) => ({
+        ts: w.start,
+        window_seconds: w.seconds,
+        host: w.host,
+        app: r.app,
+        container_id: r.containerId,
+        cgroup_id: r.cgroupId.toString(),
+        cgroup_path: r.cgroupPath,
+        slots: r.slots,
+        total_ns: r.totalNs,
+        waits: r.count,
+      })),
+    );
+  }
+
+  async appExists(app: string): Promise<boolean> {
+    return (await this.store.query('SELECT 1 AS x FROM runq_windows WHERE app = {app:String} LIMIT 1', { app })).length > 0;
+  }
+
+  /** Per application: summed histogram, percentiles, total delay. All apps when `app` is omitted. */
+  async query(range: TimeRange, app?: string): Promise<RunqRow[]> {
+    const rows = await this.store.query<{ app: string; containers: string[]; hist: (string | number)[]; delay_ns: string | number; n: string | number }>(
+      `SELECT app, groupUniqArrayIf(8)(container_id, container_id != '') AS containers, sumForEach(slots) AS hist,
+              sum(total_ns) AS delay_ns, sum(waits) AS n
+       FROM runq_windows WHERE ${RANGE} ${app === undefined ? '' : 'AND app = {app:String}'}
+       GROUP BY app ORDER BY delay_ns DESC`,
+      { ...range, ...(app === undefined ? {} : { app }) },
+    );
+    const seconds = range.to - range.from;
+    return rows.map((r) => {
+      const slots = r.hist.map(Number);
+      while (slots.length < RUNQ_SLOTS) slots.push(0);
+      let last = slots.length - 1;
+      while (last > 0 && slots[last] === 0) last--;
+      const totalNs = Number(r.delay_ns);
+      return {
+        app: r.app,
+        ...(r.containers.length === 1 ? { container_id: r.containers[0] } : {}),
+        p50_us: round(quantileUs(slots, 0.5)),
+        p95_us: round(quantileUs(slots, 0.95)),
+        p99_us: round(quantileUs(slots, 0.99)),
+        waits: Number(r.n),
+        total_delay_seconds: round(totalNs / 1e9, 6)!,
+        delay_seconds_per_second: round(totalNs / 1e9 / seconds, 6)!,
+        buckets: slots.slice(0, last + 1).map((count, s) => {
+          const hi = slotBoundsUs(s)[1];
+          return { le_us: Number.isFinite(hi) ? hi : null, count };
+        }),
+      };
+    });
+  }
+}

@@ -1,0 +1,156 @@
+/* Prometheus metrics (text exposition through prom-client), following Prometheus naming: base units,
+ * `_total` only on counters, histograms as _bucket/_sum/_count.
+ *
+ * Label cardinality is bounded: `app` takes at most `maxApps` values (default 200) per metric; later
+ * apps are counted under app="~other". Run-queue histograms use power-of-two bucket bounds (1 us .. 2^26 us,
+ * 28 series per app) folded from the kernel's quarter-power slots. Other labels are fixed sets
+ * (collector, reason, program, kind). */
+import { Counter, Gauge, Registry, type MetricValueWithName } from 'prom-client';
+import type { ProfileWindow } from '../profiler/window.js';
+import type { RunqWindow } from '../profiler/runq.js';
+import { RUNQ_SLOTS, slotBoundsUs } from '../profiler/runq-layout.js';
+import type { ProgStat } from '../native/index.js';
+
+export const OTHER_APP = '~other';
+
+/** Which values a label may take: the first `max` seen, the rest fold into ~other. */
+class BoundedLabel {
+  readonly #seen = new Set<string>();
+  constructor(readonly max: number) {}
+  value(v: string): string {
+    if (this.#seen.has(v)) return v;
+    if (this.#seen.size >= this.max) return OTHER_APP;
+    this.#seen.add(v);
+    return v;
+  }
+}
+
+/** Power-of-two upper bounds in microseconds for the exposed histogram. */
+const LE_US = Array.from({ length: 27 }, (_, k) => 2 ** k);
+
+/** Cumulative histograms fed pre-bucketed from the kernel, exposed as one histogram family. */
+class RunqHistogram {
+  readonly name = 'kiln_runqueue_latency_seconds';
+  readonly help = 'Time tasks of an application waited in a CPU run queue before running (woken or preempted to running)';
+  readonly type = 'histogram';
+  readonly aggregator = 'sum';
+  readonly #byApp = new Map<string, { le: number[]; sumSeconds: number; count: number }>();
+
+  add(app: string, slots: number[], totalNs: number, count: number): void {
+    let h = this.#byApp.get(app);
+    if (!h) {
+      h = { le: new Array(LE_US.length).fill(0), sumSeconds: 0, count: 0 };
+      this.#byApp.set(app, h);
+    }
+    for (let s = 0; s < RUNQ_SLOTS && s < slots.length; s++) {
+      if (!slots[s]) continue;
+      const hi = slotBoundsUs(s)[1];
+      const k = LE_US.findIndex((le) => hi <= le);
+      if (k >= 0) h.le[k] += slots[s]; // beyond the last bound: only in +Inf (= count)
+    }
+    h.sumSeconds += totalNs / 1e9;
+    h.count += count;
+  }
+
+  async get(): Promise<{ name: string; help: string; type: string; aggregator: string; values: MetricValueWithName<string>[] }> {
+    const values: MetricValueWithName<string>[] = [];
+    for (const [app, h] of this.#byApp) {
+      let cum = 0;
+      LE_US.forEach((le, k) => {
+        cum += h.le[k];
+        values.push({ metricName: `${this.name}_bucket`, labels: { app, le: le / 1e6 }, value: cum });
+      });
+      values.push({ metricName: `${this.name}_bucket`, labels: { app, le: '+Inf' }, value: h.count });
+      values.push({ metricName: `${this.name}_sum`, labels: { app }, value: h.sumSeconds });
+      values.push({ metricName: `${this.name}_count`, labels: { app }, value: h.count });
+    }
+    return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values };
+  }
+}
+
+export interface HealthSource {
+  /** cumulative losses per collector and reason */
+  losses(): { collector: string; reason: string; value: number }[];
+  /** every loaded BPF program's kernel accounting */
+  programs(): ProgStat[];
+}
+
+export class KilnMetrics {
+  readonly registry = new Registry();
+  readonly #apps: BoundedLabel;
+  readonly #runq = new RunqHistogram();
+  readonly #cpuSamples: Counter<'app'>;
+  readonly #windows: Counter<'kind'>;
+  readonly #storeErrors: Counter<'kind'>;
+
+  constructor(health: HealthSource, opts: { maxApps?: number } = {}) {
+    this.#apps = new BoundedLabel(opts.maxApps ?? 200);
+    const registers = [this.registry];
+    this.#cpuSamples = new Counter({ name: 'kiln_cpu_samples_total', help: 'CPU profile samples recorded per application', labelNames: ['app'], registers });
+    this.#windows = new Counter({ name: 'kiln_windows_written_total', help: 'Aggregation windows written to the store', labelNames: ['kind'], registers });
+    this.#storeErrors = new Counter({ name: 'kiln_store_errors_total', help: 'Windows the store failed to write', labelNames: ['kind'], registers });
+    this.registry.registerMetric(this.#runq as never);
+    new Counter({
+      name: 'kiln_collector_events_lost_total',
+      help: 'Events a collector lost (map full, stack dropped), by collector and reason',
+      labelNames: ['collector', 'reason'],
+      registers,
+      collect() {
+        this.reset();
+        for (const l of health.losses()) this.inc({ collector: l.collector, reason: l.reason }, l.value);
+      },
+    });
+    new Counter({
+      name: 'kiln_bpf_program_run_time_seconds_total',
+      help: "Time spent in Kiln's BPF programs, from the kernel's accounting",
+      labelNames: ['program'],
+      registers,
+      collect() {
+        this.reset();
+        for (const p of health.programs()) this.inc({ program: p.name }, Number(p.runTimeNs) / 1e9);
+      },
+    });
+    new Counter({
+      name: 'kiln_bpf_program_runs_total',
+      help: "Runs of Kiln's BPF programs, from the kernel's accounting",
+      labelNames: ['program'],
+      registers,
+      collect() {
+        this.reset();
+        for (const p of health.programs()) this.inc({ program: p.name }, Number(p.runCount));
+      },
+    });
+    new Gauge({
+      name: 'kiln_agent_resident_memory_bytes',
+      help: 'Resident memory of the Kiln process',
+      registers,
+      collect() {
+        this.set(process.memoryUsage.rss());
+      },
+    });
+  }
+
+  observeProfileWindow(w: ProfileWindow): void {
+    for (const a of w.apps) {
+      const n = a.stacks.reduce((s, x) => s + x.count, 0);
+      if (n > 0) this.#cpuSamples.inc({ app: this.#apps.value(a.app) }, n);
+    }
+  }
+
+  observeRunqWindow(w: RunqWindow): void {
+    for (const r of w.rows) this.#runq.add(this.#apps.value(r.app), r.slots, r.totalNs, r.count);
+  }
+
+  windowWritten(kind: string): void {
+    this.#windows.inc({ kind });
+  }
+
+  storeError(kind: string): void {
+    this.#storeErrors.inc({ kind });
+  }
+
+  async text(): Promise<{ body: string; contentType: string }> {
+    return { body: await this.registry.metrics(), contentType: this.registry.contentType };
+  }
+}
+
