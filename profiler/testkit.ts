@@ -42,6 +42,8 @@ export interface Fixtures {
   libuser: string;
   syscaller: string;
   switcher: string;
+  busy: string;
+  light: string;
   jitScript: string;
 }
 
@@ -61,11 +63,15 @@ export function buildFixtures(): Fixtures {
     libuser: join(dir, 'libuser'),
     syscaller: join(dir, 'syscaller'),
     switcher: join(dir, 'switcher'),
+    busy: join(dir, 'busy'),
+    light: join(dir, 'light'),
     jitScript: src('jit-hot.js'),
   };
   cc([...cflags, '-o', f.cpusplit, src('cpusplit.c')]);
   cc([...cflags, '-o', f.syscaller, src('syscaller.c')]);
   cc([...cflags, '-o', f.switcher, src('switcher.c')]);
+  cc([...cflags, '-o', f.busy, src('busy.c')]);
+  cc([...cflags, '-o', f.light, src('light.c')]);
   cc([...cflags, '-shared', '-fPIC', '-o', join(dir, 'libkilnhot.so'), src('libhot.c')]);
   cc([...cflags, '-o', f.libuser, src('libuser.c'), `-L${dir}`, '-lkilnhot', `-Wl,-rpath,${dir}`]);
   // The copies get build ids of their own: symbols are shared by build id, and these must not

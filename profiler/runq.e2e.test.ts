@@ -1,0 +1,182 @@
+/* Run-queue latency per container through the real BPF path, checked against libbpf-tools runqlat on
+ * the same load and against the kernel's own accounting (run_delay in /proc/PID/schedstat). */
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  bpfTest,
+  buildFixtures,
+  getJson,
+  makeCgroup,
+  randomHex,
+  removeCgroup,
+  spawnInCgroup,
+  startKiln,
+  tempDir,
+  waitExit,
+  writeJson,
+  type KilnProcess,
+} from './testkit.js';
+
+const WINDOW = 2;
+
+interface RunqRow {
+  app: string;
+  p50_us: number;
+  p95_us: number;
+  p99_us: number;
+  waits: number;
+  total_delay_seconds: number;
+  buckets: { le_us: number | null; count: number }[];
+}
+
+/** Samples of a Prometheus text exposition: series name + labels -> value. */
+type Samples = Map<string, number>;
+
+/** run_delay (ns waiting on a run queue), the second field of /proc/PID/schedstat. */
+function runDelayNs(pid: number): number {
+  return Number(readFileSync(`/proc/${pid}/schedstat`, 'utf8').split(' ')[1]);
+}
+
+/** The p50 bucket of runqlat's log2 histogram ("  lo -> hi : count |***|" lines, usecs). */
+function runqlatP50(out: string): { lo: number; hi: number } {
+  const rows = [...out.matchAll(/^\s*(\d+)\s*->\s*(\d+)\s*:\s*(\d+)/gm)].map((m) => ({ lo: Number(m[1]), hi: Number(m[2]), n: Number(m[3]) }));
+  const total = rows.reduce((s, r) => s + r.n, 0);
+  assert.ok(total > 100, `runqlat saw enough waits:\n${out}`);
+  let cum = 0;
+  for (const r of rows) {
+    cum += r.n;
+    if (cum >= total / 2) return r;
+  }
+  throw new Error('no p50');
+}
+
+/**
+ * Scrapes /metrics, has Prometheus's own parser and linter (promtool check metrics) accept it, and
+ * returns its samples keyed as written: `name{label="v",...}`.
+ */
+async function metrics(url: string): Promise<Samples> {
+  const r = await fetch(`${url}/metrics`);
+  assert.equal(r.status, 200);
+  assert.match(r.headers.get('content-type') ?? '', /^text\/plain; version=0\.0\.4/);
+  const text = await r.text();
+  const check = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
+  assert.equal(check.status, 0, `promtool check metrics:\n${check.stdout}${check.stderr}`);
+  const samples: Samples = new Map();
+  for (const line of text.split('\n')) {
+    const m = /^([a-z_:][a-z0-9_:]*(?:\{[^}]*\})?) (\S+)$/i.exec(line);
+    if (m) samples.set(m[1], Number(m[2]));
+  }
+  return samples;
+}
+
+function find(samples: Samples, name: string, labels: Record<string, string>): number | undefined {
+  for (const [key, v] of samples) {
+    if (!key.startsWith(`${name}{`) && key !== name) continue;
+    if (Object.entries(labels).every(([k, val]) => key.includes(`${k}="${val}"`))) return v;
+  }
+  return undefined;
+}
+
+describe('run-queue latency per container', bpfTest(), () => {
+  let kiln: KilnProcess;
+  const busyId = randomHex(32);
+  const lightId = randomHex(32);
+  const cgroups = [`system.slice/docker-${busyId}.scope`, `system.slice/docker-${lightId}.scope`];
+  let before0: Samples;
+  let runqlatOut = '';
+  let runDelaySeconds = 0;
+  let t0 = 0;
+  let t1 = 0;
+
+  before(async () => {
+    const fx = buildFixtures();
+    const runtimeRoot = tempDir('runq-rt');
+    writeJson(join(runtimeRoot, 'var/lib/docker/containers', busyId, 'config.v2.json'), { Name: '/runq-busy', Config: { Labels: {} } });
+    writeJson(join(runtimeRoot, 'var/lib/docker/containers', lightId, 'config.v2.json'), { Name: '/runq-light', Config: { Labels: {} } });
+    kiln = await startKiln(['--window', String(WINDOW), '--data-dir', tempDir('runq-data'), '--runtime-root', runtimeRoot]);
+    before0 = await metrics(kiln.url);
+    t0 = Math.floor(Date.now() / 1000);
+
+    // two CPU-bound programs sharing CPU 0; a light one alone on CPU 1
+    const busyCg = makeCgroup(cgroups[0]);
+    const busy = [spawnInCgroup(busyCg, 'taskset', ['-c', '0', fx.busy]), spawnInCgroup(busyCg, 'taskset', ['-c', '0', fx.busy])];
+    const light = spawnInCgroup(makeCgroup(cgroups[1]), 'taskset', ['-c', '1', fx.light]);
+    await sleep(1000);
+    // the peer on the same load: libbpf-tools runqlat for one of the busy processes, one 5 s interval
+    const runqlat = spawn('runqlat', ['-p', String(busy[0].pid), '5', '1'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    runqlat.stdout!.on('data', (d) => (runqlatOut += d));
+    runqlat.stderr!.on('data', (d) => (runqlatOut += d));
+    assert.equal(await waitExit(runqlat), 0, runqlatOut);
+    await sleep(1000);
+    // the kernel's own accounting, read just before the processes end
+    runDelaySeconds = busy.reduce((s, p) => s + runDelayNs(p.pid!), 0) / 1e9;
+    for (const p of [...busy, light]) p.kill('SIGKILL');
+    await Promise.all([...busy, light].map(waitExit));
+    t1 = Math.ceil(Date.now() / 1000);
+    await sleep(WINDOW * 1000 + 2500);
+  });
+
+  after(async () => {
+    await kiln?.stop();
+    for (const cg of cgroups) removeCgroup(cg);
+  });
+
+  const runq = async (app: string) => {
+    const { status, body } = await getJson<RunqRow[]>(`${kiln.url}/api/v1/runq?app=${app}&from=${t0 - WINDOW}&to=${t1 + WINDOW}`);
+    assert.equal(status, 200, JSON.stringify(body));
+    assert.equal(body.length, 1);
+    return body[0];
+  };
+
+  it('the busy container waits milliseconds, the light one far less', async () => {
+    const busy = await runq('runq-busy');
+    const light = await runq('runq-light');
+    assert.ok(busy.p50_us >= 1000, `busy p50 ${busy.p50_us} us is in the millisecond range`);
+    assert.ok(light.p50_us * 10 < busy.p50_us, `light p50 ${light.p50_us} us is far below busy ${busy.p50_us} us`);
+    assert.ok(busy.p50_us <= busy.p95_us && busy.p95_us <= busy.p99_us);
+    assert.equal(
+      busy.buckets.reduce((s, b) => s + b.count, 0),
+      busy.waits,
+    );
+  });
+
+  it('agrees with runqlat -p PID within one log2 bucket at p50', async () => {
+    const busy = await runq('runq-busy');
+    const peer = runqlatP50(runqlatOut);
+    const kilnBucket = Math.floor(Math.log2(busy.p50_us));
+    const peerBucket = Math.floor(Math.log2(peer.lo || 1));
+    assert.ok(Math.abs(kilnBucket - peerBucket) <= 1, `Kiln p50 ${busy.p50_us} us (2^${kilnBucket}) vs runqlat p50 bucket ${peer.lo}-${peer.hi} us (2^${peerBucket})\n${runqlatOut}`);
+  });
+
+  it("agrees with the kernel's run_delay within 10% on the busy container's total delay", async () => {
+    const busy = await runq('runq-busy');
+    const ratio = busy.total_delay_seconds / runDelaySeconds;
+    assert.ok(Math.abs(ratio - 1) <= 0.1, `Kiln ${busy.total_delay_seconds.toFixed(3)} s vs run_delay ${runDelaySeconds.toFixed(3)} s (ratio ${ratio.toFixed(3)})`);
+  });
+
+  it('/metrics passes promtool and moves with the load', async () => {
+    const now = await metrics(kiln.url);
+    const count = find(now, 'kiln_runqueue_latency_seconds_count', { app: 'runq-busy' });
+    assert.ok(count !== undefined && count > 100, `runq-busy waits: ${count}`);
+    assert.equal(find(before0, 'kiln_runqueue_latency_seconds_count', { app: 'runq-busy' }), undefined, 'absent before the load');
+    const buckets = [...now].filter(([k]) => k.startsWith('kiln_runqueue_latency_seconds_bucket{') && k.includes('app="runq-busy"')).map(([, v]) => v);
+    assert.equal(buckets.length, 28, '27 power-of-two bounds and +Inf');
+    assert.ok(buckets.every((v, i) => i === 0 || v >= buckets[i - 1]), 'cumulative buckets');
+    assert.equal(buckets.at(-1), count, '+Inf bucket equals the count');
+    assert.ok(find(now, 'kiln_runqueue_latency_seconds_sum', { app: 'runq-busy' })! > 0.1, 'sum of waits in seconds');
+
+    assert.equal(find(before0, 'kiln_cpu_samples_total', { app: 'runq-busy' }), undefined);
+    assert.ok(find(now, 'kiln_cpu_samples_total', { app: 'runq-busy' })! > 100, 'CPU samples of runq-busy counted');
+    const lost = [...now].filter(([k]) => k.startsWith('kiln_collector_events_lost_total{'));
+    assert.equal(lost.length, 5);
+    assert.ok(lost.every(([, v]) => v === 0), JSON.stringify(lost));
+    assert.ok(find(now, 'kiln_bpf_program_run_time_seconds_total', { program: 'runq_switch' })! > 0);
+    assert.ok(find(now, 'kiln_bpf_program_runs_total', { program: 'kiln_profile' })! > 0);
+    assert.ok(find(now, 'kiln_agent_resident_memory_bytes', {})! > 10e6);
+    assert.ok(find(now, 'kiln_windows_written_total', { kind: 'runq' })! > 0);
+});
+});

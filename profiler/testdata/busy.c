@@ -1,0 +1,8 @@
+/* Burns CPU until killed. */
+static volatile unsigned long sink;
+
+int main(void)
+{
+	for (;;)
+		sink++;
+}
