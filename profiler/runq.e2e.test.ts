@@ -2,7 +2,8 @@
  * the same load and against the kernel's own accounting (run_delay in /proc/PID/schedstat). */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { chromium } from 'playwright-core';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -12,6 +13,7 @@ import {
   getJson,
   makeCgroup,
   randomHex,
+  repoRoot,
   removeCgroup,
   spawnInCgroup,
   startKiln,
@@ -156,6 +158,29 @@ describe('run-queue latency per container', bpfTest(), () => {
     const busy = await runq('runq-busy');
     const ratio = busy.total_delay_seconds / runDelaySeconds;
     assert.ok(Math.abs(ratio - 1) <= 0.1, `Kiln ${busy.total_delay_seconds.toFixed(3)} s vs run_delay ${runDelaySeconds.toFixed(3)} s (ratio ${ratio.toFixed(3)})`);
+  });
+
+  it("shows the container's run-queue panel beside its flamegraph in the UI", async () => {
+    const browser = await chromium.launch({
+      executablePath: '/usr/bin/chromium',
+      headless: true,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-quic', '--no-first-run'],
+    });
+    try {
+      const page = await browser.newPage({ viewport: { width: 1600, height: 700 } });
+      await page.goto(`${kiln.url}/?app=runq-busy&from=${t0 - WINDOW}&to=${t1 + WINDOW}`);
+      await page.waitForSelector('#runq-chart rect', { timeout: 15_000 });
+      await page.waitForTimeout(600); // the flamegraph's transition
+      mkdirSync(join(repoRoot, 'test-artifacts'), { recursive: true });
+      await page.screenshot({ path: join(repoRoot, 'test-artifacts/ui-runq.png') });
+      const summary = (await page.textContent('#runq-summary')) ?? '';
+      assert.match(summary, /p50\s*[\d.]+ ms/, summary);
+      assert.ok((await page.$$('#runq-chart rect')).length >= 3, 'histogram bars');
+      const frames = await page.$$eval('#chart svg g title', (ts) => ts.map((t) => t.textContent ?? ''));
+      assert.ok(frames.some((t) => t.startsWith('main\n')), `flamegraph beside it: ${frames.join(' | ')}`);
+    } finally {
+      await browser.close();
+    }
   });
 
   it('/metrics passes promtool and moves with the load', async () => {

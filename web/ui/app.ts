@@ -4,6 +4,7 @@
 
 import type { DiffNode, DiffTree, FunctionChange } from '../../profiler/diff.js';
 import type { FlameNode as PlainNode } from '../../profiler/flamegraph.js';
+import type { RunqRow } from '../../store/runq.js';
 
 /* d3 and d3-flame-graph are loaded as globals by index.html */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -219,6 +220,59 @@ function setTimeInput(id: string, text: string): void {
   el.value = localInput(text);
 }
 
+function formatUs(us: number | null): string {
+  if (us === null) return '–';
+  return us >= 1000 ? `${(us / 1000).toFixed(us >= 10000 ? 0 : 1)} ms` : `${us.toFixed(us >= 10 ? 0 : 1)} µs`;
+}
+
+/** The run-queue panel: percentiles, delay per second, and the histogram of waits. */
+async function renderRunq(sel: URLSearchParams): Promise<void> {
+  const summary = $('runq-summary');
+  const svg = d3.select('#runq-chart');
+  svg.selectAll('*').remove();
+  const r = await fetch(`/api/v1/runq?${sel}`);
+  if (r.status === 404) {
+    summary.textContent = 'No run-queue data for this application (it is measured per container cgroup).';
+    return;
+  }
+  const rows = (await r.json()) as RunqRow[];
+  const row = rows[0];
+  if (!r.ok || !row) {
+    summary.textContent = 'No run-queue waits in this range.';
+    return;
+  }
+  summary.innerHTML = `<dl><dt>p50</dt><dd>${formatUs(row.p50_us)}</dd><dt>p95</dt><dd>${formatUs(row.p95_us)}</dd><dt>p99</dt><dd>${formatUs(row.p99_us)}</dd>
+    <dt>waits</dt><dd>${row.waits}</dd><dt>delay / second</dt><dd>${row.delay_seconds_per_second.toFixed(3)} s</dd></dl>`;
+  // fold the quarter-power buckets into powers of two for a readable chart
+  const bars = new Map<number, number>();
+  for (const b of row.buckets) {
+    const le = b.le_us === null ? Infinity : 2 ** Math.ceil(Math.log2(b.le_us));
+    bars.set(le, (bars.get(le) ?? 0) + b.count);
+  }
+  const data = [...bars].filter(([, n]) => n > 0);
+  const w = 320;
+  const h = 140;
+  const x = d3.scaleBand().domain(data.map(([le]: [number, number]) => String(le))).range([0, w]).padding(0.1);
+  const y = d3.scaleLinear().domain([0, d3.max(data, (d: [number, number]) => d[1])]).range([h - 16, 0]);
+  svg
+    .selectAll('rect')
+    .data(data)
+    .join('rect')
+    .attr('x', (d: [number, number]) => x(String(d[0])))
+    .attr('y', (d: [number, number]) => y(d[1]))
+    .attr('width', x.bandwidth())
+    .attr('height', (d: [number, number]) => h - 16 - y(d[1]))
+    .append('title')
+    .text((d: [number, number]) => `≤ ${formatUs(d[0])}: ${d[1]} waits`);
+  svg
+    .selectAll('text')
+    .data(data.filter((_: unknown, i: number) => i % Math.ceil(data.length / 6) === 0))
+    .join('text')
+    .attr('x', (d: [number, number]) => x(String(d[0])))
+    .attr('y', h - 4)
+    .text((d: [number, number]) => (Number.isFinite(d[0]) ? formatUs(d[0]) : '∞'));
+}
+
 function selectionFromControls(): Selection {
   const range = $<HTMLSelectElement>('range').value;
   const custom = range === 'custom';
@@ -292,6 +346,7 @@ async function render(): Promise<void> {
     $('legend').textContent = '';
     renderChart(tree, false);
     $('status').textContent = `${tree.value} samples`;
+    await renderRunq(sel);
     return;
   }
   basePprof.href = `/api/v1/profile/pprof?${base}`;
