@@ -1,14 +1,31 @@
-/* The CPU profiler collectors alone (no store, no API), for measuring their own CPU and memory.
- * Prints one JSON line with stats on SIGTERM. Args: --sample-hz N --window S */
+/* Kiln's collectors alone (no store, no API), for measuring their own CPU and memory.
+ * Prints one JSON line with stats on SIGTERM.
+ * Args: --sample-hz N --window S [--drain-ms MS] [--only profiler|runq] */
 import { parseArgs } from 'node:util';
 import { enableBpfStats } from '../native/index.js';
+import { defaultProviders } from '../profiler/app-naming.js';
+import { CgroupResolver } from '../profiler/cgroup-resolver.js';
 import { ProfileCollector } from '../profiler/collector.js';
+import { RunqCollector } from '../profiler/runq.js';
 
-const { values } = parseArgs({ options: { 'sample-hz': { type: 'string', default: '97' }, window: { type: 'string', default: '60' }, 'drain-ms': { type: 'string', default: '1000' } } });
+const { values } = parseArgs({ options: { 'sample-hz': { type: 'string', default: '97' }, window: { type: 'string', default: '60' }, 'drain-ms': { type: 'string', default: '1000' }, only: { type: 'string' } } });
 enableBpfStats();
 let windows = 0;
 let stacks = 0;
-const c = new ProfileCollector({
+let waits = 0;
+const runq =
+  values.only === 'profiler'
+    ? null
+    : new RunqCollector({
+        windowSeconds: Number(values.window),
+        host: 'bench',
+        resolver: new CgroupResolver(defaultProviders()),
+        onWindow: async (w) => {
+          waits += w.rows.reduce((s, r) => s + r.count, 0);
+        },
+      });
+runq?.start();
+const c = values.only === 'runq' ? null : new ProfileCollector({
   sampleHz: Number(values['sample-hz']),
   windowSeconds: Number(values.window),
   drainIntervalMs: Number(values['drain-ms']),
@@ -17,14 +34,15 @@ const c = new ProfileCollector({
     stacks += w.apps.reduce((s, a) => s + a.stacks.length, 0);
   },
 });
-c.start();
+c?.start();
 // the collector's timers are unref()ed; this process exists only to run it
 const keepAlive = setInterval(() => {}, 1 << 30);
 process.stdout.write('ready\n');
 process.on('SIGTERM', async () => {
   clearInterval(keepAlive);
-  await c.stop();
-  const s = c.stats();
-  process.stdout.write(`${JSON.stringify({ windows, stacks, ...Object.fromEntries(Object.entries(s).map(([k, v]) => [k, typeof v === 'bigint' ? Number(v) : v])) })}\n`);
+  await c?.stop();
+  await runq?.stop();
+  const s = c?.stats() ?? {};
+  process.stdout.write(`${JSON.stringify({ windows, stacks, waits, ...Object.fromEntries(Object.entries(s).map(([k, v]) => [k, typeof v === 'bigint' ? Number(v) : v])) })}\n`);
   process.exit(0);
 });

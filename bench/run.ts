@@ -2,6 +2,7 @@
 import { memory } from './memory.js';
 import { profilerOverhead } from './profiler-overhead.js';
 import { queryLatency } from './query.js';
+import { runqOverhead } from './runq-overhead.js';
 import { uiRender } from './ui-render.js';
 
 const benches: Record<string, () => Promise<void>> = {
@@ -9,6 +10,7 @@ const benches: Record<string, () => Promise<void>> = {
   query: () => queryLatency(),
   memory: () => memory(),
   'ui-render': () => uiRender(),
+  'runq-overhead': () => runqOverhead(),
 };
 
 const names = process.argv.slice(2).length ? process.argv.slice(2) : Object.keys(benches);
