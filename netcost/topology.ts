@@ -1,0 +1,77 @@
+/* Where hosts are: the zones file (`--zones FILE`, YAML or JSON, DESIGN.md format) parsed and validated
+ * into regions, zones (name and zone id) with their CIDRs, internet CIDRs, and named services. */
+import { readFileSync } from 'node:fs';
+import ipaddr from 'ipaddr.js';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+
+const cidr = z.string().refine((s) => {
+  try {
+    ipaddr.parseCIDR(s);
+    return true;
+  } catch {
+    return false;
+  }
+}, 'not a CIDR (e.g. 10.0.1.0/24 or 2001:db8::/64)');
+
+const zoneSchema = z.object({
+  name: z.string().min(1),
+  id: z
+    .string({ error: 'a zone needs its zone id (e.g. use1-az1): names differ between accounts, ids do not' })
+    .min(1, 'a zone needs its zone id (e.g. use1-az1): names differ between accounts, ids do not'),
+  cidrs: z.array(cidr).default([]),
+});
+
+const zonesFileSchema = z.object({
+  provider: z.enum(['aws', 'gcp', 'azure', 'other']).default('other'),
+  regions: z.array(z.object({ name: z.string().min(1), zones: z.array(zoneSchema).default([]) })).default([]),
+  internet: z.array(cidr).default([]),
+  services: z
+    .array(z.object({ name: z.string().min(1), cidrs: z.array(cidr).min(1), class: z.enum(['internet']).optional() }))
+    .default([]),
+});
+
+export type ZonesFile = z.output<typeof zonesFileSchema>;
+
+export interface Zone {
+  name: string;
+  id: string;
+  region: string;
+}
+
+export interface Topology {
+  provider: ZonesFile['provider'];
+  zones: (Zone & { cidrs: string[] })[];
+  internet: string[];
+  services: ZonesFile['services'];
+}
+
+/** Parses a zones file (YAML, of which JSON is a subset); throws an Error naming every problem. */
+export function parseZonesFile(text: string, source = 'zones file'): Topology {
+  let raw: unknown;
+  try {
+    raw = parseYaml(text);
+  } catch (e) {
+    throw new Error(`${source}: not YAML or JSON: ${(e as Error).message.split('\n')[0]}`);
+  }
+  const r = zonesFileSchema.safeParse(raw ?? {});
+  if (!r.success) throw new Error(`${source}: ${r.error.issues.map((i) => `${i.path.join('.') || '(top)'}: ${i.message}`).join('; ')}`);
+  const ids = new Map<string, string>();
+  for (const region of r.data.regions) {
+    for (const zone of region.zones) {
+      const prev = ids.get(zone.id);
+      if (prev !== undefined && prev !== region.name) throw new Error(`${source}: zone id ${zone.id} is listed in regions ${prev} and ${region.name}`);
+      ids.set(zone.id, region.name);
+    }
+  }
+  return {
+    provider: r.data.provider,
+    zones: r.data.regions.flatMap((region) => region.zones.map((z) => ({ name: z.name, id: z.id, region: region.name, cidrs: z.cidrs }))),
+    internet: r.data.internet,
+    services: r.data.services,
+  };
+}
+
+export function loadZonesFile(path: string): Topology {
+  return parseZonesFile(readFileSync(path, 'utf8'), path);
+}
