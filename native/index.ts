@@ -31,6 +31,7 @@ interface Addon {
   attach(h: unknown, prog: string): void;
   mapInfo(h: unknown, map: string): MapInfo;
   mapDrain(fd: number, keySize: number, valueSize: number, cap: number): { keys: Buffer; values: Buffer; count: number };
+  mapDump(fd: number, keySize: number, valueSize: number, cap: number): { keys: Buffer; values: Buffer; count: number };
   mapTake(fd: number, keys: Buffer, keySize: number, valueSize: number): { values: Buffer; found: Buffer };
   mapLookup(fd: number, key: Buffer, valueSize: number): Buffer | null;
   mapUpdate(fd: number, key: Buffer, value: Buffer, flags: number): void;
@@ -77,6 +78,11 @@ export class BpfMap {
   /** Looks up and deletes every entry with batch calls; returns the entries read. */
   drain(): { keys: Buffer; values: Buffer; count: number } {
     return load().mapDrain(this.info.fd, this.info.keySize, this.info.valueSize, this.info.maxEntries);
+  }
+
+  /** Reads every entry with batch calls, deleting nothing. */
+  dump(): { keys: Buffer; values: Buffer; count: number } {
+    return load().mapDump(this.info.fd, this.info.keySize, this.info.valueSize, this.info.maxEntries);
   }
 
   /** Looks up and deletes the given keys (concatenated); `found[i]` says whether key i existed. */

@@ -1,3 +1,5 @@
+import { numPossibleCpus, type BpfMap } from '../native/index.js';
+
 /* Decoders for the structs in bpf/profile.h. Offsets are checked against the C header by
  * bpf-layout.test.ts (the addon exports offsetof() of every field). */
 
@@ -55,6 +57,18 @@ export function decodeProfileStack(buf: Buffer, off: number): BigUint64Array {
   const ips = new BigUint64Array(depth);
   for (let i = 0; i < depth; i++) ips[i] = buf.readBigUInt64LE(off + PROFILE_STACK.ips + i * 8);
   return ips;
+}
+
+/** Reads a per-CPU u64 counter array: element i summed over CPUs, named names[i]. */
+export function readPerCpuCounters<N extends string>(map: BpfMap, names: readonly N[]): Record<N, bigint> {
+  const out = {} as Record<N, bigint>;
+  const key = Buffer.alloc(4);
+  names.forEach((name, i) => {
+    key.writeUInt32LE(i);
+    const v = map.lookup(key, 8 * numPossibleCpus());
+    out[name] = v ? sumPerCpu(v) : 0n;
+  });
+  return out;
 }
 
 /** Sums a per-CPU u64 array value (one 8-byte slot per possible CPU). */

@@ -1,7 +1,7 @@
 /* Run-queue latency per container: bpf/runq.bpf.c histograms per cgroup, drained every window,
  * named through the cgroup resolver and handed to a sink. */
-import { BpfObject, numPossibleCpus, type BpfMap } from '../native/index.js';
-import { sumPerCpu } from './bpf-layout.js';
+import { BpfObject, type BpfMap } from '../native/index.js';
+import { readPerCpuCounters } from './bpf-layout.js';
 import { CgroupResolver } from './cgroup-resolver.js';
 import { RUNQ_HIST, RUNQ_STATS, decodeRunqHist } from './runq-layout.js';
 import { windowStart } from './window.js';
@@ -112,15 +112,9 @@ export class RunqCollector {
 
   /** Kernel-side losses since load. */
   losses(): Record<(typeof RUNQ_STATS)[number], bigint> {
-    const out = {} as Record<(typeof RUNQ_STATS)[number], bigint>;
-    const key = Buffer.alloc(4);
-    RUNQ_STATS.forEach((name, i) => {
-      key.writeUInt32LE(i);
-      const v = this.#stats.lookup(key, 8 * numPossibleCpus());
-      out[name] = v ? sumPerCpu(v) : 0n;
-    });
-    return out;
+    return readPerCpuCounters(this.#stats, RUNQ_STATS);
   }
+
 
   async stop(): Promise<void> {
     if (this.#timer) clearTimeout(this.#timer);

@@ -3,13 +3,14 @@
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { LRUCache } from 'lru-cache';
-import { BpfObject, numPossibleCpus, type BpfMap } from '../native/index.js';
+import { BpfObject, type BpfMap } from '../native/index.js';
 import {
   PROFILE_KEY,
   PROFILE_STACK,
   PROFILE_STATS,
   decodeProfileKey,
   decodeProfileStack,
+  readPerCpuCounters,
   type ProfileStatName,
 } from './bpf-layout.js';
 
@@ -168,18 +169,9 @@ export class CpuSampler {
 
   /** Cumulative counters since load (kernel per-CPU counters summed). */
   stats(): SamplerStats {
-    const out = { stacksMissing: this.#stacksMissing, drains: this.#drains } as SamplerStats;
-    const key = Buffer.alloc(4);
-    const ncpu = this.#statsMap.info.valueSize; // 8
-    PROFILE_STATS.forEach((name, i) => {
-      key.writeUInt32LE(i);
-      const v = this.#statsMap.lookup(key, ncpu * numPossibleCpus());
-      let total = 0n;
-      if (v) for (let o = 0; o + 8 <= v.length; o += 8) total += v.readBigUInt64LE(o);
-      out[name] = total;
-    });
-    return out;
+    return { ...readPerCpuCounters(this.#statsMap, PROFILE_STATS), stacksMissing: this.#stacksMissing, drains: this.#drains };
   }
+
 
   close(): void {
     this.#obj.close();

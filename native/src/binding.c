@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include "profile.h"
 #include "runq.h"
+#include "tcp.h"
 
 #define NAPI_CALL(env, call)                                                        \
 	do {                                                                        \
@@ -292,8 +293,8 @@ static napi_value js_map_info(napi_env env, napi_callback_info info)
 	return r;
 }
 
-/* mapDrain(fd, keySize, valueSize, cap) -> { keys: Buffer, values: Buffer, count } */
-static napi_value js_map_drain(napi_env env, napi_callback_info info)
+/* mapDrain / mapDump (fd, keySize, valueSize, cap) -> { keys: Buffer, values: Buffer, count } */
+static napi_value batch_read(napi_env env, napi_callback_info info, int delete)
 {
 	ARGS(4);
 	uint32_t fd, ks, vs, cap;
@@ -309,11 +310,12 @@ static napi_value js_map_drain(napi_env env, napi_callback_info info)
 		return throw_errno(env, ENOMEM, "map drain buffers");
 	}
 	uint32_t count = 0;
-	int err = kiln_map_drain((int)fd, ks, vs, cap, keys, vals, &count);
+	int err = delete ? kiln_map_drain((int)fd, ks, vs, cap, keys, vals, &count)
+			 : kiln_map_dump((int)fd, ks, vs, cap, keys, vals, &count);
 	if (err && count == 0) {
 		free(keys);
 		free(vals);
-		return throw_errno(env, err, "drain BPF map");
+		return throw_errno(env, err, delete ? "drain BPF map" : "read BPF map");
 	}
 	napi_value r, kb, vb;
 	void *kd, *vd;
@@ -327,6 +329,9 @@ static napi_value js_map_drain(napi_env env, napi_callback_info info)
 	napi_set_named_property(env, r, "count", make_u32(env, count));
 	return r;
 }
+
+static napi_value js_map_drain(napi_env env, napi_callback_info info) { return batch_read(env, info, 1); }
+static napi_value js_map_dump(napi_env env, napi_callback_info info) { return batch_read(env, info, 0); }
 
 /* mapTake(fd, keys: Buffer, keySize, valueSize) -> { values: Buffer, found: Buffer(u8 per key) }
  * Looks up and deletes each key (for map types without batch support, or to take a known set). */
@@ -509,6 +514,23 @@ static napi_value make_layouts(napi_env env)
 	FIELD(rh, runq_hist, total_ns);
 	FIELD(rh, runq_hist, count);
 	napi_set_named_property(env, all, "runq_hist", rh);
+	napi_value tc;
+	napi_create_object(env, &tc);
+	set_layout_field(env, tc, "size", sizeof(struct tcp_conn));
+	FIELD(tc, tcp_conn, tgid);
+	FIELD(tc, tcp_conn, flags);
+	FIELD(tc, tcp_conn, cgroup_id);
+	FIELD(tc, tcp_conn, comm);
+	FIELD(tc, tcp_conn, saddr);
+	FIELD(tc, tcp_conn, daddr);
+	FIELD(tc, tcp_conn, sport);
+	FIELD(tc, tcp_conn, dport);
+	FIELD(tc, tcp_conn, family);
+	FIELD(tc, tcp_conn, bytes_sent);
+	FIELD(tc, tcp_conn, bytes_received);
+	FIELD(tc, tcp_conn, retransmits);
+	FIELD(tc, tcp_conn, opened_ns);
+	napi_set_named_property(env, all, "tcp_conn", tc);
 	return all;
 }
 
@@ -524,6 +546,7 @@ static napi_value init(napi_env env, napi_value exports)
 		{ "attach", NULL, js_attach, NULL, NULL, NULL, napi_default, NULL },
 		{ "mapInfo", NULL, js_map_info, NULL, NULL, NULL, napi_default, NULL },
 		{ "mapDrain", NULL, js_map_drain, NULL, NULL, NULL, napi_default, NULL },
+		{ "mapDump", NULL, js_map_dump, NULL, NULL, NULL, napi_default, NULL },
 		{ "mapTake", NULL, js_map_take, NULL, NULL, NULL, napi_default, NULL },
 		{ "mapLookup", NULL, js_map_lookup, NULL, NULL, NULL, napi_default, NULL },
 		{ "mapUpdate", NULL, js_map_update, NULL, NULL, NULL, napi_default, NULL },

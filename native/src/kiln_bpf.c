@@ -212,8 +212,9 @@ int kiln_obj_map_fd(struct kiln_obj *o, const char *map, uint32_t *key_size, uin
 	return fd;
 }
 
-int kiln_map_drain(int fd, uint32_t key_size, uint32_t value_size, uint32_t cap, void *keys, void *vals,
-		   uint32_t *count)
+/* Batch-reads every entry of a hash map, deleting what it reads when `delete`. */
+static int map_batch(int fd, uint32_t key_size, uint32_t value_size, uint32_t cap, void *keys, void *vals,
+		     uint32_t *count, int delete)
 {
 	uint64_t in_batch = 0, out_batch = 0;
 	int first = 1;
@@ -223,9 +224,10 @@ int kiln_map_drain(int fd, uint32_t key_size, uint32_t value_size, uint32_t cap,
 		uint32_t n = cap - total;
 		if (n == 0)
 			break;
-		int err = bpf_map_lookup_and_delete_batch(fd, first ? NULL : &in_batch, &out_batch,
-							  (char *)keys + (size_t)total * key_size,
-							  (char *)vals + (size_t)total * value_size, &n, &opts);
+		void *k = (char *)keys + (size_t)total * key_size;
+		void *v = (char *)vals + (size_t)total * value_size;
+		int err = delete ? bpf_map_lookup_and_delete_batch(fd, first ? NULL : &in_batch, &out_batch, k, v, &n, &opts)
+				 : bpf_map_lookup_batch(fd, first ? NULL : &in_batch, &out_batch, k, v, &n, &opts);
 		int e = err ? errno : 0;
 		total += n;
 		if (err) {
@@ -239,6 +241,18 @@ int kiln_map_drain(int fd, uint32_t key_size, uint32_t value_size, uint32_t cap,
 	}
 	*count = total;
 	return 0;
+}
+
+int kiln_map_drain(int fd, uint32_t key_size, uint32_t value_size, uint32_t cap, void *keys, void *vals,
+		   uint32_t *count)
+{
+	return map_batch(fd, key_size, value_size, cap, keys, vals, count, 1);
+}
+
+int kiln_map_dump(int fd, uint32_t key_size, uint32_t value_size, uint32_t cap, void *keys, void *vals,
+		  uint32_t *count)
+{
+	return map_batch(fd, key_size, value_size, cap, keys, vals, count, 0);
 }
 
 int kiln_obj_prog_stats(struct kiln_obj *o, struct kiln_prog_stat *out, int cap)

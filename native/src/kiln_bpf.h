@@ -26,6 +26,10 @@ int kiln_obj_map_fd(struct kiln_obj *o, const char *map, uint32_t *key_size, uin
 int kiln_map_drain(int fd, uint32_t key_size, uint32_t value_size, uint32_t cap, void *keys, void *vals,
 		   uint32_t *count);
 
+/* Reads every entry of a hash map with batch calls, deleting nothing. */
+int kiln_map_dump(int fd, uint32_t key_size, uint32_t value_size, uint32_t cap, void *keys, void *vals,
+		  uint32_t *count);
+
 struct kiln_prog_stat {
 	char name[64];
 	uint32_t id;

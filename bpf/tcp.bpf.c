@@ -1,0 +1,172 @@
+// SPDX-License-Identifier: GPL-2.0
+/* TCP bytes per connection and owner, from tracepoints (no kprobes on this kernel family):
+ * - inet_sock_set_state: outbound connections at SYN_SENT (owner = the connecting task), accepted ones at
+ *   SYN_RECV -> ESTABLISHED (softirq: owner bound later), closes at CLOSE (moved to tcp_closed);
+ * - sock_send_length / sock_recv_length: bytes, in process context, so the owner is at hand;
+ * - tcp_retransmit_skb: retransmits.
+ * Counters are cumulative; user space reads tcp_conns without deleting (long-lived connections are
+ * counted as they go) and drains tcp_closed. */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
+#include "tcp.h"
+
+#define AF_INET 2
+#define AF_INET6 10
+#define IPPROTO_TCP 6
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u64);
+	__type(value, struct tcp_conn);
+} tcp_conns SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct tcp_closed_key);
+	__type(value, struct tcp_conn);
+} tcp_closed SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, TCP_STAT_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} tcp_stats SEC(".maps");
+
+/* scratch for building a new entry (too large for the BPF stack next to everything else) */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct tcp_conn);
+} tcp_scratch SEC(".maps");
+
+static __always_inline void stat_inc(__u32 idx)
+{
+	__u64 *v = bpf_map_lookup_elem(&tcp_stats, &idx);
+	if (v)
+		*v += 1;
+}
+
+static __always_inline int is_tcp(struct sock *sk)
+{
+	return BPF_CORE_READ_BITFIELD_PROBED(sk, sk_protocol) == IPPROTO_TCP;
+}
+
+static __always_inline void set_owner(struct tcp_conn *c)
+{
+	c->tgid = bpf_get_current_pid_tgid() >> 32;
+	c->cgroup_id = bpf_get_current_cgroup_id();
+	bpf_get_current_comm(c->comm, sizeof(c->comm));
+}
+
+/* A new entry for sk with its addresses; owner set when `owned`. Returns the map's entry or NULL. */
+static __always_inline struct tcp_conn *track(struct sock *sk, __u32 flags, int owned)
+{
+	__u32 zero = 0;
+	struct tcp_conn *c = bpf_map_lookup_elem(&tcp_scratch, &zero);
+	if (!c)
+		return NULL;
+	__builtin_memset(c, 0, sizeof(*c));
+	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	c->family = family;
+	/* explicit sizes: BPF_CORE_READ_INTO would size the read by *dst, one byte of the array */
+	if (family == AF_INET) {
+		bpf_core_read(c->saddr, 4, &sk->__sk_common.skc_rcv_saddr);
+		bpf_core_read(c->daddr, 4, &sk->__sk_common.skc_daddr);
+	} else if (family == AF_INET6) {
+		bpf_core_read(c->saddr, 16, &sk->__sk_common.skc_v6_rcv_saddr);
+		bpf_core_read(c->daddr, 16, &sk->__sk_common.skc_v6_daddr);
+	} else {
+		return NULL;
+	}
+	c->sport = BPF_CORE_READ(sk, __sk_common.skc_num);
+	c->dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	c->flags = flags;
+	c->opened_ns = bpf_ktime_get_ns();
+	if (owned)
+		set_owner(c);
+	__u64 key = (__u64)sk;
+	if (bpf_map_update_elem(&tcp_conns, &key, c, BPF_NOEXIST) && !bpf_map_lookup_elem(&tcp_conns, &key)) {
+		stat_inc(TCP_STAT_CONNS_FULL);
+		return NULL;
+	}
+	return bpf_map_lookup_elem(&tcp_conns, &key);
+}
+
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(tcp_state, struct sock *sk, int oldstate, int newstate)
+{
+	if (!is_tcp(sk))
+		return 0;
+	__u64 key = (__u64)sk;
+	if (newstate == BPF_TCP_SYN_SENT) {
+		track(sk, 0, 1);
+	} else if (newstate == BPF_TCP_ESTABLISHED) {
+		struct tcp_conn *c = bpf_map_lookup_elem(&tcp_conns, &key);
+		if (!c)
+			c = track(sk, oldstate == BPF_TCP_SYN_RECV ? KILN_TCP_INBOUND : 0, 0);
+		else if (c) /* the source address and port are final now */
+			c->sport = BPF_CORE_READ(sk, __sk_common.skc_num);
+	} else if (newstate == BPF_TCP_CLOSE) {
+		struct tcp_conn *c = bpf_map_lookup_elem(&tcp_conns, &key);
+		if (!c)
+			return 0;
+		if (c->bytes_sent || c->bytes_received || c->retransmits) {
+			struct tcp_closed_key ck = { .sk = key, .opened_ns = c->opened_ns };
+			if (bpf_map_update_elem(&tcp_closed, &ck, c, BPF_ANY))
+				stat_inc(TCP_STAT_CLOSED_FULL);
+		}
+		bpf_map_delete_elem(&tcp_conns, &key);
+	}
+	return 0;
+}
+
+static __always_inline void count(struct sock *sk, int ret, int sent)
+{
+	if (ret <= 0 || !is_tcp(sk))
+		return;
+	__u64 key = (__u64)sk;
+	struct tcp_conn *c = bpf_map_lookup_elem(&tcp_conns, &key);
+	if (!c) /* opened before Kiln started */
+		c = track(sk, 0, 1);
+	if (!c)
+		return;
+	if (c->tgid == 0) /* accepted in softirq: the first process to use it owns it */
+		set_owner(c);
+	if (sent)
+		__sync_fetch_and_add(&c->bytes_sent, ret);
+	else
+		__sync_fetch_and_add(&c->bytes_received, ret);
+}
+
+SEC("tp_btf/sock_send_length")
+int BPF_PROG(tcp_send, struct sock *sk, int ret, int flags)
+{
+	count(sk, ret, 1);
+	return 0;
+}
+
+SEC("tp_btf/sock_recv_length")
+int BPF_PROG(tcp_recv, struct sock *sk, int ret, int flags)
+{
+	count(sk, ret, 0);
+	return 0;
+}
+
+SEC("tp_btf/tcp_retransmit_skb")
+int BPF_PROG(tcp_retransmit, const struct sock *sk)
+{
+	__u64 key = (__u64)sk;
+	struct tcp_conn *c = bpf_map_lookup_elem(&tcp_conns, &key);
+	if (c)
+		__sync_fetch_and_add(&c->retransmits, 1);
+	return 0;
+}
+
+char LICENSE[] SEC("license") = "GPL";

@@ -1,0 +1,98 @@
+/* The kernel half of network cost: bpf/tcp.bpf.c's per-connection cumulative counters turned into
+ * deltas since the previous collect() (cumulative -> delta, closed connections included exactly once). */
+import { BpfObject, type BpfMap } from '../native/index.js';
+import { readPerCpuCounters } from '../profiler/bpf-layout.js';
+import type { CgroupResolver } from '../profiler/cgroup-resolver.js';
+import type { ProcessTable } from '../profiler/process-table.js';
+import { TCP_CONN, TCP_STATS, decodeTcpConn, type TcpConn } from './tcp-layout.js';
+
+export interface TcpDelta extends Omit<TcpConn, 'bytesSent' | 'bytesReceived' | 'retransmits'> {
+  bytesSent: number;
+  bytesReceived: number;
+  retransmits: number;
+  closed: boolean;
+}
+
+interface Seen {
+  sent: bigint;
+  received: bigint;
+  retransmits: bigint;
+}
+
+export class TcpCollector {
+  readonly bpf: BpfObject;
+  readonly #conns: BpfMap;
+  readonly #closed: BpfMap;
+  readonly #stats: BpfMap;
+  /** last cumulative values per connection (socket address + open time) */
+  #seen = new Map<string, Seen>();
+
+  constructor(opts: { maxConnections?: number; maxClosedPerCollect?: number } = {}) {
+    const obj = new BpfObject('tcp');
+    try {
+      obj.setMaxEntries('tcp_conns', opts.maxConnections ?? 65536);
+      obj.setMaxEntries('tcp_closed', opts.maxClosedPerCollect ?? 16384);
+      obj.load();
+      for (const p of ['tcp_state', 'tcp_send', 'tcp_recv', 'tcp_retransmit']) obj.attach(p);
+      this.#conns = obj.map('tcp_conns');
+      this.#closed = obj.map('tcp_closed');
+      this.#stats = obj.map('tcp_stats');
+    } catch (e) {
+      obj.close();
+      throw e;
+    }
+    this.bpf = obj;
+  }
+
+  /** Bytes and retransmits of every connection since the previous call; open ones as they go. */
+  collect(): TcpDelta[] {
+    const out: TcpDelta[] = [];
+    const next = new Map<string, Seen>();
+    const zero: Seen = { sent: 0n, received: 0n, retransmits: 0n };
+    const emit = (c: TcpConn, prev: Seen, closed: boolean) => {
+      const d = { sent: c.bytesSent - prev.sent, received: c.bytesReceived - prev.received, retransmits: c.retransmits - prev.retransmits };
+      if (d.sent > 0n || d.received > 0n || d.retransmits > 0n) {
+        out.push({ ...c, bytesSent: Number(d.sent), bytesReceived: Number(d.received), retransmits: Number(d.retransmits), closed });
+      }
+    };
+    // open connections first (read, not deleted), then the closed ones (drained). A connection that
+    // closes between the two reads shows in both: its closed delta starts where this call's open one ended.
+    const open = this.#conns.dump();
+    for (let i = 0; i < open.count; i++) {
+      const c = decodeTcpConn(open.values, i * TCP_CONN.size);
+      const id = `${open.keys.readBigUInt64LE(i * 8)}:${c.openedNs}`;
+      emit(c, this.#seen.get(id) ?? zero, false);
+      next.set(id, { sent: c.bytesSent, received: c.bytesReceived, retransmits: c.retransmits });
+    }
+    const closed = this.#closed.drain();
+    for (let i = 0; i < closed.count; i++) {
+      const c = decodeTcpConn(closed.values, i * TCP_CONN.size);
+      const id = `${closed.keys.readBigUInt64LE(i * 16)}:${c.openedNs}`;
+      emit(c, next.get(id) ?? this.#seen.get(id) ?? zero, true);
+      next.delete(id);
+    }
+    this.#seen = next;
+    return out;
+  }
+
+  losses(): Record<(typeof TCP_STATS)[number], bigint> {
+    return readPerCpuCounters(this.#stats, TCP_STATS);
+  }
+
+
+  close(): void {
+    this.bpf.close();
+  }
+}
+
+/**
+ * The application a flow belongs to. Containers and units are named from the cgroup id, which still
+ * resolves after the process (or the container) is gone; other processes by their executable, through
+ * the process table (their comm when they exited before we saw them).
+ */
+export function appOfFlow(d: Pick<TcpDelta, 'tgid' | 'cgroupId' | 'comm'>, cgroups: CgroupResolver, processes: ProcessTable): { app: string; containerId: string } {
+  const cg = cgroups.lookup(d.cgroupId);
+  if (!cg.app.startsWith('cgroup:') && !cg.app.startsWith('cgroup-id:')) return { app: cg.app, containerId: cg.containerId };
+  const p = processes.lookup(d.tgid, d.cgroupId, d.comm, false);
+  return { app: p.app, containerId: p.containerId };
+}

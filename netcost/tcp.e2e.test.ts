@@ -1,0 +1,107 @@
+/* TCP bytes per application through the real BPF path, on loopback between two named applications. */
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { once } from 'node:events';
+import { structLayouts } from '../native/index.js';
+import { defaultProviders } from '../profiler/app-naming.js';
+import { ProcessTable } from '../profiler/process-table.js';
+import { bpfTest, freePort, makeCgroup, randomHex, removeCgroup, repoRoot, spawnInCgroup, tempDir, waitExit, writeJson } from '../profiler/testkit.js';
+import { Classifier } from './classify.js';
+import { TcpCollector, appOfFlow, type TcpDelta } from './tcp-collector.js';
+import { CgroupResolver } from '../profiler/cgroup-resolver.js';
+import { TCP_CONN } from './tcp-layout.js';
+import { parseZonesFile } from './topology.js';
+
+const MB = 1024 * 1024;
+
+describe('TCP bytes per application (loopback)', bpfTest(), () => {
+  let tcp: TcpCollector;
+  const serverId = randomHex(32);
+  const clientId = randomHex(32);
+  const cgroups = [`system.slice/docker-${serverId}.scope`, `system.slice/docker-${clientId}.scope`];
+  const deltas: TcpDelta[] = [];
+  let midway: TcpDelta[] = [];
+  let processes: ProcessTable;
+  let cgroupNames: CgroupResolver;
+
+  before(async () => {
+    const rt = tempDir('tcp-rt');
+    writeJson(join(rt, 'var/lib/docker/containers', serverId, 'config.v2.json'), { Name: '/tcp-server', Config: { Labels: {} } });
+    writeJson(join(rt, 'var/lib/docker/containers', clientId, 'config.v2.json'), { Name: '/tcp-client', Config: { Labels: {} } });
+    processes = new ProcessTable({ runtimeRoot: rt });
+    cgroupNames = new CgroupResolver(defaultProviders(rt));
+    tcp = new TcpCollector();
+    const port = await freePort();
+    const peer = join(repoRoot, 'netcost/testdata/tcp-peer.js');
+    const server = spawnInCgroup(makeCgroup(cgroups[0]), process.execPath, [peer, 'server', String(port), String(3 * MB)]);
+    await sleep(700);
+    // a long-lived connection: 8 MB out, held open 3 s, then 3 MB back
+    const long = spawnInCgroup(makeCgroup(cgroups[1]), process.execPath, [peer, 'client', String(port), String(8 * MB), '3000']);
+    await sleep(1800);
+    midway = tcp.collect();
+    deltas.push(...midway);
+    assert.equal(await waitExit(long), 0);
+    // a short one: 12 MB out, 3 MB back
+    const short = spawnInCgroup(makeCgroup(cgroups[1]), process.execPath, [peer, 'client', String(port), String(12 * MB), '0']);
+    assert.equal(await waitExit(short), 0);
+    server.kill('SIGTERM');
+    await once(server, 'exit');
+    await sleep(200);
+    deltas.push(...tcp.collect());
+  });
+
+  after(() => {
+    tcp?.close();
+    for (const cg of cgroups) removeCgroup(cg);
+  });
+
+  const byApp = (rows: TcpDelta[]) => {
+    const m = new Map<string, { sent: number; received: number; inbound: number; outbound: number }>();
+    for (const d of rows) {
+      const app = appOfFlow(d, cgroupNames, processes).app;
+      const e = m.get(app) ?? { sent: 0, received: 0, inbound: 0, outbound: 0 };
+      e.sent += d.bytesSent;
+      e.received += d.bytesReceived;
+      e[d.inbound ? 'inbound' : 'outbound'] += d.bytesSent + d.bytesReceived;
+      m.set(app, e);
+    }
+    return m;
+  };
+
+  it('decodes struct tcp_conn at the offsets of bpf/tcp.h', () => {
+    assert.deepEqual({ ...structLayouts().tcp_conn }, { ...TCP_CONN });
+  });
+
+  it('attributes the bytes of both directions to the right applications, within 1%', () => {
+    const apps = byApp(deltas);
+    const client = apps.get('tcp-client');
+    const server = apps.get('tcp-server');
+    assert.ok(client && server, `apps: ${[...apps.keys()].join(', ')}`);
+    const near = (got: number, want: number, what: string) => assert.ok(Math.abs(got - want) / want <= 0.01, `${what}: ${got} vs ${want}`);
+    near(client.sent, 20 * MB, 'client sent');
+    near(client.received, 6 * MB, 'client received');
+    near(server.received, 20 * MB, 'server received');
+    near(server.sent, 6 * MB, 'server sent');
+    assert.equal(client.inbound, 0, 'the client connected out');
+    assert.equal(server.outbound, 0, 'the server accepted');
+  });
+
+  it('counts a long-lived connection as it goes, before it closes', () => {
+    const client = byApp(midway).get('tcp-client');
+    assert.ok(client && Math.abs(client.sent - 8 * MB) / (8 * MB) <= 0.01, `midway: ${JSON.stringify(client)}`);
+    assert.ok(midway.every((d) => !d.closed));
+  });
+
+  it('classifies loopback flows as same-host, with the peer and ports', () => {
+    const c = new Classifier(parseZonesFile('{}'));
+    const flows = deltas.filter((d) => appOfFlow(d, cgroupNames, processes).app === 'tcp-client');
+    assert.ok(flows.length >= 2);
+    for (const f of flows) {
+      assert.equal(f.remoteAddress, '127.0.0.1');
+      assert.equal(c.classify(f.localAddress, f.remoteAddress).class, 'same-host');
+    }
+    assert.deepEqual(tcp.losses(), { connsMapFull: 0n, closedMapFull: 0n });
+  });
+});
