@@ -137,20 +137,23 @@ export class Symbolizer {
       return { name: `${basename(m.path)}+${hex(fileOffset)}`, mapping, address: fileOffset };
     }
     // anonymous executable memory: JIT code, named by the process's perf map if it writes one
-    const pm = this.#perfMap(proc);
+    const pm = this.#perfMap(proc, lookupAt);
     const hit = pm?.table?.lookup(lookupAt) ?? null;
     const label = m.path || '[anon]';
     const mapping = this.#mapping(pm && pm.table ? '[jit]' : label, '', m.start, m.end, 0n);
     return { name: hit ? hit.name : `${label}+${hex(ip)}`, mapping, address: ip };
   }
 
-  #perfMap(proc: ProcessView): PerfMap | null {
+  /** The process's perf map, re-read only when it does not know `address` yet (JITs append as they
+   *  compile: re-reading on every lookup would re-parse a growing file over and over). */
+  #perfMap(proc: ProcessView, address: bigint): PerfMap | null {
     const path = `${proc.rootPrefix}/tmp/perf-${proc.nsPid}.map`;
     let pm = this.#perfMaps.get(path);
     if (!pm) {
       pm = new PerfMap(path);
       this.#perfMaps.set(path, pm);
     }
+    if (pm.table?.lookup(address)) return pm;
     try {
       return pm.refresh() ? pm : null;
     } catch {

@@ -38,7 +38,7 @@ export class PerfMap {
   constructor(
     readonly path: string,
     /** how often the file is stat()ed at most: lookups come once per frame */
-    readonly checkIntervalMs = 250,
+    readonly checkIntervalMs = 1000,
   ) {}
 
   /** Re-reads the file if it changed; returns false when there is no such file. */
