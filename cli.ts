@@ -96,6 +96,19 @@ async function run(argv: string[]): Promise<void> {
   const runqRepo = new RunqRepository(store);
   const log = (msg: string) => process.stderr.write(`kiln: ${msg}\n`);
   const host = hostname();
+  /** A collector's window sink: counted in /metrics, written to the store, write failures counted. */
+  const sink =
+    <W>(kind: string, observe: (w: W) => void, write: (w: W) => Promise<unknown>) =>
+    async (w: W): Promise<void> => {
+      observe(w);
+      try {
+        await write(w);
+        metrics.windowWritten(kind);
+      } catch (e) {
+        metrics.storeError(kind);
+        throw e;
+      }
+    };
   // set once the collectors exist; /metrics reads them at scrape time
   let health: { profiler?: ProfileCollector; runq?: RunqCollector } = {};
   const metrics = new KilnMetrics({
@@ -131,16 +144,7 @@ async function run(argv: string[]): Promise<void> {
       symbolizer: { debugDirs: values['debug-dir'] },
       processes: { runtimeRoot: values['runtime-root'] },
       host,
-      onWindow: async (w) => {
-        metrics.observeProfileWindow(w);
-        try {
-          await profiles.writeWindow(w);
-          metrics.windowWritten('profile');
-        } catch (e) {
-          metrics.storeError('profile');
-          throw e;
-        }
-      },
+      onWindow: sink('profile', (w) => metrics.observeProfileWindow(w), (w) => profiles.writeWindow(w)),
       onError: (e) => log(`profiler: ${(e as Error).message}`),
       onLoss: (l) =>
         log(`profiler lost data since the last window: ${l.samplesDropped} samples dropped (count map full), ${l.stacksDropped} stacks dropped (stack map full or evicted), ${l.stackWalkErrors} stack walk errors`),
@@ -157,16 +161,7 @@ async function run(argv: string[]): Promise<void> {
       windowSeconds,
       host,
       resolver: new CgroupResolver(defaultProviders(values['runtime-root'])),
-      onWindow: async (w) => {
-        metrics.observeRunqWindow(w);
-        try {
-          await runqRepo.writeWindow(w);
-          metrics.windowWritten('runq');
-        } catch (e) {
-          metrics.storeError('runq');
-          throw e;
-        }
-      },
+      onWindow: sink('runq', (w) => metrics.observeRunqWindow(w), (w) => runqRepo.writeWindow(w)),
       onError: (e) => log(`runq: ${(e as Error).message}`),
     });
   } catch (e) {
