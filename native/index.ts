@@ -112,6 +112,22 @@ export class BpfObject {
     this.#handle = load().open(name);
   }
 
+  /**
+   * Opens an embedded object, sizes its maps, loads it, then runs `setup` (attach programs, look up
+   * maps) and returns what it returns. On any failure the object is closed and the error thrown.
+   */
+  static load<T>(name: string, maxEntries: Record<string, number>, setup: (obj: BpfObject) => T): [BpfObject, T] {
+    const obj = new BpfObject(name);
+    try {
+      for (const [map, n] of Object.entries(maxEntries)) obj.setMaxEntries(map, n);
+      obj.load();
+      return [obj, setup(obj)];
+    } catch (e) {
+      obj.close();
+      throw e;
+    }
+  }
+
   private get handle(): unknown {
     if (this.#handle === undefined) throw new Error(`BPF object ${this.name} is closed`);
     return this.#handle;

@@ -28,20 +28,14 @@ export class TcpCollector {
   #seen = new Map<string, Seen>();
 
   constructor(opts: { maxConnections?: number; maxClosedPerCollect?: number } = {}) {
-    const obj = new BpfObject('tcp');
-    try {
-      obj.setMaxEntries('tcp_conns', opts.maxConnections ?? 65536);
-      obj.setMaxEntries('tcp_closed', opts.maxClosedPerCollect ?? 16384);
-      obj.load();
-      for (const p of ['tcp_state', 'tcp_send', 'tcp_recv', 'tcp_retransmit']) obj.attach(p);
-      this.#conns = obj.map('tcp_conns');
-      this.#closed = obj.map('tcp_closed');
-      this.#stats = obj.map('tcp_stats');
-    } catch (e) {
-      obj.close();
-      throw e;
-    }
+    const [obj, maps] = BpfObject.load('tcp', { tcp_conns: opts.maxConnections ?? 65536, tcp_closed: opts.maxClosedPerCollect ?? 16384 }, (o) => {
+      for (const p of ['tcp_state', 'tcp_send', 'tcp_recv', 'tcp_retransmit']) o.attach(p);
+      return { conns: o.map('tcp_conns'), closed: o.map('tcp_closed'), stats: o.map('tcp_stats') };
+    });
     this.bpf = obj;
+    this.#conns = maps.conns;
+    this.#closed = maps.closed;
+    this.#stats = maps.stats;
   }
 
   /** Bytes and retransmits of every connection since the previous call; open ones as they go. */

@@ -49,19 +49,13 @@ export class RunqCollector {
 
   constructor(opts: RunqCollectorOptions) {
     this.#opts = opts;
-    const obj = new BpfObject('runq');
-    try {
-      obj.setMaxEntries('runq_start', opts.maxThreads ?? 65536);
-      obj.setMaxEntries('runq_hists', opts.maxCgroups ?? 2048);
-      obj.load();
-      for (const p of ['runq_wakeup', 'runq_wakeup_new', 'runq_switch']) obj.attach(p);
-      this.#hists = obj.map('runq_hists');
-      this.#stats = obj.map('runq_stats');
-    } catch (e) {
-      obj.close();
-      throw e;
-    }
+    const [obj, maps] = BpfObject.load('runq', { runq_start: opts.maxThreads ?? 65536, runq_hists: opts.maxCgroups ?? 2048 }, (o) => {
+      for (const p of ['runq_wakeup', 'runq_wakeup_new', 'runq_switch']) o.attach(p);
+      return { hists: o.map('runq_hists'), stats: o.map('runq_stats') };
+    });
     this.bpf = obj;
+    this.#hists = maps.hists;
+    this.#stats = maps.stats;
   }
 
   /** Flushes at every window boundary (plus a little, so the window is complete). */

@@ -95,22 +95,25 @@ export class CpuSampler {
     this.periodNs = Math.round(1e9 / opts.sampleHz);
     this.cpus = opts.cpus ?? onlineCpus();
     const sizes = mapSizes(this.cpus.length, opts.sampleHz, opts.drainIntervalMs);
-    const obj = new BpfObject('profile');
-    try {
-      obj.setMaxEntries('profile_counts0', sizes.counts);
-      obj.setMaxEntries('profile_counts1', sizes.counts);
-      obj.setMaxEntries('profile_stacks', sizes.stacks);
-      obj.load();
-      this.#counts = [obj.map('profile_counts0'), obj.map('profile_counts1')];
-      this.#stacks = obj.map('profile_stacks');
-      this.#state = obj.map('profile_state');
-      this.#statsMap = obj.map('profile_stats');
-      for (const cpu of this.cpus) obj.attachCpuClock('kiln_profile', cpu, this.periodNs);
-    } catch (e) {
-      obj.close();
-      throw e;
-    }
+    const [obj, maps] = BpfObject.load(
+      'profile',
+      { profile_counts0: sizes.counts, profile_counts1: sizes.counts, profile_stacks: sizes.stacks },
+      (o) => {
+        const m = {
+          counts: [o.map('profile_counts0'), o.map('profile_counts1')] as [BpfMap, BpfMap],
+          stacks: o.map('profile_stacks'),
+          state: o.map('profile_state'),
+          stats: o.map('profile_stats'),
+        };
+        for (const cpu of this.cpus) o.attachCpuClock('kiln_profile', cpu, this.periodNs);
+        return m;
+      },
+    );
     this.#obj = obj;
+    this.#counts = maps.counts;
+    this.#stacks = maps.stacks;
+    this.#state = maps.state;
+    this.#statsMap = maps.stats;
   }
 
   get bpf(): BpfObject {
