@@ -2,8 +2,7 @@
  * real store filled with generated stacks. Prints navigation → first chart drawn. */
 import { serve } from '@hono/node-server';
 import type { AddressInfo } from 'node:net';
-import { chromium } from 'playwright-core';
-import { tempDir } from '../profiler/testkit.js';
+import { launchChromium, tempDir } from '../profiler/testkit.js';
 import { buildFlamegraph, type FlameNode } from '../profiler/flamegraph.js';
 import { ChdbStore } from '../store/chdb-store.js';
 import { ProfileRepository } from '../store/profiles.js';
@@ -34,11 +33,7 @@ export async function uiRender(runs = 5): Promise<void> {
   const server = serve({ fetch: api.fetch, hostname: '127.0.0.1', port: 0 });
   await new Promise((r) => server.once('listening', r));
   const port = (server.address() as AddressInfo).port;
-  const browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-quic', '--no-first-run'],
-  });
+  const browser = await launchChromium();
   const times: number[] = [];
   let frames = 0;
   for (let i = 0; i < runs + 1; i++) {

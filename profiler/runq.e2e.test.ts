@@ -3,7 +3,6 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
-import { chromium } from 'playwright-core';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -11,6 +10,7 @@ import {
   bpfTest,
   buildFixtures,
   getJson,
+  launchChromium,
   makeCgroup,
   randomHex,
   repoRoot,
@@ -161,11 +161,7 @@ describe('run-queue latency per container', bpfTest(), () => {
   });
 
   it("shows the container's run-queue panel beside its flamegraph in the UI", async () => {
-    const browser = await chromium.launch({
-      executablePath: '/usr/bin/chromium',
-      headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-quic', '--no-first-run'],
-    });
+    const browser = await launchChromium();
     try {
       const page = await browser.newPage({ viewport: { width: 1600, height: 700 } });
       await page.goto(`${kiln.url}/?app=runq-busy&from=${t0 - WINDOW}&to=${t1 + WINDOW}`);

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createServer } from 'node:net';
+import { chromium, type Browser } from 'playwright-core';
 import { cgroup2Root } from './cgroup-resolver.js';
 
 export { cgroup2Root };
@@ -189,4 +190,13 @@ export function writeJson(path: string, value: unknown): void {
 
 export function readText(path: string): string {
   return readFileSync(path, 'utf8');
+}
+
+/** Debian's headless Chromium as this machine allows it (no sandbox as root, no background networking). */
+export function launchChromium(): Promise<Browser> {
+  return chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-quic', '--no-first-run'],
+  });
 }

@@ -6,8 +6,8 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { chromium, type Browser } from 'playwright-core';
-import { bpfTest, buildFixtures, getJson, repoRoot, startKiln, tempDir, waitExit, type KilnProcess } from '../profiler/testkit.js';
+import type { Browser } from 'playwright-core';
+import { bpfTest, buildFixtures, getJson, launchChromium, repoRoot, startKiln, tempDir, waitExit, type KilnProcess } from '../profiler/testkit.js';
 
 const WINDOW = 2;
 const PHASE = 6;
@@ -82,11 +82,7 @@ describe('comparison of a profiled workload whose hot function switches mid-run'
   });
 
   it('renders the differential flamegraph in Chromium with the grown function in red', async () => {
-    browser = await chromium.launch({
-      executablePath: '/usr/bin/chromium',
-      headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-quic', '--no-first-run'],
-    });
+    browser = await launchChromium();
     const page = await browser.newPage({ viewport: { width: 1600, height: 900 } });
     const errors: string[] = [];
     page.on('pageerror', (e) => errors.push(e.message));
