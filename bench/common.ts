@@ -2,15 +2,6 @@
 import { execFileSync, type ChildProcess } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 
-const TICKS = 100; // USER_HZ
-
-/** utime + stime of a process (all threads), seconds. */
-export function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / TICKS;
-}
-
 /** CPU time of all live threads of a process, seconds, from schedstat (nanosecond resolution;
  *  /proc/PID/stat counts 10 ms ticks, too coarse for a process using well under 1% of a core). */
 export function cpuSecondsPrecise(pid: number): number {

@@ -56,7 +56,8 @@ export interface TimeRange {
   to: number;
 }
 
-const RANGE = 'ts >= toDateTime({from:Int64}) AND ts < toDateTime({to:Int64})';
+/** The windows of a TimeRange: those whose start lies in [from, to). */
+export const RANGE_SQL = 'ts >= toDateTime({from:Int64}) AND ts < toDateTime({to:Int64})';
 
 function rfc3339(clickhouseDateTime: string): string {
   return `${clickhouseDateTime.replace(' ', 'T')}Z`;
@@ -134,7 +135,7 @@ export class ProfileRepository {
     const rows = await this.store.query<{ app: string; containers: string[]; hosts: string[]; first_seen: string; last_seen: string }>(
       `SELECT app, groupUniqArrayIf(8)(container_id, container_id != '') AS containers, groupUniqArray(8)(host) AS hosts,
               min(ts) AS first_seen, max(ts + window_seconds) AS last_seen
-       FROM app_windows WHERE ${RANGE} GROUP BY app ORDER BY app`,
+       FROM app_windows WHERE ${RANGE_SQL} GROUP BY app ORDER BY app`,
       { ...range },
     );
     return rows.map((r) => ({
@@ -155,7 +156,7 @@ export class ProfileRepository {
   #stacksSql(columns: string): string {
     return `WITH agg AS (
         SELECT stack_id, sum(samples) AS n, sum(samples * period_ns) AS ns
-        FROM profile_samples WHERE app = {app:String} AND ${RANGE} GROUP BY stack_id
+        FROM profile_samples WHERE app = {app:String} AND ${RANGE_SQL} GROUP BY stack_id
       )
       SELECT ${columns}, agg.n AS samples, agg.ns AS cpu_ns
       FROM agg INNER JOIN (

@@ -2,7 +2,7 @@
  * (bpf/runq.h slots), so any range of windows sums with sumForEach. */
 import { RUNQ_SLOTS, quantileUs, slotBoundsUs } from '../profiler/runq-layout.js';
 import type { RunqWindow } from '../profiler/runq.js';
-import type { TimeRange } from './profiles.js';
+import { RANGE_SQL, type TimeRange } from './profiles.js';
 import type { Store } from './store.js';
 
 export interface RunqRow {
@@ -18,8 +18,6 @@ export interface RunqRow {
   delay_seconds_per_second: number;
   buckets: { le_us: number | null; count: number }[];
 }
-
-const RANGE = 'ts >= toDateTime({from:Int64}) AND ts < toDateTime({to:Int64})';
 
 function round(x: number | null, digits = 1): number | null {
   return x === null ? null : Math.round(x * 10 ** digits) / 10 ** digits;
@@ -55,7 +53,7 @@ export class RunqRepository {
     const rows = await this.store.query<{ app: string; containers: string[]; hist: (string | number)[]; delay_ns: string | number; n: string | number }>(
       `SELECT app, groupUniqArrayIf(8)(container_id, container_id != '') AS containers, sumForEach(slots) AS hist,
               sum(total_ns) AS delay_ns, sum(waits) AS n
-       FROM runq_windows WHERE ${RANGE} ${app === undefined ? '' : 'AND app = {app:String}'}
+       FROM runq_windows WHERE ${RANGE_SQL} ${app === undefined ? '' : 'AND app = {app:String}'}
        GROUP BY app ORDER BY delay_ns DESC`,
       { ...range, ...(app === undefined ? {} : { app }) },
     );

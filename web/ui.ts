@@ -1,4 +1,5 @@
-/* The browser UI: a static page plus d3-flame-graph's assets from node_modules. */
+/* The browser UI: a static page plus d3-flame-graph's assets from node_modules, read once when the
+ * routes are set up (they are built before Kiln starts and do not change while it runs). */
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -6,10 +7,6 @@ import type { Hono } from 'hono';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const modules = join(here, '../../node_modules');
-
-function asset(path: string): Buffer {
-  return readFileSync(path);
-}
 
 export function uiRoutes(app: Hono): void {
   const pageDir = join(here, '../../web/static');
@@ -22,6 +19,7 @@ export function uiRoutes(app: Hono): void {
   };
   app.get('/favicon.ico', (c) => c.body(null, 204));
   for (const [route, f] of Object.entries(files)) {
-    app.get(route, (c) => c.body(new Uint8Array(asset(f.path)), 200, { 'content-type': f.type, 'cache-control': 'no-cache' }));
+    const body = new Uint8Array(readFileSync(f.path));
+    app.get(route, (c) => c.body(body, 200, { 'content-type': f.type, 'cache-control': 'no-cache' }));
   }
 }
