@@ -56,7 +56,6 @@ function load(): Addon {
 }
 
 export const BPF_ANY = 0;
-export const BPF_NOEXIST = 1;
 
 /** An error from the kernel or libbpf, with the errno name in `code` (e.g. 'EPERM'). */
 export interface NativeError extends Error {

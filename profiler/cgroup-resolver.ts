@@ -28,7 +28,6 @@ export function identityForPath(path: string, providers: ContainerMetadataProvid
 export class CgroupResolver {
   readonly #known = new LRUCache<string, CgroupIdentity>({ max: 16384 });
   #scannedAt = -Infinity;
-  scans = 0;
 
   constructor(
     private readonly providers: ContainerMetadataProvider[],
@@ -51,7 +50,6 @@ export class CgroupResolver {
   /** Walks the hierarchy and indexes every cgroup by id. */
   scan(): void {
     this.#scannedAt = performance.now();
-    this.scans++;
     const stack: string[] = ['/'];
     let seen = 0;
     while (stack.length > 0 && seen < this.maxDirs) {

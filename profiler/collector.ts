@@ -36,6 +36,10 @@ export interface ProfileCollectorStats extends SamplerStats {
   drainErrors: number;
   drainMsTotal: number;
   processes: number;
+  /** processes gone (or unreadable) before /proc could be read: named by comm, frames unknown */
+  processReadErrors: number;
+  /** binaries that could not be opened or parsed: their frames show as binary+0x… */
+  symbolizeErrors: number;
   elfBinaries: number;
   elfSymbols: number;
 }
@@ -185,6 +189,8 @@ export class ProfileCollector {
       drainErrors: this.#drainErrors,
       drainMsTotal: this.#drainMs,
       processes: this.processes.size,
+      processReadErrors: this.processes.readErrors,
+      symbolizeErrors: this.symbolizer.errors,
       elfBinaries: this.symbolizer.elf.binaries,
       elfSymbols: this.symbolizer.elf.symbols,
     };
