@@ -95,6 +95,12 @@ async function run(argv: string[]): Promise<void> {
   const profiles = new ProfileRepository(store);
   const runqRepo = new RunqRepository(store);
   const log = (msg: string) => process.stderr.write(`kiln: ${msg}\n`);
+  /** an error with its cause chain, one line per link: the user sees why, not only what */
+  const why = (e: unknown): string => {
+    const parts: string[] = [];
+    for (let c: unknown = e; c !== undefined && parts.length < 4; c = (c as Error | undefined)?.cause) parts.push(c instanceof Error ? c.message : String(c));
+    return parts.join(': ');
+  };
   const host = hostname();
   /** A collector's window sink: counted in /metrics, written to the store, write failures counted. */
   const sink =
@@ -145,7 +151,7 @@ async function run(argv: string[]): Promise<void> {
       processes: { runtimeRoot: values['runtime-root'] },
       host,
       onWindow: sink('profile', (w) => metrics.observeProfileWindow(w), (w) => profiles.writeWindow(w)),
-      onError: (e) => log(`profiler: ${(e as Error).message}`),
+      onError: (e) => log(`profiler: ${why(e)}`),
       onLoss: (l) =>
         log(`profiler lost data since the last window: ${l.samplesDropped} samples dropped (count map full), ${l.stacksDropped} stacks dropped (stack map full or evicted), ${l.stackWalkErrors} stack walk errors`),
     });

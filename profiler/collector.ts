@@ -40,6 +40,8 @@ export interface ProfileCollectorStats extends SamplerStats {
   processReadErrors: number;
   /** binaries that could not be opened or parsed: their frames show as binary+0x… */
   symbolizeErrors: number;
+  /** stacks whose symbolization threw (a bug or a hostile binary): kept as raw addresses */
+  stackFaults: number;
   elfBinaries: number;
   elfSymbols: number;
 }
@@ -57,6 +59,7 @@ export class ProfileCollector {
   #windowErrors = 0;
   #drainErrors = 0;
   #drainMs = 0;
+  #stackFaults = 0;
   /** symbolized stacks by (process entry, user stack, kernel stack): hot stacks recur every drain.
    *  The TTL lets frames that were unknown (library not yet mapped) resolve on a later look. */
   readonly #resolved = new LRUCache<string, { frames: Frame[]; key: string }>({ max: 50_000, ttl: 30_000 });
@@ -129,7 +132,15 @@ export class ProfileCollector {
       const cacheKey = `${proc.serial}:${s.tgid}:${s.userIps ? s.userStackHash : 0}:${s.kernelIps ? s.kernelStackHash : 0}`;
       let resolved = this.#resolved.get(cacheKey);
       if (!resolved) {
-        const frames = this.#frames(s, proc.view);
+        let frames: Frame[];
+        try {
+          frames = this.#frames(s, proc.view);
+        } catch (e) {
+          // a fault in symbolization must not cost the rest of the drained batch (already deleted
+          // from the BPF maps): keep the sample with its addresses, count it, report the first
+          frames = this.#rawFrames(s);
+          if (this.#stackFaults++ === 0) this.#opts.onError?.(new Error(`symbolization failed for ${proc.app} (pid ${s.tgid}); its frames are kept as addresses`, { cause: e }));
+        }
         resolved = { frames, key: stackKey(frames) };
         this.#resolved.set(cacheKey, resolved);
       }
@@ -137,6 +148,17 @@ export class ProfileCollector {
       this.#samplesRecorded += BigInt(s.count);
     }
     this.#drainMs += performance.now() - t0;
+  }
+
+  /** Root-first frames with addresses only, for a stack whose symbolization failed. */
+  #rawFrames(s: RawSample): Frame[] {
+    const frames: Frame[] = [];
+    for (const ips of [s.userIps, s.kernelIps]) {
+      if (!ips) continue;
+      for (let i = ips.length - 1; i >= 0; i--) frames.push({ name: `[unknown]+0x${ips[i].toString(16)}`, mapping: UNKNOWN_MAPPING, address: ips[i] });
+    }
+    if (frames.length === 0) frames.push({ name: `[${s.comm || 'unknown'}: no stack]`, mapping: UNKNOWN_MAPPING, address: 0n });
+    return frames;
   }
 
   /** Root-first frames of one sample: user frames, then the kernel frames above them. */
@@ -191,6 +213,7 @@ export class ProfileCollector {
       processes: this.processes.size,
       processReadErrors: this.processes.readErrors,
       symbolizeErrors: this.symbolizer.errors,
+      stackFaults: this.#stackFaults,
       elfBinaries: this.symbolizer.elf.binaries,
       elfSymbols: this.symbolizer.elf.symbols,
     };

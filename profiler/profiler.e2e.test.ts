@@ -156,8 +156,9 @@ describe('CPU profiler through the real BPF path', bpfTest(), () => {
     const byName = new Map(apps.map((a) => [a.app, a]));
     assert.equal(byName.get('shop/checkout/app')?.container_id, k8sId, JSON.stringify(apps));
     assert.equal(byName.get('web-frontend')?.container_id, dockerId, JSON.stringify(apps));
-    assert.ok(byName.has(unit), `systemd unit ${unit} is an app`);
-    assert.ok(byName.has('libuser') && byName.has('syscaller'), 'plain processes are named by executable');
+    const seen = `apps: ${apps.map((a) => a.app).join(', ')}\nkiln log:\n${kiln.log()}`;
+    assert.ok(byName.has(unit), `systemd unit ${unit} is an app; ${seen}`);
+    assert.ok(byName.has('libuser') && byName.has('syscaller'), `plain processes are named by executable; ${seen}`);
   });
 
   it('shows the known 70/30 split under main → kiln_caller in the flamegraph', async () => {
@@ -235,6 +236,8 @@ describe('CPU profiler through the real BPF path', bpfTest(), () => {
     assert.equal(p.countsFull, 0);
     assert.equal(p.stacksFull, 0);
     assert.equal(p.stacksMissing, 0);
+    assert.equal(p.drainErrors, 0, JSON.stringify(p));
+    assert.equal(p.stackFaults, 0, `${JSON.stringify(p)}\n${kiln.log()}`);
     assert.ok(p.windowsFlushed >= 3 && p.windowErrors === 0);
   });
 
