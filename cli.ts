@@ -18,6 +18,13 @@ import { schemaStatements } from './store/schema.js';
 import { createApi } from './web/api.js';
 import { isLoopback } from './web/auth.js';
 import { uiRoutes } from './web/ui.js';
+import { networkInterfaces } from 'node:os';
+import { Classifier } from './netcost/classify.js';
+import { detectPlacement, type CloudPlacement } from './netcost/cloud-metadata.js';
+import { FlowCollector } from './netcost/flows.js';
+import { currentSnapshot } from './netcost/pricing.js';
+import { loadZonesFile, type Topology } from './netcost/topology.js';
+import { NetcostRepository } from './store/netcost.js';
 
 const HELP = `kiln — continuous eBPF CPU profiler and network-cost analyzer
 
@@ -35,7 +42,10 @@ Options (run):
   --retention-days N        how long data is kept (default 7)
   --debug-dir DIR           separate debug files (repeatable; default /usr/lib/debug)
   --runtime-root DIR        where container runtime state is found (default /; e.g. /host in a container)
-  --zones FILE              topology config (network cost; see README)
+  --zones FILE              where hosts are: regions, zones (name, id), CIDRs, internet (JSON or YAML;
+                            see README). Without it the zone comes from cloud metadata, if any
+  --cloud-metadata MODE     auto (default: ask the instance metadata service only when DMI names
+                            AWS, GCP or Azure), off, or a base URL to ask (e.g. http://169.254.169.254)
   --clickhouse-url URL      ClickHouse server instead of the embedded store (kiln server)
 
 Needs root (CAP_BPF, CAP_PERFMON), kernel BTF (/sys/kernel/btf/vmlinux), Linux 5.8+.`;
@@ -70,6 +80,7 @@ async function run(argv: string[]): Promise<void> {
       'debug-dir': { type: 'string', multiple: true },
       'runtime-root': { type: 'string', default: '/' },
       zones: { type: 'string' },
+      'cloud-metadata': { type: 'string', default: 'auto' },
       'clickhouse-url': { type: 'string' },
       token: { type: 'string' },
     },
@@ -88,12 +99,27 @@ async function run(argv: string[]): Promise<void> {
 
   const missing = preflight();
   if (missing) fail(missing);
+  let topology: Topology = { provider: 'other', zones: [], internet: [], services: [] };
+  if (values.zones) {
+    try {
+      topology = loadZonesFile(values.zones);
+    } catch (e) {
+      fail(`kiln: --zones: ${(e as Error).message}`);
+    }
+  }
+  const metadataSetting = values['cloud-metadata']!;
+  if (metadataSetting !== 'auto' && metadataSetting !== 'off' && !/^https?:\/\/[^/]+/.test(metadataSetting)) {
+    fail(`kiln: --cloud-metadata must be auto, off or an http(s) base URL, got "${metadataSetting}"`);
+  }
+  const placement: CloudPlacement | null = await detectPlacement(metadataSetting);
+  if (placement && topology.provider === 'other') topology = { ...topology, provider: placement.provider };
 
   const dataDir = resolve(values['data-dir']!);
   const store = new ChdbStore(dataDir);
   for (const sql of schemaStatements({ retentionDays })) await store.exec(sql);
   const profiles = new ProfileRepository(store);
   const runqRepo = new RunqRepository(store);
+  const netRepo = new NetcostRepository(store);
   const log = (msg: string) => process.stderr.write(`kiln: ${msg}\n`);
   /** an error with its cause chain, one line per link: the user sees why, not only what */
   const why = (e: unknown): string => {
@@ -116,7 +142,7 @@ async function run(argv: string[]): Promise<void> {
       }
     };
   // set once the collectors exist; /metrics reads them at scrape time
-  let health: { profiler?: ProfileCollector; runq?: RunqCollector } = {};
+  let health: { profiler?: ProfileCollector; runq?: RunqCollector; flows?: FlowCollector } = {};
   const metrics = new KilnMetrics({
     losses: () => {
       const out: { collector: string; reason: string; value: number }[] = [];
@@ -132,9 +158,13 @@ async function run(argv: string[]): Promise<void> {
         const l = health.runq.losses();
         out.push({ collector: 'runq', reason: 'start_map_full', value: Number(l.startMapFull) }, { collector: 'runq', reason: 'hist_map_full', value: Number(l.histMapFull) });
       }
+      if (health.flows) {
+        const f = health.flows.allStats();
+        out.push({ collector: 'tcp', reason: 'conns_map_full', value: f.connsMapFull }, { collector: 'tcp', reason: 'closed_map_full', value: f.closedMapFull });
+      }
       return out;
     },
-    programs: () => [...(health.profiler?.sampler.bpf.progStats() ?? []), ...(health.runq?.bpf.progStats() ?? [])],
+    programs: () => [...(health.profiler?.sampler.bpf.progStats() ?? []), ...(health.runq?.bpf.progStats() ?? []), ...(health.flows?.tcp.bpf.progStats() ?? [])],
   });
 
   try {
@@ -175,16 +205,49 @@ async function run(argv: string[]): Promise<void> {
     throw e;
   }
   runq.start();
-  health = { profiler: collector, runq };
+
+  const hostAddresses = Object.values(networkInterfaces()).flatMap((l) => (l ?? []).map((a) => a.address));
+  const hostZone = placement ? { name: placement.zone, id: placement.zoneId, region: placement.region } : null;
+  const classifier = new Classifier(topology, hostAddresses, hostZone);
+  let flows: FlowCollector;
+  try {
+    flows = new FlowCollector({
+      windowSeconds,
+      host,
+      classifier,
+      cgroups: new CgroupResolver(defaultProviders(values['runtime-root'])),
+      processes: collector.processes,
+      onWindow: sink('netflow', (w) => metrics.observeFlowWindow(w), (w) => netRepo.writeWindow(w)),
+      onError: (e) => log(`tcp: ${why(e)}`),
+    });
+  } catch (e) {
+    if (isNativeError(e)) fail(`kiln: the kernel refused the TCP collector's BPF program (${e.code}): ${e.message.split('\n')[0]}`);
+    throw e;
+  }
+  flows.start();
+  health = { profiler: collector, runq, flows };
+  const snapshot = () => currentSnapshot(topology.provider === 'other' ? 'aws' : topology.provider, dataDir);
+  try {
+    snapshot();
+  } catch (e) {
+    fail(`kiln: the price snapshot is unreadable: ${(e as Error).message}`);
+  }
 
   const api = createApi({
     profiles,
     defaultPeriodNs: Math.round(1e9 / sampleHz),
     token,
     runq: runqRepo,
+    netcost: {
+      repo: netRepo,
+      snapshot,
+      report: { provider: topology.provider, accountId: topology.account ?? placement?.accountId ?? 'unknown', host },
+    },
     status: () => ({
       profiler: { sampleHz, windowSeconds, cpus: collector.sampler.cpus.length, ...collector.stats() },
       runq: { windowsFlushed: runq.windowsFlushed, windowErrors: runq.windowErrors, waitsRecorded: runq.waitsRecorded, ...runq.losses() },
+      tcp: flows.allStats(),
+      placement: placement ?? (topology.zones.length ? 'zones file' : 'unknown: no --zones and no cloud metadata'),
     }),
     extend: (app) => {
       app.get('/metrics', async (c) => {
@@ -207,7 +270,7 @@ async function run(argv: string[]): Promise<void> {
     stopping = true;
     log(`${sig}: flushing the current window and stopping`);
     server.close();
-    for (const c of [collector, runq]) {
+    for (const c of [collector, runq, flows]) {
       try {
         await c.stop();
       } catch (e) {

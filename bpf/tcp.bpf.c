@@ -106,18 +106,40 @@ int BPF_PROG(tcp_state, struct sock *sk, int oldstate, int newstate)
 		return 0;
 	__u64 key = (__u64)sk;
 	if (newstate == BPF_TCP_SYN_SENT) {
-		track(sk, 0, 1);
+		track(sk, KILN_TCP_CONNECTING, 1);
 	} else if (newstate == BPF_TCP_ESTABLISHED) {
 		struct tcp_conn *c = bpf_map_lookup_elem(&tcp_conns, &key);
 		if (!c)
-			c = track(sk, oldstate == BPF_TCP_SYN_RECV ? KILN_TCP_INBOUND : 0, 0);
-		else if (c) /* the source address and port are final now */
+			c = track(sk, (oldstate == BPF_TCP_SYN_RECV ? KILN_TCP_INBOUND : 0) | KILN_TCP_ESTABLISHED, 0);
+		else if (c) { /* the source address and port are final now */
 			c->sport = BPF_CORE_READ(sk, __sk_common.skc_num);
+			if (c->family == AF_INET)
+				bpf_core_read(c->saddr, 4, &sk->__sk_common.skc_rcv_saddr);
+			else
+				bpf_core_read(c->saddr, 16, &sk->__sk_common.skc_v6_rcv_saddr);
+			c->flags |= KILN_TCP_ESTABLISHED;
+		}
 	} else if (newstate == BPF_TCP_CLOSE) {
 		struct tcp_conn *c = bpf_map_lookup_elem(&tcp_conns, &key);
 		if (!c)
 			return 0;
-		if (c->bytes_sent || c->bytes_received || c->retransmits) {
+		if ((c->flags & (KILN_TCP_CONNECTING | KILN_TCP_ESTABLISHED)) == KILN_TCP_CONNECTING)
+			c->flags |= KILN_TCP_FAILED;
+		/* bytes that never passed sock_sendmsg/recvmsg (sendfile, splice, zero-copy) are in the
+		 * socket's own counters: at close they are final, and the larger figure wins. Only for a
+		 * connection watched since it was established: else they include bytes from before Kiln */
+		if (c->flags & KILN_TCP_ESTABLISHED) {
+			struct tcp_sock *tp = (struct tcp_sock *)sk;
+			__u64 acked = BPF_CORE_READ(tp, bytes_acked);
+			__u64 rcvd = BPF_CORE_READ(tp, bytes_received);
+			/* both count the SYN and FIN sequence numbers too (up to 2 sent, 1 received):
+			 * only a larger gap is payload that bypassed the socket calls */
+			if (acked > c->bytes_sent + 2)
+				c->bytes_sent = acked - 2;
+			if (rcvd > c->bytes_received + 1)
+				c->bytes_received = rcvd - 1;
+		}
+		if (c->bytes_sent || c->bytes_received || c->retransmits || (c->flags & KILN_TCP_FAILED)) {
 			struct tcp_closed_key ck = { .sk = key, .opened_ns = c->opened_ns };
 			if (bpf_map_update_elem(&tcp_closed, &ck, c, BPF_ANY))
 				stat_inc(TCP_STAT_CLOSED_FULL);
@@ -130,6 +152,10 @@ int BPF_PROG(tcp_state, struct sock *sk, int oldstate, int newstate)
 static __always_inline void count(struct sock *sk, int ret, int sent)
 {
 	if (ret <= 0 || !is_tcp(sk))
+		return;
+	/* reads after the socket closed (data left in the receive queue when it went to TIME_WAIT):
+	 * the close handler already took them from the socket's own byte counters */
+	if (BPF_CORE_READ(sk, __sk_common.skc_state) == BPF_TCP_CLOSE)
 		return;
 	__u64 key = (__u64)sk;
 	struct tcp_conn *c = bpf_map_lookup_elem(&tcp_conns, &key);

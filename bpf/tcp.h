@@ -3,7 +3,10 @@
 #ifndef KILN_TCP_H
 #define KILN_TCP_H
 
-#define KILN_TCP_INBOUND 1u /* accepted by a listening socket (else: connected out) */
+#define KILN_TCP_INBOUND 1u     /* accepted by a listening socket (else: connected out) */
+#define KILN_TCP_ESTABLISHED 2u /* reached ESTABLISHED while tracked */
+#define KILN_TCP_CONNECTING 4u  /* seen in SYN_SENT: an outbound connect Kiln watched from the start */
+#define KILN_TCP_FAILED 8u      /* a connect that closed without ever being established */
 
 /* One TCP connection, keyed by its socket pointer. Byte counters are cumulative over its life. */
 struct tcp_conn {

@@ -75,6 +75,14 @@ export class Classifier {
     return loc;
   }
 
+  /** Whether the address lies in a CIDR the zones file declares as internet (its `internet` list, or a
+   *  service marked internet): a socket bound there is the outside world, not an application. */
+  isDeclaredInternet(address: string): boolean {
+    const addr = parseAddress(address);
+    const entry = this.#entries.find((e) => addr.kind() === e.net[0].kind() && addr.match(e.net as never));
+    return entry !== undefined && (entry.kind === 'internet' || (entry.kind === 'service' && entry.serviceInternet === true));
+  }
+
   /** Classifies a flow from its two addresses as this host sees them. */
   classify(localAddress: string, remoteAddress: string): Classification {
     const remoteAddr = parseAddress(remoteAddress);

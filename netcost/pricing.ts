@@ -1,6 +1,8 @@
 /* Prices from a snapshot (bundled in netcost/pricing/, or refreshed from the AWS Price List API), and
  * tiered pricing applied to a month's cumulative volume per account and region, not per flow. */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 
 const flat = z.object({ usd_per_unit: z.number().nonnegative(), note: z.string().optional() });
@@ -99,4 +101,25 @@ export function allocateTiered<K>(price: TieredPrice, usedBeforeUnits: number, u
     }
   }
   return out;
+}
+
+/** netcost/pricing/ in the repository (this file runs from dist/netcost/). */
+export const BUNDLED_PRICING_DIR = join(dirname(fileURLToPath(import.meta.url)), '../../netcost/pricing');
+
+/** Where `kiln pricing refresh` keeps what it fetched. */
+export function refreshedSnapshotPath(dataDir: string, provider: string): string {
+  return join(dataDir, 'pricing', `snapshot-${provider}.json`);
+}
+
+/**
+ * The price snapshot used for `provider`: a refreshed one in the data directory when it exists and is
+ * not older than the bundled one, else the bundled one; null when Kiln has no prices for the provider.
+ */
+export function currentSnapshot(provider: string, dataDir: string): PriceSnapshot | null {
+  const bundledPath = join(BUNDLED_PRICING_DIR, `snapshot-${provider}.json`);
+  const bundled = existsSync(bundledPath) ? loadSnapshot(bundledPath) : null;
+  const refreshedPath = refreshedSnapshotPath(dataDir, provider);
+  const refreshed = existsSync(refreshedPath) ? loadSnapshot(refreshedPath) : null;
+  if (refreshed && (!bundled || refreshed.date >= bundled.date)) return refreshed;
+  return bundled;
 }

@@ -11,6 +11,8 @@ export interface TcpDelta extends Omit<TcpConn, 'bytesSent' | 'bytesReceived' | 
   bytesReceived: number;
   retransmits: number;
   closed: boolean;
+  /** first time this connection is reported (a new connection since the previous call) */
+  opened: boolean;
 }
 
 interface Seen {
@@ -43,11 +45,14 @@ export class TcpCollector {
     const out: TcpDelta[] = [];
     const next = new Map<string, Seen>();
     const zero: Seen = { sent: 0n, received: 0n, retransmits: 0n };
-    const emit = (c: TcpConn, prev: Seen, closed: boolean) => {
-      const d = { sent: c.bytesSent - prev.sent, received: c.bytesReceived - prev.received, retransmits: c.retransmits - prev.retransmits };
-      if (d.sent > 0n || d.received > 0n || d.retransmits > 0n) {
-        out.push({ ...c, bytesSent: Number(d.sent), bytesReceived: Number(d.received), retransmits: Number(d.retransmits), closed });
+    const emit = (c: TcpConn, prev: Seen | undefined, closed: boolean) => {
+      const p = prev ?? zero;
+      const d = { sent: c.bytesSent - p.sent, received: c.bytesReceived - p.received, retransmits: c.retransmits - p.retransmits };
+      if (d.sent > 0n || d.received > 0n || d.retransmits > 0n || (closed && c.failed)) {
+        out.push({ ...c, bytesSent: Number(d.sent), bytesReceived: Number(d.received), retransmits: Number(d.retransmits), closed, opened: prev === undefined });
       }
+      // a connection reported without activity yet stays "unseen", so it counts as opened once
+      return prev !== undefined || d.sent > 0n || d.received > 0n || d.retransmits > 0n;
     };
     // open connections first (read, not deleted), then the closed ones (drained). A connection that
     // closes between the two reads shows in both: its closed delta starts where this call's open one ended.
@@ -55,14 +60,13 @@ export class TcpCollector {
     for (let i = 0; i < open.count; i++) {
       const c = decodeTcpConn(open.values, i * TCP_CONN.size);
       const id = `${open.keys.readBigUInt64LE(i * 8)}:${c.openedNs}`;
-      emit(c, this.#seen.get(id) ?? zero, false);
-      next.set(id, { sent: c.bytesSent, received: c.bytesReceived, retransmits: c.retransmits });
+      if (emit(c, this.#seen.get(id), false)) next.set(id, { sent: c.bytesSent, received: c.bytesReceived, retransmits: c.retransmits });
     }
     const closed = this.#closed.drain();
     for (let i = 0; i < closed.count; i++) {
       const c = decodeTcpConn(closed.values, i * TCP_CONN.size);
       const id = `${closed.keys.readBigUInt64LE(i * 16)}:${c.openedNs}`;
-      emit(c, next.get(id) ?? this.#seen.get(id) ?? zero, true);
+      emit(c, next.get(id) ?? this.#seen.get(id), true);
       next.delete(id);
     }
     this.#seen = next;

@@ -19,12 +19,18 @@ export const TCP_CONN = {
 } as const;
 
 export const TCP_INBOUND = 1;
+export const TCP_ESTABLISHED = 2;
+export const TCP_FAILED = 8;
 export const TCP_STATS = ['connsMapFull', 'closedMapFull'] as const;
 const AF_INET = 2;
 
 export interface TcpConn {
   tgid: number;
   inbound: boolean;
+  /** watched since the connection was established (or since its connect) */
+  established: boolean;
+  /** a connect that closed without being established (refused, timed out, reset) */
+  failed: boolean;
   cgroupId: bigint;
   comm: string;
   family: 4 | 6;
@@ -40,15 +46,20 @@ export interface TcpConn {
 
 function address(buf: Buffer, off: number, v4: boolean): string {
   const bytes = [...buf.subarray(off, off + (v4 ? 4 : 16))];
-  return ipaddr.fromByteArray(bytes).toString();
+  const a = ipaddr.fromByteArray(bytes);
+  // dual-stack sockets carry IPv4 peers as ::ffff:a.b.c.d: one address, one spelling
+  return a.kind() === 'ipv6' && (a as ipaddr.IPv6).isIPv4MappedAddress() ? (a as ipaddr.IPv6).toIPv4Address().toString() : a.toString();
 }
 
 export function decodeTcpConn(buf: Buffer, off: number): TcpConn {
   const v4 = buf.readUInt16LE(off + TCP_CONN.family) === AF_INET;
+  const flags = buf.readUInt32LE(off + TCP_CONN.flags);
   const commEnd = buf.indexOf(0, off + TCP_CONN.comm);
   return {
     tgid: buf.readUInt32LE(off + TCP_CONN.tgid),
-    inbound: (buf.readUInt32LE(off + TCP_CONN.flags) & TCP_INBOUND) !== 0,
+    inbound: (flags & TCP_INBOUND) !== 0,
+    established: (flags & TCP_ESTABLISHED) !== 0,
+    failed: (flags & TCP_FAILED) !== 0,
     cgroupId: buf.readBigUInt64LE(off + TCP_CONN.cgroup_id),
     comm: buf.toString('utf8', off + TCP_CONN.comm, commEnd < 0 || commEnd > off + TCP_CONN.comm + 16 ? off + TCP_CONN.comm + 16 : commEnd),
     family: v4 ? 4 : 6,

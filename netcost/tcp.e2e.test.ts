@@ -76,7 +76,7 @@ describe('TCP bytes per application (loopback)', bpfTest(), () => {
 
   it('attributes the bytes of both directions to the right applications, within 1%', () => {
     const apps = byApp(deltas);
-    const client = apps.get('tcp-client');
+    const client = apps.get("tcp-client");
     const server = apps.get('tcp-server');
     assert.ok(client && server, `apps: ${[...apps.keys()].join(', ')}`);
     const near = (got: number, want: number, what: string) => assert.ok(Math.abs(got - want) / want <= 0.01, `${what}: ${got} vs ${want}`);

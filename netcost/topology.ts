@@ -24,6 +24,8 @@ const zoneSchema = z.object({
 
 const zonesFileSchema = z.object({
   provider: z.enum(['aws', 'gcp', 'azure', 'other']).default('other'),
+  /** the billing account (AWS account id, GCP project, Azure subscription) for reports */
+  account: z.union([z.string(), z.number()]).transform(String).optional(),
   regions: z.array(z.object({ name: z.string().min(1), zones: z.array(zoneSchema).default([]) })).default([]),
   internet: z.array(cidr).default([]),
   services: z
@@ -41,6 +43,7 @@ export interface Zone {
 
 export interface Topology {
   provider: ZonesFile['provider'];
+  account?: string;
   zones: (Zone & { cidrs: string[] })[];
   internet: string[];
   services: ZonesFile['services'];
@@ -66,6 +69,7 @@ export function parseZonesFile(text: string, source = 'zones file'): Topology {
   }
   return {
     provider: r.data.provider,
+    ...(r.data.account === undefined ? {} : { account: r.data.account }),
     zones: r.data.regions.flatMap((region) => region.zones.map((z) => ({ name: z.name, id: z.id, region: region.name, cidrs: z.cidrs }))),
     internet: r.data.internet,
     services: r.data.services,

@@ -69,5 +69,31 @@ export function schemaStatements({ retentionDays }: SchemaOptions): string[] {
     PARTITION BY toDate(ts)
     ORDER BY (app, ts)
     TTL ts + INTERVAL ${days} DAY DELETE`,
+    // network flows per window; kept at least 62 days so the current and the previous month can be
+    // reported (tiers need the whole month)
+    `CREATE TABLE IF NOT EXISTS net_flows (
+      ts DateTime,
+      window_seconds UInt32,
+      host LowCardinality(String),
+      app LowCardinality(String),
+      container_id String,
+      direction LowCardinality(String),
+      local_address String,
+      peer_address String,
+      port UInt16,
+      peer_app LowCardinality(String),
+      class LowCardinality(String),
+      local_zone LowCardinality(String),
+      peer_zone LowCardinality(String),
+      region LowCardinality(String),
+      bytes_sent UInt64,
+      bytes_received UInt64,
+      retransmits UInt64,
+      connections UInt64,
+      failed_connects UInt64
+    ) ENGINE = MergeTree
+    PARTITION BY toYYYYMM(ts)
+    ORDER BY (app, ts)
+    TTL ts + INTERVAL ${Math.max(days, 62)} DAY DELETE`,
   ];
 }

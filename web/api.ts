@@ -9,6 +9,11 @@ import { buildFlamegraph } from '../profiler/flamegraph.js';
 import { buildPprof, encodePprofGzip } from '../profiler/pprof.js';
 import type { ProfileRepository } from '../store/profiles.js';
 import type { RunqRepository } from '../store/runq.js';
+import type { NetcostRepository } from '../store/netcost.js';
+import type { PriceSnapshot } from '../netcost/pricing.js';
+import { focusCsv, focusRows, type ReportContext } from '../netcost/focus.js';
+import type { CostRow } from '../netcost/cost.js';
+import { stringify } from 'csv-stringify/sync';
 import { requireToken } from './auth.js';
 import { openApiDocument } from './openapi.js';
 import { querySchemas } from './schemas.js';
@@ -17,6 +22,7 @@ import { parseTime } from './time-params.js';
 export interface ApiOptions {
   profiles: ProfileRepository;
   runq?: RunqRepository;
+  netcost?: { repo: NetcostRepository; snapshot: () => PriceSnapshot | null; report: ReportContext };
   /** nominal period when a selection has no samples to derive one from */
   defaultPeriodNs: number;
   now?: () => number;
@@ -148,6 +154,69 @@ export function createApi(opts: ApiOptions): Hono {
     if (!opts.runq) throw new HTTPException(404, { message: 'run-queue latency is not collected by this Kiln' });
     if (q.app !== undefined && !(await opts.runq.appExists(q.app))) throw new HTTPException(404, { message: `app "${q.app}" has no run-queue data` });
     return c.json(await opts.runq.query(r, q.app));
+  });
+
+  function netcost() {
+    if (!opts.netcost) throw new HTTPException(404, { message: 'network cost is not collected by this Kiln' });
+    return opts.netcost;
+  }
+
+  /** A cost row as the API serves it: the group's columns, then the DESIGN.md row fields. */
+  function costJson(r: CostRow): Record<string, unknown> {
+    const peer = r.group.peer_address === undefined ? {} : { peer: `${r.group.peer_address}:${r.group.port}`, peer_app: r.group.peer_app || null };
+    return {
+      ...(r.group.app === undefined ? {} : { app: r.group.app }),
+      ...peer,
+      class: r.class,
+      ...(r.group.direction === undefined ? {} : { direction: r.group.direction }),
+      region: r.region || null,
+      month: r.month,
+      bytes_sent: r.bytes_sent,
+      bytes_received: r.bytes_received,
+      billed_bytes: r.billed_bytes,
+      billed_direction: r.billed_direction,
+      cost_usd: r.cost_usd,
+      unit_price_usd: r.unit_price_usd,
+      pricing_unit: r.pricing_unit,
+      pricing_unit_bytes: r.pricing_unit_bytes,
+      tier: r.tier,
+      price_source: r.price_source,
+    };
+  }
+
+  app.get('/api/v1/netcost', async (c) => {
+    const q = parse(querySchemas.netcost, c);
+    const r = range(q.from, q.to);
+    const n = netcost();
+    const rows = await n.repo.cost(r, q.group_by, n.snapshot(), q.app);
+    return c.json(rows.map(costJson));
+  });
+
+  app.get('/api/v1/netcost/series', async (c) => {
+    const q = parse(querySchemas.netcostSeries, c);
+    const r = range(q.from, q.to);
+    const step = q.step ?? Math.max(60, Math.ceil((r.to - r.from) / 48 / 60) * 60);
+    if ((r.to - r.from) / step > 500) bad(`step ${step} s gives more than 500 points over this range: use a larger step`);
+    const n = netcost();
+    return c.json({ step, points: await n.repo.costSeries(r, step, n.snapshot()) });
+  });
+
+  app.get('/api/v1/reports/monthly', async (c) => {
+    const q = parse(querySchemas.monthly, c);
+    const [y, m] = q.month.split('-').map(Number);
+    const r = { from: Date.UTC(y, m - 1, 1) / 1000, to: Date.UTC(y, m, 1) / 1000 };
+    const n = netcost();
+    const rows = await n.repo.cost(r, 'app', n.snapshot());
+    if (q.format === 'json') return c.json({ month: q.month, rows: rows.map(costJson) });
+    const file = `kiln-netcost-${q.month}${q.format === 'focus' ? '-focus' : ''}.csv`;
+    const headers = { 'content-type': 'text/csv; charset=utf-8', 'content-disposition': `attachment; filename="${file}"` };
+    if (q.format === 'csv') {
+      const flat = rows.map(costJson);
+      const columns = ['app', 'class', 'region', 'month', 'bytes_sent', 'bytes_received', 'billed_bytes', 'billed_direction', 'cost_usd', 'unit_price_usd', 'pricing_unit', 'pricing_unit_bytes', 'tier', 'price_source'];
+      return c.body(stringify(flat, { header: true, columns, cast: { number: (x) => String(x) } }), 200, headers);
+    }
+    const peers = await n.repo.topPeers(r, 5);
+    return c.body(focusCsv(focusRows(rows, n.report, peers)), 200, headers);
   });
 
   app.get('/api/v1/status', (c) => {

@@ -5,6 +5,7 @@
  * apps are counted under app="~other". Run-queue histograms use power-of-two bucket bounds (1 us .. 2^26 us,
  * 28 series per app) folded from the kernel's quarter-power slots. Other labels are fixed sets
  * (collector, reason, program, kind). */
+import type { FlowWindow } from '../netcost/flows.js';
 import { Counter, Gauge, Registry, type MetricValueWithName } from 'prom-client';
 import type { ProfileWindow } from '../profiler/window.js';
 import type { RunqWindow } from '../profiler/runq.js';
@@ -81,6 +82,7 @@ export class KilnMetrics {
   readonly #runq = new RunqHistogram();
   readonly #cpuSamples: Counter<'app'>;
   readonly #windows: Counter<'kind'>;
+  readonly #tcp: Record<'sent' | 'received' | 'connections' | 'failed' | 'retransmits', Counter<'app' | 'class'>>;
   readonly #storeErrors: Counter<'kind'>;
 
   constructor(health: HealthSource, opts: { maxApps?: number } = {}) {
@@ -89,6 +91,14 @@ export class KilnMetrics {
     this.#cpuSamples = new Counter({ name: 'kiln_cpu_samples_total', help: 'CPU profile samples recorded per application', labelNames: ['app'], registers });
     this.#windows = new Counter({ name: 'kiln_windows_written_total', help: 'Aggregation windows written to the store', labelNames: ['kind'], registers });
     this.#storeErrors = new Counter({ name: 'kiln_store_errors_total', help: 'Windows the store failed to write', labelNames: ['kind'], registers });
+    const tcp = (name: string, help: string) => new Counter({ name, help, labelNames: ['app', 'class'], registers });
+    this.#tcp = {
+      sent: tcp('kiln_tcp_sent_bytes_total', 'TCP payload bytes sent, per application and traffic class'),
+      received: tcp('kiln_tcp_received_bytes_total', 'TCP payload bytes received, per application and traffic class'),
+      connections: tcp('kiln_tcp_connections_total', 'TCP connections opened (outbound) or accepted (inbound), per application and traffic class'),
+      failed: tcp('kiln_tcp_failed_connects_total', 'TCP connects that closed without being established, per application and traffic class'),
+      retransmits: tcp('kiln_tcp_retransmits_total', 'TCP segments retransmitted, per application and traffic class'),
+    };
     this.registry.registerMetric(this.#runq as never);
     new Counter({
       name: 'kiln_collector_events_lost_total',
@@ -139,6 +149,17 @@ export class KilnMetrics {
 
   observeRunqWindow(w: RunqWindow): void {
     for (const r of w.rows) this.#runq.add(this.#apps.value(r.app), r.slots, r.totalNs, r.count);
+  }
+
+  observeFlowWindow(w: FlowWindow): void {
+    for (const r of w.rows) {
+      const l = { app: this.#apps.value(r.app), class: r.class };
+      if (r.bytesSent) this.#tcp.sent.inc(l, r.bytesSent);
+      if (r.bytesReceived) this.#tcp.received.inc(l, r.bytesReceived);
+      if (r.connections) this.#tcp.connections.inc(l, r.connections);
+      if (r.failedConnects) this.#tcp.failed.inc(l, r.failedConnects);
+      if (r.retransmits) this.#tcp.retransmits.inc(l, r.retransmits);
+    }
   }
 
   windowWritten(kind: string): void {

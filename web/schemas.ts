@@ -25,6 +25,21 @@ export const querySchemas = {
   selection: z.object({ app: appName('app'), from: time('from'), to: time('to') }),
   comparison,
   runq: z.object({ app: appName('app').optional(), from: time('from'), to: time('to') }),
+  netcost: z.object({
+    from: time('from'),
+    to: time('to'),
+    app: appName('app').optional(),
+    group_by: z.enum(['app', 'peer', 'class'], { error: 'group_by must be app, peer or class' }).default('app'),
+  }),
+  netcostSeries: z.object({
+    from: time('from'),
+    to: time('to'),
+    step: z.coerce.number({ error: 'step must be a number of seconds' }).int('step must be whole seconds').min(60, 'step must be at least 60 seconds').max(31 * 86400, 'step must be at most 31 days').optional(),
+  }),
+  monthly: z.object({
+    month: z.string({ error: 'month is required (YYYY-MM)' }).regex(/^\d{4}-(0[1-9]|1[0-2])$/, 'month must be YYYY-MM'),
+    format: z.enum(['focus', 'csv', 'json'], { error: 'format must be focus, csv or json' }).default('json'),
+  }),
   changes: comparison.omit({ mode: true }).extend({
     limit: z.coerce.number({ error: 'limit must be a number' }).int('limit must be an integer').min(1, 'limit must be at least 1').max(1000, 'limit must be at most 1000').default(100),
     min_samples: z.coerce.number({ error: 'min_samples must be a number' }).int().min(1).max(1_000_000).default(20),

@@ -1,0 +1,124 @@
+/* Prices network usage from a snapshot, the way the cloud bills it:
+ * - cross-AZ: bytes in each direction are billed (both ends pay: each host's sent and received);
+ * - cross-region: the sending side pays; received bytes are billed to the other region's sender;
+ * - internet: egress is tiered on the month's cumulative volume of the account and region, and each
+ *   tier segment is allocated to applications by their share; ingress is free;
+ * - same host, same zone: free. Unknown private peers: not priced (marked so), never guessed.
+ * Every row is auditable by hand: cost_usd = billed_bytes / pricing_unit_bytes × unit_price_usd. */
+import type { TrafficClass } from './classify.js';
+import { allocateTiered, type PriceSnapshot } from './pricing.js';
+
+export interface UsageRow {
+  /** YYYY-MM of the traffic (tiers restart every month) */
+  month: string;
+  region: string;
+  class: TrafficClass;
+  /** the grouping columns (app, or peer columns), passed through to the cost rows */
+  group: Record<string, string | number>;
+  bytesSent: number;
+  bytesReceived: number;
+}
+
+export interface CostRow {
+  group: Record<string, string | number>;
+  month: string;
+  region: string;
+  class: TrafficClass;
+  bytes_sent: number;
+  bytes_received: number;
+  /** the bytes this row's price applies to (a share of them, for a tier segment) */
+  billed_bytes: number;
+  billed_direction: 'none' | 'egress' | 'egress+ingress';
+  cost_usd: number;
+  unit_price_usd: number;
+  pricing_unit: string;
+  pricing_unit_bytes: number;
+  tier: string;
+  price_source: string;
+}
+
+export interface PricingContext {
+  snapshot: PriceSnapshot | null;
+  /** internet egress bytes of the month before the range, per `${month}|${region}` (tier position) */
+  egressBefore: Map<string, number>;
+}
+
+const BILLED: Record<TrafficClass, CostRow['billed_direction']> = {
+  'same-host': 'none',
+  'same-zone': 'none',
+  'cross-az': 'egress+ingress',
+  'cross-region': 'egress',
+  internet: 'egress',
+  unknown: 'none',
+};
+
+export function priceUsage(rows: UsageRow[], ctx: PricingContext): CostRow[] {
+  const snap = ctx.snapshot;
+  const unit = snap?.pricing_unit ?? 'GB';
+  const unitBytes = snap?.pricing_unit_bytes ?? 2 ** 30;
+  const source = (region: string) => (snap ? `${snap.snapshot} (${snap.source}; ${region || 'no region'})` : 'none');
+  const out: CostRow[] = [];
+  const base = (r: UsageRow) => ({ group: r.group, month: r.month, region: r.region, class: r.class, bytes_sent: r.bytesSent, bytes_received: r.bytesReceived, pricing_unit: unit, pricing_unit_bytes: unitBytes, price_source: source(r.region), billed_direction: BILLED[r.class] });
+  const free = (r: UsageRow, tier: string): CostRow => ({ ...base(r), billed_bytes: 0, cost_usd: 0, unit_price_usd: 0, tier });
+
+  // internet egress is priced per (month, region) as a whole, then allocated
+  const internet = new Map<string, UsageRow[]>();
+  for (const r of rows) {
+    const prices = snap?.regions[r.region];
+    if (r.class === 'same-host' || r.class === 'same-zone') {
+      out.push({ ...free(r, 'free'), unit_price_usd: prices?.['same-zone']?.usd_per_unit ?? 0 });
+    } else if (r.class === 'unknown') {
+      out.push(free(r, 'unpriced: peer location unknown (add its CIDR to the zones file)'));
+    } else if (!prices) {
+      out.push(free(r, r.region ? `unpriced: no ${snap?.provider ?? ''} price for region ${r.region}` : 'unpriced: this host has no region (zones file or cloud metadata)'));
+    } else if (r.class === 'cross-az' || r.class === 'cross-region') {
+      const p = prices[r.class];
+      if (!p) {
+        out.push(free(r, `unpriced: no ${r.class} price for ${r.region}`));
+        continue;
+      }
+      const billed = r.class === 'cross-az' ? r.bytesSent + r.bytesReceived : r.bytesSent;
+      out.push({ ...base(r), billed_bytes: billed, cost_usd: (billed / unitBytes) * p.usd_per_unit, unit_price_usd: p.usd_per_unit, tier: 'flat' });
+    } else {
+      const k = `${r.month}|${r.region}`;
+      internet.set(k, [...(internet.get(k) ?? []), r]);
+    }
+  }
+  for (const [k, group] of internet) {
+    const [month, region] = k.split('|');
+    const prices = snap!.regions[region]!;
+    const egress = prices['internet-egress'];
+    const ingressUsd = prices['internet-ingress']?.usd_per_unit ?? 0;
+    for (const r of group) if (r.bytesSent === 0) out.push({ ...free(r, 'ingress'), unit_price_usd: ingressUsd });
+    if (!egress) {
+      for (const r of group) if (r.bytesSent > 0) out.push(free(r, `unpriced: no internet egress price for ${region}`));
+      continue;
+    }
+    const before = (ctx.egressBefore.get(`${month}|${region}`) ?? 0) / unitBytes;
+    const usage = group.filter((r) => r.bytesSent > 0).map((r) => ({ key: r, units: r.bytesSent / unitBytes }));
+    for (const a of allocateTiered(egress, before, usage)) {
+      // a group whose egress spans two tiers gets a row per tier; its bytes are split the same way,
+      // so bytes sum exactly over the rows
+      const share = (a.units * unitBytes) / a.key.bytesSent;
+      out.push({ ...base(a.key), bytes_sent: a.key.bytesSent * share, bytes_received: a.key.bytesReceived * share, billed_bytes: a.units * unitBytes, cost_usd: a.usd, unit_price_usd: a.usdPerUnit, tier: a.tier });
+    }
+  }
+  return out;
+}
+
+/** Months (YYYY-MM, UTC) overlapping [from, to), each with its part of the range. */
+export function monthsOf(from: number, to: number): { month: string; start: number; end: number; monthStart: number }[] {
+  const out: { month: string; start: number; end: number; monthStart: number }[] = [];
+  const d = new Date(from * 1000);
+  let y = d.getUTCFullYear();
+  let m = d.getUTCMonth();
+  for (;;) {
+    const monthStart = Date.UTC(y, m, 1) / 1000;
+    const next = Date.UTC(y, m + 1, 1) / 1000;
+    if (monthStart >= to) break;
+    out.push({ month: `${y}-${String(m + 1).padStart(2, '0')}`, start: Math.max(from, monthStart), end: Math.min(to, next), monthStart });
+    m++;
+    if (m === 12) [y, m] = [y + 1, 0];
+  }
+  return out;
+}

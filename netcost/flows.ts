@@ -1,0 +1,211 @@
+/* Network flows per window: the TCP collector's per-connection deltas named (application, peer and the
+ * peer's application when the other end is on this kernel), classified by the zones of both ends, and
+ * summed per (app, container, direction, peer address, service port, peer app, class) per window. */
+import { hostname } from 'node:os';
+import { LRUCache } from 'lru-cache';
+import type { CgroupResolver } from '../profiler/cgroup-resolver.js';
+import type { ProcessTable } from '../profiler/process-table.js';
+import { Classifier, type TrafficClass } from './classify.js';
+import { appOfFlow, TcpCollector, type TcpDelta } from './tcp-collector.js';
+
+export type Direction = 'outbound' | 'inbound' | 'unknown';
+
+export interface FlowRow {
+  app: string;
+  containerId: string;
+  direction: Direction;
+  localAddress: string;
+  peerAddress: string;
+  /** the service port: the peer's for outbound connections, ours for inbound ones */
+  port: number;
+  peerApp: string;
+  class: TrafficClass;
+  localZone: string;
+  peerZone: string;
+  region: string;
+  bytesSent: number;
+  bytesReceived: number;
+  retransmits: number;
+  connections: number;
+  failedConnects: number;
+}
+
+export interface FlowWindow {
+  start: number;
+  seconds: number;
+  host: string;
+  rows: FlowRow[];
+}
+
+/** Addresses of cloud metadata services: their sockets are the platform's, never an application's. */
+const METADATA_ADDRESSES = new Set(['169.254.169.254', 'fd00:ec2::254']);
+
+/** Caps the distinct flow keys of one window; the rest are summed into one `~other` peer per app. */
+const MAX_ROWS_PER_WINDOW = 20_000;
+
+export interface FlowCollectorOptions {
+  windowSeconds: number;
+  classifier: Classifier;
+  cgroups: CgroupResolver;
+  processes: ProcessTable;
+  collectIntervalMs?: number;
+  host?: string;
+  maxConnections?: number;
+  onWindow: (w: FlowWindow) => Promise<void>;
+  onError?: (e: unknown) => void;
+}
+
+export interface FlowStats {
+  collects: number;
+  connectionsSeen: number;
+  /** connections whose local end is the outside world (an internet CIDR) or a metadata service */
+  externalSkipped: number;
+  /** flows summed into `~other` because a window had too many distinct flow keys */
+  rowsFolded: number;
+  windowsFlushed: number;
+  windowErrors: number;
+  connsMapFull: number;
+  closedMapFull: number;
+}
+
+export class FlowCollector {
+  readonly tcp: TcpCollector;
+  readonly #opts: FlowCollectorOptions;
+  readonly #host: string;
+  /** 4-tuple "local|remote" → app of the socket that has it: the peer of the reverse tuple */
+  readonly #endpoints = new LRUCache<string, string>({ max: 131_072 });
+  #windows = new Map<number, Map<string, FlowRow>>();
+  #timer: NodeJS.Timeout | undefined;
+  #running: Promise<void> | null = null;
+  readonly stats: Omit<FlowStats, 'connsMapFull' | 'closedMapFull'> = { collects: 0, connectionsSeen: 0, externalSkipped: 0, rowsFolded: 0, windowsFlushed: 0, windowErrors: 0 };
+
+  constructor(opts: FlowCollectorOptions) {
+    this.#opts = opts;
+    this.#host = opts.host ?? hostname();
+    this.tcp = new TcpCollector({ maxConnections: opts.maxConnections });
+  }
+
+  start(): void {
+    this.#timer = setInterval(() => void this.tick(), this.#opts.collectIntervalMs ?? 1000);
+    this.#timer.unref();
+  }
+
+  tick(): Promise<void> {
+    if (!this.#running) this.#running = this.#tick().finally(() => (this.#running = null));
+    return this.#running;
+  }
+
+  async #tick(): Promise<void> {
+    try {
+      this.collectOnce(Date.now() / 1000);
+    } catch (e) {
+      this.#opts.onError?.(e);
+    }
+    await this.#flush(false);
+  }
+
+  /** Reads the kernel's counters once and adds them to the window `nowSec` falls in. */
+  collectOnce(nowSec: number): void {
+    const deltas = this.tcp.collect();
+    this.stats.collects++;
+    const named = deltas.map((d) => ({ d, app: this.#external(d) ? null : appOfFlow(d, this.#opts.cgroups, this.#opts.processes) }));
+    for (const { d, app } of named) if (app) this.#endpoints.set(tuple(d.localAddress, d.localPort, d.remoteAddress, d.remotePort), app.app);
+    const start = Math.floor(nowSec / this.#opts.windowSeconds) * this.#opts.windowSeconds;
+    let rows = this.#windows.get(start);
+    if (!rows) this.#windows.set(start, (rows = new Map()));
+    for (const { d, app } of named) {
+      if (!app) {
+        this.stats.externalSkipped++;
+        continue;
+      }
+      this.stats.connectionsSeen += d.opened ? 1 : 0;
+      this.#add(rows, d, app);
+    }
+  }
+
+  /** The local end is not an application of the fleet: a simulated or real outside peer, a metadata service. */
+  #external(d: TcpDelta): boolean {
+    if (METADATA_ADDRESSES.has(d.localAddress)) return true;
+    return this.#opts.classifier.isDeclaredInternet(d.localAddress);
+  }
+
+  #add(rows: Map<string, FlowRow>, d: TcpDelta, app: { app: string; containerId: string }): void {
+    const c = this.#opts.classifier.classify(d.localAddress, d.remoteAddress);
+    const direction: Direction = d.inbound ? 'inbound' : d.established ? 'outbound' : 'unknown';
+    const port = d.inbound ? d.localPort : d.remotePort;
+    const peerApp = this.#endpoints.get(tuple(d.remoteAddress, d.remotePort, d.localAddress, d.localPort)) ?? '';
+    let key = `${app.app}\0${app.containerId}\0${direction}\0${d.remoteAddress}\0${port}\0${peerApp}\0${c.class}`;
+    let peerAddress = d.remoteAddress;
+    let rowPort = port;
+    if (!rows.has(key) && rows.size >= MAX_ROWS_PER_WINDOW) {
+      this.stats.rowsFolded++;
+      peerAddress = '~other';
+      rowPort = 0;
+      key = `${app.app}\0${app.containerId}\0${direction}\0~other\0\0\0${c.class}`;
+    }
+    let row = rows.get(key);
+    if (!row) {
+      row = {
+        app: app.app,
+        containerId: app.containerId,
+        direction,
+        localAddress: d.localAddress,
+        peerAddress,
+        port: rowPort,
+        peerApp: peerAddress === '~other' ? '' : peerApp,
+        class: c.class,
+        localZone: c.local.zone?.id ?? '',
+        peerZone: c.remote.zone?.id ?? '',
+        region: c.local.zone?.region ?? '',
+        bytesSent: 0,
+        bytesReceived: 0,
+        retransmits: 0,
+        connections: 0,
+        failedConnects: 0,
+      };
+      rows.set(key, row);
+    }
+    row.bytesSent += d.bytesSent;
+    row.bytesReceived += d.bytesReceived;
+    row.retransmits += d.retransmits;
+    if (d.opened && !d.failed) row.connections++;
+    if (d.failed) row.failedConnects++;
+  }
+
+  async #flush(all: boolean): Promise<void> {
+    const current = Math.floor(Date.now() / 1000 / this.#opts.windowSeconds) * this.#opts.windowSeconds;
+    for (const [start, rows] of [...this.#windows].sort((a, b) => a[0] - b[0])) {
+      if (!all && start >= current) continue;
+      this.#windows.delete(start);
+      if (rows.size === 0) continue;
+      try {
+        await this.#opts.onWindow({ start, seconds: this.#opts.windowSeconds, host: this.#host, rows: [...rows.values()] });
+        this.stats.windowsFlushed++;
+      } catch (e) {
+        this.stats.windowErrors++;
+        this.#opts.onError?.(e);
+      }
+    }
+  }
+
+  /** Collects once more and flushes every window, complete or not. */
+  async stop(): Promise<void> {
+    if (this.#timer) clearInterval(this.#timer);
+    this.#timer = undefined;
+    await this.tick();
+    await this.#flush(true);
+    this.#finalLosses = this.tcp.losses();
+    this.tcp.close();
+  }
+
+  #finalLosses: ReturnType<TcpCollector['losses']> | undefined;
+
+  allStats(): FlowStats {
+    const l = this.#finalLosses ?? this.tcp.losses();
+    return { ...this.stats, connsMapFull: Number(l.connsMapFull), closedMapFull: Number(l.closedMapFull) };
+  }
+}
+
+function tuple(la: string, lp: number, ra: string, rp: number): string {
+  return `${la}:${lp}|${ra}:${rp}`;
+}

@@ -1,0 +1,150 @@
+/* The monthly network-cost report in FOCUS 1.2 columns (FinOps Open Cost and Usage Specification):
+ * one row per application × traffic class × month (a row per tier where internet egress spans tiers),
+ * Kiln's own dimensions in x_ columns as the specification's extension rule asks. */
+import { stringify } from 'csv-stringify/sync';
+import type { CostRow } from './cost.js';
+
+export interface ReportContext {
+  provider: string;
+  accountId: string;
+  host: string;
+  /** zone id → zone name, for AvailabilityZone */
+  zoneNames?: Map<string, string>;
+}
+
+/** FOCUS columns first (alphabetical, as the specification lists them), then the x_ extensions. */
+export const FOCUS_COLUMNS = [
+  'AvailabilityZone',
+  'BilledCost',
+  'BillingAccountId',
+  'BillingAccountName',
+  'BillingCurrency',
+  'BillingPeriodEnd',
+  'BillingPeriodStart',
+  'ChargeCategory',
+  'ChargeClass',
+  'ChargeDescription',
+  'ChargeFrequency',
+  'ChargePeriodEnd',
+  'ChargePeriodStart',
+  'ConsumedQuantity',
+  'ConsumedUnit',
+  'ContractedCost',
+  'ContractedUnitPrice',
+  'EffectiveCost',
+  'InvoiceIssuerName',
+  'ListCost',
+  'ListUnitPrice',
+  'PricingCategory',
+  'PricingQuantity',
+  'PricingUnit',
+  'ProviderName',
+  'PublisherName',
+  'RegionId',
+  'RegionName',
+  'ResourceId',
+  'ResourceName',
+  'ResourceType',
+  'ServiceCategory',
+  'ServiceName',
+  'ServiceSubcategory',
+  'SkuId',
+  'SkuPriceId',
+  'SubAccountId',
+  'SubAccountName',
+  'Tags',
+  'x_TrafficClass',
+  'x_Direction',
+  'x_Peers',
+  'x_BytesSent',
+  'x_BytesReceived',
+  'x_BilledBytes',
+  'x_Tier',
+  'x_PriceSource',
+  'x_Host',
+] as const;
+
+export type FocusRow = Record<(typeof FOCUS_COLUMNS)[number], string | number | null>;
+
+const PROVIDER_NAMES: Record<string, string> = { aws: 'AWS', gcp: 'Google Cloud', azure: 'Microsoft', other: 'Unknown' };
+const CLASS_TEXT: Record<string, string> = {
+  'same-host': 'same-host traffic',
+  'same-zone': 'same-zone data transfer',
+  'cross-az': 'cross-AZ data transfer (billed in and out)',
+  'cross-region': 'inter-region data transfer out',
+  internet: 'internet data transfer',
+  unknown: 'traffic to private peers of unknown location',
+};
+
+function monthBounds(month: string): { start: string; end: string } {
+  const [y, m] = month.split('-').map(Number);
+  const iso = (t: number) => new Date(t).toISOString().replace('.000Z', 'Z');
+  return { start: iso(Date.UTC(y, m - 1, 1)), end: iso(Date.UTC(y, m, 1)) };
+}
+
+/**
+ * @param rows cost rows grouped by app (group.app) for one month
+ * @param peers per app and class, its main peers (by bytes), for x_Peers
+ */
+export function focusRows(rows: CostRow[], ctx: ReportContext, peers: Map<string, string[]> = new Map()): FocusRow[] {
+  return rows.map((r) => {
+    const app = String(r.group.app ?? '');
+    const { start, end } = monthBounds(r.month);
+    const units = r.billed_bytes / r.pricing_unit_bytes;
+    const cost = r.cost_usd;
+    return {
+      AvailabilityZone: null,
+      BilledCost: cost,
+      BillingAccountId: ctx.accountId,
+      BillingAccountName: null,
+      BillingCurrency: 'USD',
+      BillingPeriodEnd: end,
+      BillingPeriodStart: start,
+      ChargeCategory: 'Usage',
+      ChargeClass: null,
+      ChargeDescription: `${CLASS_TEXT[r.class] ?? r.class} of ${app}, ${r.tier}`,
+      ChargeFrequency: 'Usage-Based',
+      ChargePeriodEnd: end,
+      ChargePeriodStart: start,
+      ConsumedQuantity: units,
+      ConsumedUnit: r.pricing_unit,
+      ContractedCost: cost,
+      ContractedUnitPrice: r.unit_price_usd,
+      EffectiveCost: cost,
+      InvoiceIssuerName: PROVIDER_NAMES[ctx.provider] ?? ctx.provider,
+      ListCost: cost,
+      ListUnitPrice: r.unit_price_usd,
+      PricingCategory: 'Standard',
+      PricingQuantity: units,
+      PricingUnit: r.pricing_unit,
+      ProviderName: PROVIDER_NAMES[ctx.provider] ?? ctx.provider,
+      PublisherName: PROVIDER_NAMES[ctx.provider] ?? ctx.provider,
+      RegionId: r.region || null,
+      RegionName: r.region || null,
+      ResourceId: app,
+      ResourceName: app,
+      ResourceType: 'Application',
+      ServiceCategory: 'Networking',
+      ServiceName: ctx.provider === 'aws' ? 'AWS Data Transfer' : 'Data Transfer',
+      ServiceSubcategory: 'Network Connectivity',
+      SkuId: null,
+      SkuPriceId: null,
+      SubAccountId: null,
+      SubAccountName: null,
+      Tags: JSON.stringify({ 'kiln/app': app, 'kiln/traffic-class': r.class }),
+      x_TrafficClass: r.class,
+      x_Direction: r.billed_direction,
+      x_Peers: (peers.get(`${app}\0${r.class}`) ?? []).join(' '),
+      x_BytesSent: r.bytes_sent,
+      x_BytesReceived: r.bytes_received,
+      x_BilledBytes: r.billed_bytes,
+      x_Tier: r.tier,
+      x_PriceSource: r.price_source,
+      x_Host: ctx.host,
+    };
+  });
+}
+
+export function focusCsv(rows: FocusRow[]): string {
+  return stringify(rows, { header: true, columns: [...FOCUS_COLUMNS], cast: { number: (n) => String(n) } });
+}
