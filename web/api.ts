@@ -163,7 +163,8 @@ export function createApi(opts: ApiOptions): Hono {
 
   /** A cost row as the API serves it: the group's columns, then the DESIGN.md row fields. */
   function costJson(r: CostRow): Record<string, unknown> {
-    const peer = r.group.peer_address === undefined ? {} : { peer: `${r.group.peer_address}:${r.group.port}`, peer_app: r.group.peer_app || null };
+    // port: the service port (the peer's for outbound connections, ours for inbound ones)
+    const peer = r.group.peer_address === undefined ? {} : { peer: r.group.peer_address, port: r.group.port, peer_app: r.group.peer_app || null };
     return {
       ...(r.group.app === undefined ? {} : { app: r.group.app }),
       ...peer,

@@ -1,9 +1,11 @@
 // TCP peer with known byte volumes.
-//   node tcp-peer.js server PORT RESPONSE_BYTES   answers every client's half-close with RESPONSE_BYTES
-//   node tcp-peer.js client PORT SEND_BYTES HOLD_MS   sends SEND_BYTES, holds the connection, half-closes,
+//   node tcp-peer.js server PORT RESPONSE_BYTES [HOST]   answers every client's half-close with RESPONSE_BYTES
+//   node tcp-peer.js client PORT SEND_BYTES HOLD_MS [HOST]   sends SEND_BYTES, holds the connection, half-closes,
 //                                                     reads the answer, prints "done <received>"
 import net from 'node:net';
-const [mode, portText, bytesText, holdText] = process.argv.slice(2);
+const [mode, portText, bytesText, arg4, arg5] = process.argv.slice(2);
+const host = (mode === 'server' ? arg4 : arg5) ?? '127.0.0.1';
+const holdText = mode === 'server' ? undefined : arg4;
 const port = Number(portText);
 const bytes = Number(bytesText);
 const chunk = Buffer.alloc(64 * 1024, 0x6b);
@@ -25,9 +27,9 @@ if (mode === 'server') {
     sock.on('data', () => {});
     sock.on('end', () => writeN(sock, bytes, () => sock.end()));
   });
-  server.listen(port, '127.0.0.1', () => console.log('listening'));
+  server.listen(port, host, () => console.log('listening'));
 } else {
-  const sock = net.connect({ port, host: '127.0.0.1', allowHalfOpen: true }, () => {
+  const sock = net.connect({ port, host, allowHalfOpen: true }, () => {
     console.log('connected');
     writeN(sock, bytes, () => setTimeout(() => sock.end(), Number(holdText ?? 0)));
   });
