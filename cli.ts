@@ -30,6 +30,12 @@ const HELP = `kiln — continuous eBPF CPU profiler and network-cost analyzer
 
 Usage:
   kiln run [options]        collectors + embedded ClickHouse (chDB) + API/UI on this host
+  kiln report --month YYYY-MM [--format focus|csv|json] [--url URL] [--token T]
+                            the month's network-cost report from a running Kiln (default
+                            http://127.0.0.1:7070), printed to stdout
+  kiln pricing refresh --provider aws --region R [--data-dir DIR] [--endpoint URL]
+                            fetch current AWS data-transfer prices (Price List API, needs AWS
+                            credentials) into DIR/pricing; on failure the old snapshot stays
   kiln --help
 
 Options (run):
@@ -284,6 +290,44 @@ async function run(argv: string[]): Promise<void> {
   process.on('SIGTERM', () => void stop('SIGTERM'));
 }
 
+/** `kiln report`: the monthly report, fetched from a running Kiln's API (the embedded store belongs to it). */
+async function report(argv: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    options: { month: { type: 'string' }, format: { type: 'string', default: 'focus' }, url: { type: 'string', default: 'http://127.0.0.1:7070' }, token: { type: 'string' } },
+    strict: true,
+  });
+  if (!values.month) fail('kiln report: --month YYYY-MM is required');
+  const token = values.token ?? process.env.KILN_TOKEN;
+  const url = `${values.url!.replace(/\/+$/, '')}/api/v1/reports/monthly?month=${encodeURIComponent(values.month)}&format=${encodeURIComponent(values.format!)}`;
+  let r: Response;
+  try {
+    r = await fetch(url, { headers: token ? { authorization: `Bearer ${token}` } : {} });
+  } catch (e) {
+    fail(`kiln report: cannot reach Kiln at ${values.url} (${(e as Error & { cause?: { code?: string } }).cause?.code ?? (e as Error).message}); start it with \`npm start\` or pass --url`);
+  }
+  const body = await r.text();
+  if (!r.ok) fail(`kiln report: ${r.status}: ${(() => { try { return (JSON.parse(body) as { error: string }).error; } catch { return body; } })()}`);
+  process.stdout.write(body.endsWith('\n') ? body : `${body}\n`);
+}
+
+/** `kiln pricing refresh`: a new AWS snapshot from the Price List API; the old one stays on any failure. */
+async function pricing(argv: string[]): Promise<void> {
+  const [sub, ...rest] = argv;
+  if (sub !== 'refresh') fail('kiln pricing: the only subcommand is `refresh` (kiln pricing refresh --provider aws --region R)');
+  const { values } = parseArgs({
+    args: rest,
+    options: { provider: { type: 'string', default: 'aws' }, region: { type: 'string' }, 'data-dir': { type: 'string', default: './data' }, endpoint: { type: 'string' } },
+    strict: true,
+  });
+  if (values.provider !== 'aws') fail(`kiln pricing refresh: only --provider aws has a price API client here; ${values.provider} prices come from the bundled snapshot`);
+  if (!values.region) fail('kiln pricing refresh: --region is required (e.g. us-east-1)');
+  const { refreshAwsSnapshot } = await import('./netcost/aws-pricing.js');
+  const out = await refreshAwsSnapshot({ region: values.region, dataDir: resolve(values['data-dir']!), endpoint: values.endpoint });
+  if ('error' in out) fail(`kiln pricing refresh: ${out.error}; the previous snapshot is kept`);
+  process.stdout.write(`kiln: wrote ${out.path} (${out.summary})\n`);
+}
+
 async function main(): Promise<void> {
   const [cmd, ...rest] = process.argv.slice(2);
   if (!cmd || cmd === '--help' || cmd === '-h' || cmd === 'help') {
@@ -291,6 +335,8 @@ async function main(): Promise<void> {
     return;
   }
   if (cmd === 'run') return run(rest);
+  if (cmd === 'report') return report(rest);
+  if (cmd === 'pricing') return pricing(rest);
   fail(`kiln: unknown command "${cmd}" (try kiln --help)`);
 }
 

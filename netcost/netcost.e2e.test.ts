@@ -2,7 +2,7 @@
  * "internet" peer and a fake cloud metadata service, named applications sending known volumes over
  * short and long-lived connections, in and out; `kiln run` as a user starts it, answers over HTTP. */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -231,6 +231,13 @@ describe('network cost across namespaces in three zones and the internet', bpfTe
     assert.ok(Math.abs(Number(p.BilledCost) - Number(p.PricingQuantity) * Number(p.ListUnitPrice)) < 1e-12);
     assert.match(p.x_Peers, /checkout/);
     assert.match(p.x_Peers, /ledger/);
+    // `kiln report --month` prints the same report
+    const cli = execFileSync(process.execPath, [join(repoRoot, 'dist/cli.js'), 'report', '--month', month, '--format', 'focus', '--url', kiln.url], { encoding: 'utf8' });
+    const cliRows = parseCsv(cli, { columns: true }) as Record<string, string>[];
+    assert.deepEqual(
+      cliRows.map((x) => [x.ResourceName, x.x_TrafficClass, x.BilledCost]),
+      rows.map((x) => [x.ResourceName, x.x_TrafficClass, x.BilledCost]),
+    );
   });
 
   it('answers 400 with the reason for bad parameters', async () => {
