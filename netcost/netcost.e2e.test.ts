@@ -4,12 +4,12 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parse as parseCsv } from 'csv-parse/sync';
-import { getJson, makeCgroup, randomHex, removeCgroup, repoRoot, spawnInCgroup, startKiln, tempDir, waitExit, writeJson, bpfTest, type KilnProcess } from '../profiler/testkit.js';
+import { getJson, launchChromium, makeCgroup, randomHex, removeCgroup, repoRoot, spawnInCgroup, startKiln, tempDir, waitExit, writeJson, bpfTest, type KilnProcess } from '../profiler/testkit.js';
 import { queryMetadata } from './cloud-metadata.js';
 import { TestNet } from './netkit.js';
 
@@ -18,6 +18,7 @@ const GiB = 2 ** 30;
 const WINDOW = 3;
 const peer = join(repoRoot, 'netcost/testdata/tcp-peer.js');
 const fakeMetadata = join(repoRoot, 'netcost/testdata/fake-metadata.js');
+const ARTIFACTS = join(repoRoot, 'test-artifacts');
 
 interface CostRow {
   app?: string;
@@ -238,6 +239,28 @@ describe('network cost across namespaces in three zones and the internet', bpfTe
       cliRows.map((x) => [x.ResourceName, x.x_TrafficClass, x.BilledCost]),
       rows.map((x) => [x.ResourceName, x.x_TrafficClass, x.BilledCost]),
     );
+  });
+
+  it('shows the cost view in a real browser: the table by app and class, and the chart', async () => {
+    const browser = await launchChromium();
+    try {
+      const page = await browser.newPage({ viewport: { width: 1100, height: 900 } });
+      const month = new Date().toISOString().slice(0, 7);
+      await page.goto(`${kiln.url}/cost?month=${month}`);
+      await page.waitForSelector('body[data-rendered="true"]', { timeout: 20_000 });
+      const cells = await page.$$eval('#cost-body tr', (trs) => trs.map((tr) => Array.from(tr.querySelectorAll("td"), (td) => td).map((td) => td.textContent ?? '')));
+      const payments = cells.find((c) => c[0] === 'payments' && c[1] === 'cross-az');
+      assert.ok(payments, JSON.stringify(cells));
+      assert.equal(payments[4], '40.0 MiB', 'billed bytes: both directions');
+      assert.equal(payments[5], '$0.01/GB');
+      assert.ok(!cells.some((c) => c[0] === 'outside'));
+      assert.ok((await page.$$('#cost-chart g.layer rect')).length > 0, 'the stacked cost chart has bars');
+      assert.match((await page.textContent('#cost-total')) ?? '', /^\$/);
+      mkdirSync(ARTIFACTS, { recursive: true });
+      await page.screenshot({ path: join(ARTIFACTS, 'ui-netcost.png'), fullPage: true });
+    } finally {
+      await browser.close();
+    }
   });
 
   it('answers 400 with the reason for bad parameters', async () => {

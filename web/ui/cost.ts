@@ -1,0 +1,172 @@
+/* The network-cost page: a month's cost by application (or class) and traffic class, with the unit
+ * price, tier and billed bytes behind each figure, and the cost over the month as a stacked chart.
+ * The URL holds the month and grouping. */
+
+/* d3 is loaded as a global by cost.html */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+declare const d3: any;
+
+interface Row {
+  app?: string;
+  class: string;
+  bytes_sent: number;
+  bytes_received: number;
+  billed_bytes: number;
+  cost_usd: number;
+  unit_price_usd: number;
+  pricing_unit: string;
+  tier: string;
+  price_source: string;
+}
+
+interface Point {
+  t: number;
+  app: string;
+  cost_usd: number;
+}
+
+const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
+
+function bytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let i = 0;
+  while (n >= 1024 && i < units.length - 1) {
+    n /= 1024;
+    i++;
+  }
+  return `${n.toFixed(i === 0 ? 0 : 1)} ${units[i]}`;
+}
+
+function usd(n: number): string {
+  return n === 0 ? '$0' : n < 0.01 ? `$${n.toPrecision(3)}` : `$${n.toFixed(2)}`;
+}
+
+function monthRange(month: string): { from: number; to: number } {
+  const [y, m] = month.split('-').map(Number);
+  return { from: Date.UTC(y, m - 1, 1) / 1000, to: Date.UTC(y, m, 1) / 1000 };
+}
+
+async function getJson<T>(url: string): Promise<T> {
+  const r = await fetch(url);
+  const body = await r.json();
+  if (!r.ok) throw new Error((body as { error?: string }).error ?? `HTTP ${r.status}`);
+  return body as T;
+}
+
+function renderTable(rows: Row[], group: string): void {
+  const body = $('cost-body');
+  body.replaceChildren();
+  const sorted = [...rows].sort((a, b) => b.cost_usd - a.cost_usd || b.bytes_sent + b.bytes_received - (a.bytes_sent + a.bytes_received));
+  for (const r of sorted) {
+    const tr = document.createElement('tr');
+    if (r.tier.startsWith('unpriced')) tr.className = 'unpriced';
+    const cells: [string, boolean][] = [
+      [group === 'app' ? (r.app ?? '') : '–', false],
+      [r.class, false],
+      [bytes(r.bytes_sent), true],
+      [bytes(r.bytes_received), true],
+      [bytes(r.billed_bytes), true],
+      [`$${r.unit_price_usd}/${r.pricing_unit}`, true],
+      [r.tier, false],
+      [usd(r.cost_usd), true],
+    ];
+    for (const [text, num] of cells) {
+      const td = document.createElement('td');
+      td.textContent = text;
+      if (num) td.className = 'num';
+      tr.append(td);
+    }
+    body.append(tr);
+  }
+  $('cost-total').textContent = usd(rows.reduce((s, r) => s + r.cost_usd, 0));
+  const sources = [...new Set(rows.map((r) => r.price_source))];
+  $('price-source').textContent = sources.length ? `Prices: ${sources.join('; ')}` : 'No network traffic recorded in this month.';
+}
+
+function renderChart(points: Point[], step: number, range: { from: number; to: number }): void {
+  const svg = d3.select('#cost-chart');
+  svg.selectAll('*').remove();
+  const w = 900;
+  const h = 240;
+  const pad = { l: 60, b: 20, t: 8 };
+  const apps = [...new Set(points.map((p) => p.app))];
+  const times: number[] = [];
+  for (let t = range.from; t < range.to; t += step) times.push(t);
+  const table = times.map((t) => {
+    const row: Record<string, number> = { t };
+    for (const a of apps) row[a] = 0;
+    for (const p of points) if (p.t === t) row[p.app] += p.cost_usd;
+    return row;
+  });
+  const stacked = d3.stack().keys(apps)(table);
+  const x = d3.scaleBand().domain(times).range([pad.l, w]).padding(0.1);
+  const max = d3.max(stacked.length ? stacked[stacked.length - 1] : [[0, 0]], (d: number[]) => d[1]) || 1e-9;
+  const y = d3.scaleLinear().domain([0, max]).range([h - pad.b, pad.t]);
+  const color = d3.scaleOrdinal(d3.schemeTableau10).domain(apps);
+  svg
+    .selectAll('g.layer')
+    .data(stacked)
+    .join('g')
+    .attr('class', 'layer')
+    .attr('fill', (d: { key: string }) => color(d.key))
+    .selectAll('rect')
+    .data((d: unknown) => d)
+    .join('rect')
+    .attr('x', (d: { data: { t: number } }) => x(d.data.t))
+    .attr('y', (d: number[]) => y(d[1]))
+    .attr('width', x.bandwidth())
+    .attr('height', (d: number[]) => y(d[0]) - y(d[1]))
+    .append('title')
+    .text((d: number[] & { data: { t: number } }) => `${new Date(d.data.t * 1000).toISOString().slice(0, 16)}Z: ${usd(d[1] - d[0])}`);
+  svg.append('g').attr('transform', `translate(${pad.l - 4},0)`).call(d3.axisLeft(y).ticks(4).tickFormat((v: number) => usd(v)));
+  const labels = times.filter((_, i) => i % Math.ceil(times.length / 8) === 0);
+  svg
+    .selectAll('text.tick-x')
+    .data(labels)
+    .join('text')
+    .attr('class', 'tick-x')
+    .attr('x', (t: number) => x(t))
+    .attr('y', h - 4)
+    .text((t: number) => new Date(t * 1000).toISOString().slice(5, 10));
+  $('chart-legend').replaceChildren(
+    ...apps.map((a) => {
+      const s = document.createElement('span');
+      s.innerHTML = `<i class="swatch" style="background:${color(a)}"></i> `;
+      s.append(a);
+      return s;
+    }),
+  );
+}
+
+async function render(): Promise<void> {
+  const month = ($('month') as HTMLInputElement).value;
+  const group = ($('group') as HTMLSelectElement).value;
+  const p = new URLSearchParams({ month, group });
+  history.replaceState(null, '', `?${p}`);
+  const range = monthRange(month);
+  $('focus').setAttribute('href', `/api/v1/reports/monthly?month=${month}&format=focus`);
+  $('status').textContent = 'loading…';
+  try {
+    const q = `from=${range.from}&to=${range.to}`;
+    const [rows, series] = await Promise.all([
+      getJson<Row[]>(`/api/v1/netcost?${q}&group_by=${group}`),
+      getJson<{ step: number; points: Point[] }>(`/api/v1/netcost/series?${q}&step=86400`),
+    ]);
+    renderTable(rows, group);
+    renderChart(series.points, series.step, range);
+    $('status').textContent = '';
+    document.body.dataset.rendered = 'true';
+  } catch (e) {
+    $('status').textContent = (e as Error).message;
+  }
+}
+
+function main(): void {
+  const p = new URLSearchParams(location.search);
+  ($('month') as HTMLInputElement).value = p.get('month') ?? new Date().toISOString().slice(0, 7);
+  ($('group') as HTMLSelectElement).value = p.get('group') ?? 'app';
+  for (const id of ['month', 'group']) $(id).addEventListener('change', () => void render());
+  void render();
+}
+
+main();
