@@ -1,20 +1,38 @@
 /* Kiln's collectors alone (no store, no API), for measuring their own CPU and memory.
  * Prints one JSON line with stats on SIGTERM.
- * Args: --sample-hz N --window S [--drain-ms MS] [--only profiler|runq] */
+ * Args: --sample-hz N --window S [--drain-ms MS] [--only profiler|runq|tcp] */
 import { parseArgs } from 'node:util';
 import { enableBpfStats } from '../native/index.js';
 import { defaultProviders } from '../profiler/app-naming.js';
 import { CgroupResolver } from '../profiler/cgroup-resolver.js';
 import { ProfileCollector } from '../profiler/collector.js';
 import { RunqCollector } from '../profiler/runq.js';
+import { ProcessTable } from '../profiler/process-table.js';
+import { Classifier } from '../netcost/classify.js';
+import { FlowCollector } from '../netcost/flows.js';
 
 const { values } = parseArgs({ options: { 'sample-hz': { type: 'string', default: '97' }, window: { type: 'string', default: '60' }, 'drain-ms': { type: 'string', default: '1000' }, only: { type: 'string' } } });
-enableBpfStats();
+if (!process.env.KILN_BENCH_NO_BPF_STATS) enableBpfStats();
 let windows = 0;
 let stacks = 0;
 let waits = 0;
+let flowRows = 0;
+const flows =
+  values.only === 'tcp'
+    ? new FlowCollector({
+        windowSeconds: Number(values.window),
+        host: 'bench',
+        classifier: new Classifier({ provider: 'other', zones: [], internet: [], services: [] }),
+        cgroups: new CgroupResolver(defaultProviders()),
+        processes: new ProcessTable(),
+        onWindow: async (w) => {
+          flowRows += w.rows.length;
+        },
+      })
+    : null;
+flows?.start();
 const runq =
-  values.only === 'profiler'
+  values.only === 'profiler' || values.only === 'tcp'
     ? null
     : new RunqCollector({
         windowSeconds: Number(values.window),
@@ -25,7 +43,7 @@ const runq =
         },
       });
 runq?.start();
-const c = values.only === 'runq' ? null : new ProfileCollector({
+const c = values.only === 'runq' || values.only === 'tcp' ? null : new ProfileCollector({
   sampleHz: Number(values['sample-hz']),
   windowSeconds: Number(values.window),
   drainIntervalMs: Number(values['drain-ms']),
@@ -42,7 +60,8 @@ process.on('SIGTERM', async () => {
   clearInterval(keepAlive);
   await c?.stop();
   await runq?.stop();
-  const s = c?.stats() ?? {};
+  await flows?.stop();
+  const s = { ...(c?.stats() ?? {}), ...(flows ? { flowRows, ...flows.allStats() } : {}) };
   process.stdout.write(`${JSON.stringify({ windows, stacks, waits, ...Object.fromEntries(Object.entries(s).map(([k, v]) => [k, typeof v === 'bigint' ? Number(v) : v])) })}\n`);
   process.exit(0);
 });

@@ -4,6 +4,7 @@ import { profilerOverhead } from './profiler-overhead.js';
 import { queryLatency } from './query.js';
 import { runqOverhead } from './runq-overhead.js';
 import { uiRender } from './ui-render.js';
+import { tcpOverhead } from './tcp-overhead.js';
 
 const benches: Record<string, () => Promise<void>> = {
   'profiler-overhead': () => profilerOverhead(),
@@ -11,6 +12,7 @@ const benches: Record<string, () => Promise<void>> = {
   memory: () => memory(),
   'ui-render': () => uiRender(),
   'runq-overhead': () => runqOverhead(),
+  'tcp-overhead': () => tcpOverhead(),
 };
 
 const names = process.argv.slice(2).length ? process.argv.slice(2) : Object.keys(benches);

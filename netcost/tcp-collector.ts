@@ -30,7 +30,7 @@ export class TcpCollector {
   #seen = new Map<string, Seen>();
 
   constructor(opts: { maxConnections?: number; maxClosedPerCollect?: number } = {}) {
-    const [obj, maps] = BpfObject.load('tcp', { tcp_conns: opts.maxConnections ?? 65536, tcp_closed: opts.maxClosedPerCollect ?? 16384 }, (o) => {
+    const [obj, maps] = BpfObject.load('tcp', { tcp_conns: opts.maxConnections ?? 65536, tcp_closed: opts.maxClosedPerCollect ?? 65536 }, (o) => {
       for (const p of ['tcp_state', 'tcp_send', 'tcp_recv', 'tcp_retransmit']) o.attach(p);
       return { conns: o.map('tcp_conns'), closed: o.map('tcp_closed'), stats: o.map('tcp_stats') };
     });
@@ -40,10 +40,12 @@ export class TcpCollector {
     this.#stats = maps.stats;
   }
 
-  /** Bytes and retransmits of every connection since the previous call; open ones as they go. */
-  collect(): TcpDelta[] {
+  /**
+   * Bytes and retransmits of every connection since the previous call: closed connections always
+   * (drained from their map, which must not fill between two calls), open ones as they go when `open`.
+   */
+  collect(open = true): TcpDelta[] {
     const out: TcpDelta[] = [];
-    const next = new Map<string, Seen>();
     const zero: Seen = { sent: 0n, received: 0n, retransmits: 0n };
     const emit = (c: TcpConn, prev: Seen | undefined, closed: boolean) => {
       const p = prev ?? zero;
@@ -55,21 +57,27 @@ export class TcpCollector {
       return prev !== undefined || d.sent > 0n || d.received > 0n || d.retransmits > 0n;
     };
     // open connections first (read, not deleted), then the closed ones (drained). A connection that
-    // closes between the two reads shows in both: its closed delta starts where this call's open one ended.
-    const open = this.#conns.dump();
-    for (let i = 0; i < open.count; i++) {
-      const c = decodeTcpConn(open.values, i * TCP_CONN.size);
-      const id = `${open.keys.readBigUInt64LE(i * 8)}:${c.openedNs}`;
-      if (emit(c, this.#seen.get(id), false)) next.set(id, { sent: c.bytesSent, received: c.bytesReceived, retransmits: c.retransmits });
+    // closes between the two reads shows in both: its closed delta starts where the open one ended.
+    let before: Map<string, Seen> | null = null;
+    if (open) {
+      const next = new Map<string, Seen>();
+      const dump = this.#conns.dump();
+      for (let i = 0; i < dump.count; i++) {
+        const c = decodeTcpConn(dump.values, i * TCP_CONN.size);
+        const id = `${dump.keys.readBigUInt64LE(i * 8)}:${c.openedNs}`;
+        if (emit(c, this.#seen.get(id), false)) next.set(id, { sent: c.bytesSent, received: c.bytesReceived, retransmits: c.retransmits });
+      }
+      before = this.#seen;
+      this.#seen = next;
     }
     const closed = this.#closed.drain();
     for (let i = 0; i < closed.count; i++) {
       const c = decodeTcpConn(closed.values, i * TCP_CONN.size);
       const id = `${closed.keys.readBigUInt64LE(i * 16)}:${c.openedNs}`;
-      emit(c, next.get(id) ?? this.#seen.get(id), true);
-      next.delete(id);
+      // its last values: from this call's dump, or (closed since the previous dump) from before it
+      emit(c, this.#seen.get(id) ?? before?.get(id), true);
+      this.#seen.delete(id);
     }
-    this.#seen = next;
     return out;
   }
 
