@@ -1,0 +1,60 @@
+/* Pricing of usage rows as the cloud bills them, checked against hand computations. */
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { monthsOf, priceUsage, type UsageRow } from './cost.js';
+import { BUNDLED_PRICING_DIR, loadSnapshot } from './pricing.js';
+
+const GiB = 2 ** 30;
+const TiB = 1024 * GiB;
+const snapshot = loadSnapshot(join(BUNDLED_PRICING_DIR, 'snapshot-aws.json'));
+const row = (app: string, cls: UsageRow['class'], sent: number, received: number, region = 'us-east-1', month = '2026-11'): UsageRow => ({ month, region, class: cls, group: { app }, bytesSent: sent, bytesReceived: received });
+
+describe('priceUsage', () => {
+  it('bills cross-AZ in both directions, cross-region to the sender, and same zone not at all', () => {
+    const out = priceUsage([row('a', 'cross-az', 3 * GiB, 1 * GiB), row('b', 'cross-region', 2 * GiB, 5 * GiB), row('c', 'same-zone', GiB, GiB)], { snapshot, egressBefore: new Map() });
+    const by = new Map(out.map((r) => [r.group.app, r]));
+    assert.equal(by.get('a')!.billed_bytes, 4 * GiB);
+    assert.ok(Math.abs(by.get('a')!.cost_usd - 0.04) < 1e-12);
+    assert.equal(by.get('b')!.billed_bytes, 2 * GiB);
+    assert.ok(Math.abs(by.get('b')!.cost_usd - 0.04) < 1e-12);
+    assert.equal(by.get('c')!.cost_usd, 0);
+  });
+
+  it('tiers internet egress on the month so far, shares each segment by volume, and rows sum to the total', () => {
+    // 9.9 TB already used this month: 100 GB free, then the first tier ends at 10 TB
+    const before = 9.9 * TiB;
+    const usage = [row('a', 'internet', 0.3 * TiB, GiB), row('b', 'internet', 0.1 * TiB, 0)];
+    const out = priceUsage(usage, { snapshot, egressBefore: new Map([['2026-11|us-east-1', before]]) });
+    // by hand: 0.1 TB left in the first tier at $0.09, the other 0.3 TB at $0.085
+    const want = 0.1 * 1024 * 0.09 + 0.3 * 1024 * 0.085;
+    const total = out.reduce((s, r) => s + r.cost_usd, 0);
+    assert.ok(Math.abs(total - want) < 1e-9, `${total} vs ${want}`);
+    const a = out.filter((r) => r.group.app === 'a');
+    assert.deepEqual(a.map((r) => r.tier), ['first 10 TB', 'next 40 TB']);
+    for (const r of out) assert.ok(Math.abs(r.cost_usd - (r.billed_bytes / GiB) * r.unit_price_usd) < 1e-9);
+    // a's share of each segment is 3/4; its bytes are split the same way and sum exactly
+    assert.ok(Math.abs(a.reduce((s, r) => s + r.bytes_sent, 0) - 0.3 * TiB) < 1);
+    // per-flow pricing (each app from zero) would bill both at $0.09 after the free allowance
+    const perFlow = (0.3 * 1024 - 100) * 0.09 + (0.1 * 1024 - 100) * 0.09;
+    assert.ok(Math.abs(perFlow - total) > 1);
+  });
+
+  it('marks unknown peers and regions without prices as unpriced instead of guessing', () => {
+    const out = priceUsage([row('a', 'unknown', GiB, GiB), row('b', 'cross-az', GiB, 0, 'mars-north-1'), row('c', 'cross-az', GiB, 0, '')], { snapshot, egressBefore: new Map() });
+    assert.ok(out.every((r) => r.cost_usd === 0 && r.tier.startsWith('unpriced')), JSON.stringify(out.map((r) => r.tier)));
+    assert.match(out[1].tier, /mars-north-1/);
+  });
+
+  it('splits a range into its months', () => {
+    const from = Date.UTC(2026, 10, 30, 12) / 1000;
+    const to = Date.UTC(2026, 11, 2) / 1000;
+    assert.deepEqual(
+      monthsOf(from, to).map((m) => [m.month, m.start === from, m.end]),
+      [
+        ['2026-11', true, Date.UTC(2026, 11, 1) / 1000],
+        ['2026-12', false, to],
+      ],
+    );
+  });
+});
