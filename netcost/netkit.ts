@@ -22,7 +22,8 @@ export class TestNet {
     inNs(this.router, 'ip', 'link', 'add', 'br0', 'type', 'bridge');
     inNs(this.router, 'ip', 'link', 'set', 'br0', 'up');
     inNs(this.router, 'ip', 'link', 'set', 'lo', 'up');
-    inNs(this.router, 'sysctl', '-q', '-w', 'net.ipv4.ip_forward=1');
+    // /proc/sys/net is per network namespace: this turns forwarding on in the router only
+    inNs(this.router, 'sh', '-c', 'echo 1 > /proc/sys/net/ipv4/ip_forward');
   }
 
   /** A host namespace `name` with address/prefix, routed through `gateway` (added to the router once). */
