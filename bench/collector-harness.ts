@@ -1,6 +1,6 @@
 /* Kiln's collectors alone (no store, no API), for measuring their own CPU and memory.
  * Prints one JSON line with stats on SIGTERM.
- * Args: --sample-hz N --window S [--drain-ms MS] [--only profiler|runq|tcp] */
+ * Args: --sample-hz N --window S [--drain-ms MS] [--only profiler|runq|tcp|none] */
 import { parseArgs } from 'node:util';
 import { enableBpfStats } from '../native/index.js';
 import { defaultProviders } from '../profiler/app-naming.js';
@@ -32,7 +32,7 @@ const flows =
     : null;
 flows?.start();
 const runq =
-  values.only === 'profiler' || values.only === 'tcp'
+  values.only === 'profiler' || values.only === 'tcp' || values.only === 'none'
     ? null
     : new RunqCollector({
         windowSeconds: Number(values.window),
@@ -43,7 +43,7 @@ const runq =
         },
       });
 runq?.start();
-const c = values.only === 'runq' || values.only === 'tcp' ? null : new ProfileCollector({
+const c = values.only === 'runq' || values.only === 'tcp' || values.only === 'none' ? null : new ProfileCollector({
   sampleHz: Number(values['sample-hz']),
   windowSeconds: Number(values.window),
   drainIntervalMs: Number(values['drain-ms']),

@@ -15,8 +15,10 @@ function bpfNs(): number {
   return PROGS.reduce((s, p) => s + bpfRunTimeNs(p).runTimeNs, 0);
 }
 
-async function attach(): Promise<{ proc: ChildProcess; stop: () => Promise<Record<string, number>> }> {
-  const proc = spawn(process.execPath, [...AGENT_NODE_FLAGS, join(repoRoot, 'dist/bench/collector-harness.js'), '--only', 'tcp', '--window', '5'], { stdio: ['ignore', 'pipe', 'inherit'] });
+/** The harness with the TCP collector, or (`none`) the same node process with no collector at all, so
+ *  both modes pay for one idle Node.js process and differ only by the collector. */
+async function attach(only: 'tcp' | 'none' = 'tcp'): Promise<{ proc: ChildProcess; stop: () => Promise<Record<string, number>> }> {
+  const proc = spawn(process.execPath, [...AGENT_NODE_FLAGS, join(repoRoot, 'dist/bench/collector-harness.js'), '--only', only, '--window', '5'], { stdio: ['ignore', 'pipe', 'inherit'] });
   await once(proc.stdout!, 'data');
   await sleep(1000); // past its start-up (compilation, first collect)
   return {
@@ -38,19 +40,17 @@ export async function tcpOverhead(): Promise<void> {
   execFileSync('cc', ['-O2', '-o', blast, join(repoRoot, 'bench/tcpblast.c')]);
   execFileSync('cc', ['-O2', '-o', conn, join(repoRoot, 'bench/connrate.c')]);
 
-  console.log('\n## TCP collector: loopback throughput, attached vs detached (3 s runs, alternating order, 10 pairs)');
+  console.log('\n## TCP collector: loopback throughput, attached vs detached (3 s runs, alternating order, 10 pairs; detached = the same harness process without the collector)');
   const ratios: number[] = [];
   const rates = { attached: [] as number[], detached: [] as number[] };
   const nsPerMB: number[] = [];
   for (let i = 0; i < 10; i++) {
     for (const mode of i % 2 === 0 ? (['detached', 'attached'] as const) : (['attached', 'detached'] as const)) {
-      const a = mode === 'attached' ? await attach() : null;
-      const ns0 = a ? bpfNs() : 0;
+      const a = await attach(mode === 'attached' ? 'tcp' : 'none');
+      const ns0 = bpfNs();
       const bps = Number(execFileSync(blast, ['3'], { encoding: 'utf8' }).trim());
-      if (a) {
-        nsPerMB.push((bpfNs() - ns0) / ((bps * 3) / 1e6));
-        await a.stop();
-      }
+      if (mode === 'attached') nsPerMB.push((bpfNs() - ns0) / ((bps * 3) / 1e6));
+      await a.stop();
       rates[mode].push(bps);
       await sleep(300);
     }
