@@ -210,6 +210,12 @@ describe('network cost across namespaces in three zones and the internet', bpfTe
     const byClass = await netcost('class');
     const total = sum(byClass, (r) => r.class === 'cross-az');
     assert.ok(Math.abs(total.cost - ((20 + 5 + 17 + 23 + 3 + 12) * MB * 0.01) / GiB) < 1e-6, `all cross-az: ${total.cost}`);
+    // the cost series over the same range adds up to the same total
+    const series = await getJson<{ step: number; points: { app: string; cost_usd: number }[] }>(`${kiln.url}/api/v1/netcost/series?${q}&step=60`);
+    assert.equal(series.status, 200);
+    const seriesTotal = series.body.points.reduce((s, p) => s + p.cost_usd, 0);
+    const allCost = sum(rows, () => true).cost;
+    assert.ok(allCost > 0 && Math.abs(seriesTotal - allCost) < 1e-12, `series ${seriesTotal} vs rows ${allCost}`);
   });
 
   it('writes the month as a FOCUS 1.2 CSV with the mandatory columns', async () => {

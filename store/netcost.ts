@@ -3,7 +3,7 @@ import type { TrafficClass } from '../netcost/classify.js';
 import { monthsOf, priceUsage, type CostRow, type UsageRow } from '../netcost/cost.js';
 import type { FlowWindow } from '../netcost/flows.js';
 import type { PriceSnapshot } from '../netcost/pricing.js';
-import type { TimeRange } from './profiles.js';
+import { RANGE_SQL, type TimeRange } from './profiles.js';
 import type { Store } from './store.js';
 
 export type GroupBy = 'app' | 'peer' | 'class';
@@ -14,16 +14,6 @@ const GROUP_COLUMNS: Record<GroupBy, string[]> = {
   peer: ['app', 'direction', 'peer_address', 'port', 'peer_app'],
   class: [],
 };
-
-export interface NetTotals {
-  app: string;
-  class: TrafficClass;
-  bytes_sent: number;
-  bytes_received: number;
-  connections: number;
-  failed_connects: number;
-  retransmits: number;
-}
 
 export class NetcostRepository {
   constructor(readonly store: Store) {}
@@ -55,26 +45,28 @@ export class NetcostRepository {
     );
   }
 
-  /** Usage per month × region × class × group over [from, to). */
-  async usage(range: TimeRange, groupBy: GroupBy, app?: string): Promise<UsageRow[]> {
-    const cols = GROUP_COLUMNS[groupBy];
-    const sel = cols.map((c) => `${c}, `).join('');
+  /** Usage per month × region × class × group over [from, to); with `step`, also per bucket of
+   *  `step` seconds from `from` (rows then carry `bucket`, 0-based). */
+  async usage(range: TimeRange, groupBy: GroupBy, app?: string, step?: number): Promise<(UsageRow & { bucket: number })[]> {
+    const cols = [...GROUP_COLUMNS[groupBy], ...(step === undefined ? [] : ['bucket'])];
     const rows = await this.store.query<Record<string, string | number>>(
-      `SELECT formatDateTime(ts, '%Y-%m', 'UTC') AS month, region, class, ${sel}
-              sum(bytes_sent) AS sent, sum(bytes_received) AS received
+      `SELECT formatDateTime(ts, '%Y-%m', 'UTC') AS month, region, class,
+              ${step === undefined ? '' : 'intDiv(toUnixTimestamp(ts) - {from:Int64}, {step:Int64}) AS bucket,'}
+              ${cols.map((c) => `${c}, `).join('')} sum(bytes_sent) AS sent, sum(bytes_received) AS received
        FROM net_flows
-       WHERE ts >= toDateTime({from:Int64}) AND ts < toDateTime({to:Int64}) ${app === undefined ? '' : 'AND app = {app:String}'}
+       WHERE ${RANGE_SQL} ${app === undefined ? '' : 'AND app = {app:String}'}
        GROUP BY month, region, class ${cols.map((c) => `, ${c}`).join('')}
        ORDER BY sent + received DESC`,
-      { ...range, ...(app === undefined ? {} : { app }) },
+      { ...range, ...(app === undefined ? {} : { app }), ...(step === undefined ? {} : { step }) },
     );
     return rows.map((r) => ({
       month: String(r.month),
       region: String(r.region),
       class: r.class as TrafficClass,
-      group: Object.fromEntries(cols.map((c) => [c, c === 'port' ? Number(r[c]) : String(r[c])])),
+      group: Object.fromEntries(GROUP_COLUMNS[groupBy].map((c) => [c, c === 'port' ? Number(r[c]) : String(r[c])])),
       bytesSent: Number(r.sent),
       bytesReceived: Number(r.received),
+      bucket: Number(r.bucket ?? 0),
     }));
   }
 
@@ -85,8 +77,8 @@ export class NetcostRepository {
       if (m.start <= m.monthStart) continue;
       const rows = await this.store.query<{ region: string; sent: string | number }>(
         `SELECT region, sum(bytes_sent) AS sent FROM net_flows
-         WHERE class = 'internet' AND ts >= toDateTime({a:Int64}) AND ts < toDateTime({b:Int64}) GROUP BY region`,
-        { a: m.monthStart, b: m.start },
+         WHERE class = 'internet' AND ${RANGE_SQL} GROUP BY region`,
+        { from: m.monthStart, to: m.start },
       );
       for (const r of rows) out.set(`${m.month}|${r.region}`, Number(r.sent));
     }
@@ -98,31 +90,11 @@ export class NetcostRepository {
     return priceUsage(usage, { snapshot, egressBefore });
   }
 
-  /** Connection counts and retransmits per app and class, for the cost view and the report. */
-  async totals(range: TimeRange): Promise<NetTotals[]> {
-    const rows = await this.store.query<Record<string, string | number>>(
-      `SELECT app, class, sum(bytes_sent) AS s, sum(bytes_received) AS r, sum(connections) AS c,
-              sum(failed_connects) AS f, sum(retransmits) AS rt
-       FROM net_flows WHERE ts >= toDateTime({from:Int64}) AND ts < toDateTime({to:Int64})
-       GROUP BY app, class ORDER BY s + r DESC`,
-      { ...range },
-    );
-    return rows.map((r) => ({
-      app: String(r.app),
-      class: r.class as TrafficClass,
-      bytes_sent: Number(r.s),
-      bytes_received: Number(r.r),
-      connections: Number(r.c),
-      failed_connects: Number(r.f),
-      retransmits: Number(r.rt),
-    }));
-  }
-
   /** The main peers of each app and class by bytes ("peer-app" or "address:port"), keyed `app\0class`. */
   async topPeers(range: TimeRange, n: number): Promise<Map<string, string[]>> {
     const rows = await this.store.query<{ app: string; class: string; peer: string }>(
       `SELECT app, class, if(peer_app != '', peer_app, concat(peer_address, ':', toString(port))) AS peer, sum(bytes_sent + bytes_received) AS b
-       FROM net_flows WHERE ts >= toDateTime({from:Int64}) AND ts < toDateTime({to:Int64})
+       FROM net_flows WHERE ${RANGE_SQL}
        GROUP BY app, class, peer ORDER BY b DESC LIMIT {n:UInt32} BY app, class`,
       { ...range, n },
     );
@@ -134,15 +106,22 @@ export class NetcostRepository {
     return out;
   }
 
-  /** Cost per app over time (buckets of `step` seconds), for the UI chart. */
+  /**
+   * Cost per app over time (buckets of `step` seconds), for the UI chart: one usage query for all
+   * buckets; each bucket is priced where the month's tiers stand after the buckets before it.
+   */
   async costSeries(range: TimeRange, step: number, snapshot: PriceSnapshot | null): Promise<{ t: number; app: string; cost_usd: number }[]> {
+    const [usage, egressBefore] = await Promise.all([this.usage(range, 'app', undefined, step), this.egressBefore(range)]);
+    const buckets = new Map<number, UsageRow[]>();
+    for (const u of usage) buckets.set(u.bucket, [...(buckets.get(u.bucket) ?? []), u]);
     const out: { t: number; app: string; cost_usd: number }[] = [];
-    for (let t = range.from; t < range.to; t += step) {
-      const sub = { from: t, to: Math.min(range.to, t + step) };
-      const rows = await this.cost(sub, 'app', snapshot);
+    for (const [bucket, rows] of [...buckets].sort((a, b) => a[0] - b[0])) {
       const byApp = new Map<string, number>();
-      for (const r of rows) byApp.set(String(r.group.app), (byApp.get(String(r.group.app)) ?? 0) + r.cost_usd);
-      for (const [app, cost] of byApp) out.push({ t, app, cost_usd: cost });
+      for (const r of priceUsage(rows, { snapshot, egressBefore: new Map(egressBefore) })) byApp.set(String(r.group.app), (byApp.get(String(r.group.app)) ?? 0) + r.cost_usd);
+      for (const [app, cost] of byApp) out.push({ t: range.from + bucket * step, app, cost_usd: cost });
+      for (const r of rows) {
+        if (r.class === 'internet') egressBefore.set(`${r.month}|${r.region}`, (egressBefore.get(`${r.month}|${r.region}`) ?? 0) + r.bytesSent);
+      }
     }
     return out;
   }
