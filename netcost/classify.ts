@@ -13,6 +13,8 @@ export interface Location {
   service: string | null;
   /** in an internet CIDR, a service marked internet, or a public address outside every zone */
   internet: boolean;
+  /** in a CIDR the zones file declares internet (its `internet` list or a service marked so) */
+  declaredInternet: boolean;
 }
 
 export interface Classification {
@@ -67,10 +69,10 @@ export class Classifier {
     const addr = parseAddress(address);
     const entry = this.#entries.find((e) => addr.kind() === e.net[0].kind() && addr.match(e.net as never));
     let loc: Location;
-    if (!entry) loc = { zone: null, service: null, internet: !PRIVATE_RANGES.has(addr.range()) };
-    else if (entry.kind === 'zone') loc = { zone: entry.zone!, service: null, internet: false };
-    else if (entry.kind === 'internet') loc = { zone: null, service: null, internet: true };
-    else loc = { zone: null, service: entry.service!, internet: entry.serviceInternet === true };
+    if (!entry) loc = { zone: null, service: null, internet: !PRIVATE_RANGES.has(addr.range()), declaredInternet: false };
+    else if (entry.kind === 'zone') loc = { zone: entry.zone!, service: null, internet: false, declaredInternet: false };
+    else if (entry.kind === 'internet') loc = { zone: null, service: null, internet: true, declaredInternet: true };
+    else loc = { zone: null, service: entry.service!, internet: entry.serviceInternet === true, declaredInternet: entry.serviceInternet === true };
     this.#cache.set(address, loc);
     return loc;
   }
@@ -78,9 +80,7 @@ export class Classifier {
   /** Whether the address lies in a CIDR the zones file declares as internet (its `internet` list, or a
    *  service marked internet): a socket bound there is the outside world, not an application. */
   isDeclaredInternet(address: string): boolean {
-    const addr = parseAddress(address);
-    const entry = this.#entries.find((e) => addr.kind() === e.net[0].kind() && addr.match(e.net as never));
-    return entry !== undefined && (entry.kind === 'internet' || (entry.kind === 'service' && entry.serviceInternet === true));
+    return this.locate(address).declaredInternet;
   }
 
   /** Classifies a flow from its two addresses as this host sees them. */
