@@ -106,6 +106,12 @@ export function priceUsage(rows: UsageRow[], ctx: PricingContext): CostRow[] {
   return out;
 }
 
+/** The unix-second range [from, to) of a month given as YYYY-MM (UTC). */
+export function monthRange(month: string): { from: number; to: number } {
+  const [y, m] = month.split('-').map(Number);
+  return { from: Date.UTC(y, m - 1, 1) / 1000, to: Date.UTC(y, m, 1) / 1000 };
+}
+
 /** Months (YYYY-MM, UTC) overlapping [from, to), each with its part of the range. */
 export function monthsOf(from: number, to: number): { month: string; start: number; end: number; monthStart: number }[] {
   const out: { month: string; start: number; end: number; monthStart: number }[] = [];

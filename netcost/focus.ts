@@ -2,7 +2,7 @@
  * one row per application × traffic class × month (a row per tier where internet egress spans tiers),
  * Kiln's own dimensions in x_ columns as the specification's extension rule asks. */
 import { stringify } from 'csv-stringify/sync';
-import type { CostRow } from './cost.js';
+import { monthRange, type CostRow } from './cost.js';
 
 export interface ReportContext {
   provider: string;
@@ -77,9 +77,9 @@ const CLASS_TEXT: Record<string, string> = {
 };
 
 function monthBounds(month: string): { start: string; end: string } {
-  const [y, m] = month.split('-').map(Number);
-  const iso = (t: number) => new Date(t).toISOString().replace('.000Z', 'Z');
-  return { start: iso(Date.UTC(y, m - 1, 1)), end: iso(Date.UTC(y, m, 1)) };
+  const { from, to } = monthRange(month);
+  const iso = (t: number) => new Date(t * 1000).toISOString().replace('.000Z', 'Z');
+  return { start: iso(from), end: iso(to) };
 }
 
 /**

@@ -12,7 +12,7 @@ import type { RunqRepository } from '../store/runq.js';
 import type { NetcostRepository } from '../store/netcost.js';
 import type { PriceSnapshot } from '../netcost/pricing.js';
 import { focusCsv, focusRows, type ReportContext } from '../netcost/focus.js';
-import type { CostRow } from '../netcost/cost.js';
+import { monthRange, type CostRow } from '../netcost/cost.js';
 import { stringify } from 'csv-stringify/sync';
 import { requireToken } from './auth.js';
 import { openApiDocument } from './openapi.js';
@@ -204,8 +204,7 @@ export function createApi(opts: ApiOptions): Hono {
 
   app.get('/api/v1/reports/monthly', async (c) => {
     const q = parse(querySchemas.monthly, c);
-    const [y, m] = q.month.split('-').map(Number);
-    const r = { from: Date.UTC(y, m - 1, 1) / 1000, to: Date.UTC(y, m, 1) / 1000 };
+    const r = monthRange(q.month);
     const n = netcost();
     const rows = await n.repo.cost(r, 'app', n.snapshot());
     if (q.format === 'json') return c.json({ month: q.month, rows: rows.map(costJson) });
