@@ -10,6 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parse as parseCsv } from 'csv-parse/sync';
 import { getJson, launchChromium, makeCgroup, randomHex, removeCgroup, repoRoot, spawnInCgroup, startKiln, tempDir, waitExit, writeJson, bpfTest, type KilnProcess } from '../profiler/testkit.js';
+import type { NetcostApiRow } from '../web/api.js';
 import { queryMetadata } from './cloud-metadata.js';
 import { TestNet } from './netkit.js';
 
@@ -20,23 +21,7 @@ const peer = join(repoRoot, 'netcost/testdata/tcp-peer.js');
 const fakeMetadata = join(repoRoot, 'netcost/testdata/fake-metadata.js');
 const ARTIFACTS = join(repoRoot, 'test-artifacts');
 
-interface CostRow {
-  app?: string;
-  peer?: string;
-  port?: number;
-  peer_app?: string | null;
-  class: string;
-  direction?: string;
-  bytes_sent: number;
-  bytes_received: number;
-  billed_bytes: number;
-  cost_usd: number;
-  unit_price_usd: number;
-  pricing_unit: string;
-  pricing_unit_bytes: number;
-  tier: string;
-  price_source: string;
-}
+type CostRow = NetcostApiRow;
 
 describe('network cost across namespaces in three zones and the internet', bpfTest(), () => {
   let net: TestNet;

@@ -35,6 +35,29 @@ export interface ApiOptions {
   onError?: (e: unknown) => void;
 }
 
+/** A row of /api/v1/netcost (DESIGN.md fields plus billed bytes, region and month). */
+export interface NetcostApiRow {
+  app?: string;
+  peer?: string;
+  /** the service port: the peer's for outbound connections, ours for inbound ones */
+  port?: number;
+  peer_app?: string | null;
+  class: CostRow['class'];
+  direction?: string;
+  region: string | null;
+  month: string;
+  bytes_sent: number;
+  bytes_received: number;
+  billed_bytes: number;
+  billed_direction: CostRow['billed_direction'];
+  cost_usd: number;
+  unit_price_usd: number;
+  pricing_unit: string;
+  pricing_unit_bytes: number;
+  tier: string;
+  price_source: string;
+}
+
 function formatZodError(err: z.ZodError): string {
   return err.issues.map((i) => (i.path.length ? `${i.path.join('.')}: ${i.message}` : i.message)).join('; ');
 }
@@ -162,14 +185,14 @@ export function createApi(opts: ApiOptions): Hono {
   }
 
   /** A cost row as the API serves it: the group's columns, then the DESIGN.md row fields. */
-  function costJson(r: CostRow): Record<string, unknown> {
+  function costJson(r: CostRow): NetcostApiRow {
     // port: the service port (the peer's for outbound connections, ours for inbound ones)
-    const peer = r.group.peer_address === undefined ? {} : { peer: r.group.peer_address, port: r.group.port, peer_app: r.group.peer_app || null };
+    const peer = r.group.peer_address === undefined ? {} : { peer: String(r.group.peer_address), port: Number(r.group.port), peer_app: r.group.peer_app ? String(r.group.peer_app) : null };
     return {
-      ...(r.group.app === undefined ? {} : { app: r.group.app }),
+      ...(r.group.app === undefined ? {} : { app: String(r.group.app) }),
       ...peer,
       class: r.class,
-      ...(r.group.direction === undefined ? {} : { direction: r.group.direction }),
+      ...(r.group.direction === undefined ? {} : { direction: String(r.group.direction) }),
       region: r.region || null,
       month: r.month,
       bytes_sent: r.bytes_sent,

@@ -2,22 +2,13 @@
  * price, tier and billed bytes behind each figure, and the cost over the month as a stacked chart.
  * The URL holds the month and grouping. */
 
+import type { NetcostApiRow } from '../api.js';
+
 /* d3 is loaded as a global by cost.html */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 declare const d3: any;
 
-interface Row {
-  app?: string;
-  class: string;
-  bytes_sent: number;
-  bytes_received: number;
-  billed_bytes: number;
-  cost_usd: number;
-  unit_price_usd: number;
-  pricing_unit: string;
-  tier: string;
-  price_source: string;
-}
+type Row = NetcostApiRow;
 
 interface Point {
   t: number;
