@@ -111,12 +111,8 @@ int BPF_PROG(tcp_state, struct sock *sk, int oldstate, int newstate)
 		struct tcp_conn *c = bpf_map_lookup_elem(&tcp_conns, &key);
 		if (!c)
 			c = track(sk, (oldstate == BPF_TCP_SYN_RECV ? KILN_TCP_INBOUND : 0) | KILN_TCP_ESTABLISHED, 0);
-		else if (c) { /* the source address and port are final now */
+		else { /* the source port is final now (the address was chosen before SYN_SENT) */
 			c->sport = BPF_CORE_READ(sk, __sk_common.skc_num);
-			if (c->family == AF_INET)
-				bpf_core_read(c->saddr, 4, &sk->__sk_common.skc_rcv_saddr);
-			else
-				bpf_core_read(c->saddr, 16, &sk->__sk_common.skc_v6_rcv_saddr);
 			c->flags |= KILN_TCP_ESTABLISHED;
 		}
 	} else if (newstate == BPF_TCP_CLOSE) {
