@@ -165,7 +165,7 @@ async function run(argv: string[]): Promise<void> {
         out.push({ collector: 'runq', reason: 'start_map_full', value: Number(l.startMapFull) }, { collector: 'runq', reason: 'hist_map_full', value: Number(l.histMapFull) });
       }
       if (health.flows) {
-        const f = health.flows.allStats();
+        const f = health.flows.stats();
         out.push({ collector: 'tcp', reason: 'conns_map_full', value: f.connsMapFull }, { collector: 'tcp', reason: 'closed_map_full', value: f.closedMapFull });
       }
       return out;
@@ -204,7 +204,7 @@ async function run(argv: string[]): Promise<void> {
       host,
       resolver: new CgroupResolver(defaultProviders(values['runtime-root'])),
       onWindow: sink('runq', (w) => metrics.observeRunqWindow(w), (w) => runqRepo.writeWindow(w)),
-      onError: (e) => log(`runq: ${(e as Error).message}`),
+      onError: (e) => log(`runq: ${why(e)}`),
     });
   } catch (e) {
     if (isNativeError(e)) fail(`kiln: the kernel refused the run-queue BPF program (${e.code}): ${e.message.split('\n')[0]}`);
@@ -252,7 +252,7 @@ async function run(argv: string[]): Promise<void> {
     status: () => ({
       profiler: { sampleHz, windowSeconds, cpus: collector.sampler.cpus.length, ...collector.stats() },
       runq: { windowsFlushed: runq.windowsFlushed, windowErrors: runq.windowErrors, waitsRecorded: runq.waitsRecorded, ...runq.losses() },
-      tcp: flows.allStats(),
+      tcp: flows.stats(),
       placement: placement ?? (topology.zones.length ? 'zones file' : 'unknown: no --zones and no cloud metadata'),
     }),
     extend: (app) => {

@@ -61,7 +61,7 @@ process.on('SIGTERM', async () => {
   await c?.stop();
   await runq?.stop();
   await flows?.stop();
-  const s = { ...(c?.stats() ?? {}), ...(flows ? { flowRows, ...flows.allStats() } : {}) };
+  const s = { ...(c?.stats() ?? {}), ...(flows ? { flowRows, ...flows.stats() } : {}) };
   process.stdout.write(`${JSON.stringify({ windows, stacks, waits, ...Object.fromEntries(Object.entries(s).map(([k, v]) => [k, typeof v === 'bigint' ? Number(v) : v])) })}\n`);
   process.exit(0);
 });

@@ -78,7 +78,7 @@ export class FlowCollector {
   #windows = new Map<number, Map<string, FlowRow>>();
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<void> | null = null;
-  readonly stats: Omit<FlowStats, 'connsMapFull' | 'closedMapFull'> = { collects: 0, connectionsSeen: 0, externalSkipped: 0, rowsFolded: 0, windowsFlushed: 0, windowErrors: 0 };
+  readonly #stats: Omit<FlowStats, 'connsMapFull' | 'closedMapFull'> = { collects: 0, connectionsSeen: 0, externalSkipped: 0, rowsFolded: 0, windowsFlushed: 0, windowErrors: 0 };
 
   constructor(opts: FlowCollectorOptions) {
     this.#opts = opts;
@@ -113,7 +113,7 @@ export class FlowCollector {
   /** Reads the kernel's counters once and adds them to the window `nowSec` falls in. */
   collectOnce(nowSec: number, open = true): void {
     const deltas = this.tcp.collect(open);
-    this.stats.collects++;
+    this.#stats.collects++;
     const named = deltas.map((d) => ({ d, app: this.#external(d) ? null : appOfFlow(d, this.#opts.cgroups, this.#opts.processes) }));
     for (const { d, app } of named) if (app) this.#endpoints.set(tuple(d.localAddress, d.localPort, d.remoteAddress, d.remotePort), app.app);
     const start = Math.floor(nowSec / this.#opts.windowSeconds) * this.#opts.windowSeconds;
@@ -121,10 +121,10 @@ export class FlowCollector {
     if (!rows) this.#windows.set(start, (rows = new Map()));
     for (const { d, app } of named) {
       if (!app) {
-        this.stats.externalSkipped++;
+        this.#stats.externalSkipped++;
         continue;
       }
-      this.stats.connectionsSeen += d.opened ? 1 : 0;
+      this.#stats.connectionsSeen += d.opened ? 1 : 0;
       this.#add(rows, d, app);
     }
   }
@@ -144,7 +144,7 @@ export class FlowCollector {
     let peerAddress = d.remoteAddress;
     let rowPort = port;
     if (!rows.has(key) && rows.size >= MAX_ROWS_PER_WINDOW) {
-      this.stats.rowsFolded++;
+      this.#stats.rowsFolded++;
       peerAddress = '~other';
       rowPort = 0;
       key = `${app.app}\0${app.containerId}\0${direction}\0~other\0\0\0${c.class}`;
@@ -186,9 +186,9 @@ export class FlowCollector {
       if (rows.size === 0) continue;
       try {
         await this.#opts.onWindow({ start, seconds: this.#opts.windowSeconds, host: this.#host, rows: [...rows.values()] });
-        this.stats.windowsFlushed++;
+        this.#stats.windowsFlushed++;
       } catch (e) {
-        this.stats.windowErrors++;
+        this.#stats.windowErrors++;
         this.#opts.onError?.(e);
       }
     }
@@ -207,9 +207,9 @@ export class FlowCollector {
 
   #finalLosses: ReturnType<TcpCollector['losses']> | undefined;
 
-  allStats(): FlowStats {
+  stats(): FlowStats {
     const l = this.#finalLosses ?? this.tcp.losses();
-    return { ...this.stats, connsMapFull: Number(l.connsMapFull), closedMapFull: Number(l.closedMapFull) };
+    return { ...this.#stats, connsMapFull: Number(l.connsMapFull), closedMapFull: Number(l.closedMapFull) };
   }
 }
 
