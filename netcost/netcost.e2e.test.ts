@@ -226,10 +226,11 @@ describe('network cost across namespaces in three zones and the internet', bpfTe
     // `kiln report --month` prints the same report
     const cli = execFileSync(process.execPath, [join(repoRoot, 'dist/cli.js'), 'report', '--month', month, '--format', 'focus', '--url', kiln.url], { encoding: 'utf8' });
     const cliRows = parseCsv(cli, { columns: true }) as Record<string, string>[];
-    assert.deepEqual(
-      cliRows.map((x) => [x.ResourceName, x.x_TrafficClass, x.BilledCost]),
-      rows.map((x) => [x.ResourceName, x.x_TrafficClass, x.BilledCost]),
-    );
+    // Kiln keeps measuring while the test runs: the test's own HTTP calls to it are new same-host
+    // rows of `node` between the two reports, so compare the workload's applications, which have ended.
+    const workload = (xs: Record<string, string>[]) => xs.filter((x) => x.ResourceName in expected).map((x) => [x.ResourceName, x.x_TrafficClass, x.x_Direction, x.BilledCost]);
+    assert.ok(workload(rows).length >= 5);
+    assert.deepEqual(workload(cliRows), workload(rows));
   });
 
   it('shows the cost view in a real browser: the table by app and class, and the chart', async () => {
