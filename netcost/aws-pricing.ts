@@ -39,7 +39,7 @@ export function regionPricesFromPriceList(items: PriceListItem[], previous: Pric
   };
   const out: PriceSnapshot['regions'][string] = { ...(previous ?? {}) };
   const intra = flatPrice(of((a) => a.transferType === 'IntraRegion'));
-  if (intra) out['cross-az'] = { ...intra, note: 'billed in each direction: both ends pay' };
+  if (intra) out['cross-az'] = { ...intra, billed: 'egress+ingress', note: 'billed in each direction: both ends pay' };
   const inter = flatPrice(of((a) => a.transferType === 'InterRegion Outbound'));
   if (inter) out['cross-region'] = { ...inter, note: 'most common price over destination regions' };
   const inbound = flatPrice(of((a) => a.transferType === 'AWS Inbound'));

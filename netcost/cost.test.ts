@@ -40,6 +40,27 @@ describe('priceUsage', () => {
     assert.ok(Math.abs(perFlow - total) > 1);
   });
 
+  it('prices GCP and Azure hosts by their own rules: GCP bills cross-zone to the sender, Azure not at all', () => {
+    const gcp = loadSnapshot(join(BUNDLED_PRICING_DIR, 'snapshot-gcp.json'));
+    const g = priceUsage([row('a', 'cross-az', 3 * GiB, 1 * GiB, 'us-central1'), row('b', 'internet', 2 * TiB, GiB, 'us-central1')], { snapshot: gcp, egressBefore: new Map() });
+    const ga = g.find((r) => r.group.app === 'a')!;
+    assert.equal(ga.billed_direction, 'egress');
+    assert.equal(ga.billed_bytes, 3 * GiB);
+    assert.ok(Math.abs(ga.cost_usd - 0.03) < 1e-12);
+    // Premium Tier: the first TiB at $0.12, the second at $0.11, no free allowance
+    const gb = g.filter((r) => r.group.app === 'b');
+    assert.ok(Math.abs(gb.reduce((s, r) => s + r.cost_usd, 0) - (1024 * 0.12 + 1024 * 0.11)) < 1e-9);
+    assert.ok(gb.every((r) => r.price_source.startsWith(gcp.snapshot) && r.pricing_unit === 'GiB'));
+
+    const azure = loadSnapshot(join(BUNDLED_PRICING_DIR, 'snapshot-azure.json'));
+    const z = priceUsage([row('a', 'cross-az', 3 * GiB, 1 * GiB, 'eastus'), row('b', 'internet', 150 * GiB, 0, 'eastus')], { snapshot: azure, egressBefore: new Map() });
+    assert.equal(z.find((r) => r.group.app === 'a')!.cost_usd, 0);
+    // 100 GB free, then $0.087
+    const zb = z.filter((r) => r.group.app === 'b');
+    assert.deepEqual(zb.map((r) => r.tier), ['free allowance', 'first 10 TB']);
+    assert.ok(Math.abs(zb.reduce((s, r) => s + r.cost_usd, 0) - 50 * 0.087) < 1e-9);
+  });
+
   it('marks unknown peers and regions without prices as unpriced instead of guessing', () => {
     const out = priceUsage([row('a', 'unknown', GiB, GiB), row('b', 'cross-az', GiB, 0, 'mars-north-1'), row('c', 'cross-az', GiB, 0, '')], { snapshot, egressBefore: new Map() });
     assert.ok(out.every((r) => r.cost_usd === 0 && r.tier.startsWith('unpriced')), JSON.stringify(out.map((r) => r.tier)));

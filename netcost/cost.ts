@@ -1,5 +1,6 @@
 /* Prices network usage from a snapshot, the way the cloud bills it:
- * - cross-AZ: bytes in each direction are billed (both ends pay: each host's sent and received);
+ * - cross-AZ: on AWS bytes in each direction are billed (both ends pay: each host's sent and received);
+ *   on GCP the sender pays (the snapshot's `billed`); Azure does not bill it (price 0);
  * - cross-region: the sending side pays; received bytes are billed to the other region's sender;
  * - internet: egress is tiered on the month's cumulative volume of the account and region, and each
  *   tier segment is allocated to applications by their share; ingress is free;
@@ -77,8 +78,9 @@ export function priceUsage(rows: UsageRow[], ctx: PricingContext): CostRow[] {
         out.push(free(r, `unpriced: no ${r.class} price for ${r.region}`));
         continue;
       }
-      const billed = r.class === 'cross-az' ? r.bytesSent + r.bytesReceived : r.bytesSent;
-      out.push({ ...base(r), billed_bytes: billed, cost_usd: (billed / unitBytes) * p.usd_per_unit, unit_price_usd: p.usd_per_unit, tier: 'flat' });
+      const direction = r.class === 'cross-az' ? prices['cross-az']!.billed : 'egress';
+      const billed = direction === 'egress+ingress' ? r.bytesSent + r.bytesReceived : r.bytesSent;
+      out.push({ ...base(r), billed_direction: direction, billed_bytes: billed, cost_usd: (billed / unitBytes) * p.usd_per_unit, unit_price_usd: p.usd_per_unit, tier: 'flat' });
     } else {
       const k = `${r.month}|${r.region}`;
       internet.set(k, [...(internet.get(k) ?? []), r]);

@@ -66,6 +66,8 @@ export const FOCUS_COLUMNS = [
 
 export type FocusRow = Record<(typeof FOCUS_COLUMNS)[number], string | number | null>;
 
+/** The service each cloud bills VM data transfer under. */
+const SERVICE_NAMES: Record<string, string> = { aws: 'AWS Data Transfer', gcp: 'Compute Engine', azure: 'Bandwidth' };
 const PROVIDER_NAMES: Record<string, string> = { aws: 'AWS', gcp: 'Google Cloud', azure: 'Microsoft', other: 'Unknown' };
 const CLASS_TEXT: Record<string, string> = {
   'same-host': 'same-host traffic',
@@ -125,7 +127,7 @@ export function focusRows(rows: CostRow[], ctx: ReportContext, peers: Map<string
       ResourceName: app,
       ResourceType: 'Application',
       ServiceCategory: 'Networking',
-      ServiceName: ctx.provider === 'aws' ? 'AWS Data Transfer' : 'Data Transfer',
+      ServiceName: SERVICE_NAMES[ctx.provider] ?? 'Data Transfer',
       ServiceSubcategory: 'Network Connectivity',
       SkuId: null,
       SkuPriceId: null,

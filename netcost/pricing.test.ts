@@ -28,6 +28,24 @@ describe('AWS price snapshot', () => {
   });
 });
 
+describe('bundled price snapshots', () => {
+  for (const provider of ['aws', 'gcp', 'azure']) {
+    it(`${provider}: loads, is dated and sourced, prices every class it lists, NAT processing included`, () => {
+      const s = loadSnapshot(join(repoRoot, `netcost/pricing/snapshot-${provider}.json`));
+      assert.equal(s.provider, provider);
+      assert.match(s.snapshot, new RegExp(`^${provider}-${s.date}`));
+      assert.ok(s.source.length > 50, 'says where its figures come from');
+      assert.ok(Object.keys(s.regions).length >= 1);
+      for (const [region, p] of Object.entries(s.regions)) {
+        assert.ok(p['cross-az'] && p['cross-region'] && p['internet-egress'] && p['nat-gateway-processing'], region);
+        const ups = p['internet-egress'].tiers.map((t) => t.up_to_units ?? Infinity);
+        assert.deepEqual(ups, [...ups].sort((a, b) => a - b), `${region}: tiers ascend`);
+        assert.equal(ups.at(-1), Infinity, `${region}: the last tier is open-ended`);
+      }
+    });
+  }
+});
+
 describe('tiered pricing', () => {
   it('applies the free allowance, then the tiers, to the month cumulative volume', () => {
     // 20 TB in a fresh month: 100 GB free, 10 TB - 100 GB at 0.09, 10 TB at 0.085

@@ -6,6 +6,8 @@ import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 
 const flat = z.object({ usd_per_unit: z.number().nonnegative(), note: z.string().optional() });
+/** Cross-AZ: AWS bills both directions at each end; GCP bills the sender only. */
+const crossAz = flat.extend({ billed: z.enum(['egress', 'egress+ingress']).default('egress+ingress') });
 const tiered = z.object({
   free_units_per_month: z.number().nonnegative().default(0),
   tiers: z.array(z.object({ name: z.string(), up_to_units: z.number().positive().nullable(), usd_per_unit: z.number().nonnegative() })).min(1),
@@ -22,7 +24,7 @@ export const snapshotSchema = z.object({
   regions: z.record(
     z.string(),
     z.object({
-      'cross-az': flat.optional(),
+      'cross-az': crossAz.optional(),
       'cross-region': flat.optional(),
       'internet-egress': tiered.optional(),
       'internet-ingress': flat.optional(),
