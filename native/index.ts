@@ -35,6 +35,7 @@ interface Addon {
   mapTake(fd: number, keys: Buffer, keySize: number, valueSize: number): { values: Buffer; found: Buffer };
   mapLookup(fd: number, key: Buffer, valueSize: number): Buffer | null;
   mapUpdate(fd: number, key: Buffer, value: Buffer, flags: number): void;
+  ringbufConsume(h: unknown, map: string): Buffer;
   progStats(h: unknown): ProgStat[];
   enableStats(): void;
   numPossibleCpus(): number;
@@ -159,6 +160,11 @@ export class BpfObject {
 
   map(name: string): BpfMap {
     return new BpfMap(name, load().mapInfo(this.handle, name));
+  }
+
+  /** Every record available in a ring buffer map: u32 length, the bytes, padded to 8 (a copy). */
+  ringbufConsume(map: string): Buffer {
+    return load().ringbufConsume(this.handle, map);
   }
 
   progStats(): ProgStat[] {

@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libiberty-dev make gcc binutils pkg-config
-  golang-go linux-perf iproute2 util-linux chromium libbpf-tools prometheus)
+  golang-go linux-perf iproute2 util-linux chromium libbpf-tools prometheus bind9-dnsutils)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

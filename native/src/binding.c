@@ -16,6 +16,7 @@
 #include "profile.h"
 #include "runq.h"
 #include "tcp.h"
+#include "dns.h"
 
 #define NAPI_CALL(env, call)                                                        \
 	do {                                                                        \
@@ -411,6 +412,25 @@ static napi_value js_map_update(napi_env env, napi_callback_info info)
 	return NULL;
 }
 
+/* ringbufConsume(obj, map) -> Buffer of records (u32 length, bytes, padded to 8), copied */
+static napi_value js_ringbuf_consume(napi_env env, napi_callback_info info)
+{
+	ARGS(2);
+	GET_OBJ(0);
+	char *map = get_string(env, argv[1]);
+	if (!map)
+		return NULL;
+	const uint8_t *data = NULL;
+	size_t len = 0;
+	int err = kiln_obj_ringbuf_consume(o, map, &data, &len);
+	free(map);
+	if (err)
+		return throw_errno(env, err, "BPF ring buffer consume");
+	napi_value buf;
+	NAPI_CALL(env, napi_create_buffer_copy(env, len, len ? data : (const uint8_t *)"", NULL, &buf));
+	return buf;
+}
+
 static napi_value js_prog_stats(napi_env env, napi_callback_info info)
 {
 	ARGS(1);
@@ -531,6 +551,25 @@ static napi_value make_layouts(napi_env env)
 	FIELD(tc, tcp_conn, retransmits);
 	FIELD(tc, tcp_conn, opened_ns);
 	napi_set_named_property(env, all, "tcp_conn", tc);
+	napi_value de;
+	napi_create_object(env, &de);
+	set_layout_field(env, de, "size", sizeof(struct dns_event));
+	FIELD(de, dns_event, ts_ns);
+	FIELD(de, dns_event, sock);
+	FIELD(de, dns_event, cgroup_id);
+	FIELD(de, dns_event, tgid);
+	FIELD(de, dns_event, pid);
+	FIELD(de, dns_event, len);
+	FIELD(de, dns_event, caplen);
+	FIELD(de, dns_event, dir);
+	FIELD(de, dns_event, proto);
+	FIELD(de, dns_event, family);
+	FIELD(de, dns_event, port);
+	FIELD(de, dns_event, flags);
+	FIELD(de, dns_event, addr);
+	FIELD(de, dns_event, comm);
+	FIELD(de, dns_event, data);
+	napi_set_named_property(env, all, "dns_event", de);
 	return all;
 }
 
@@ -550,6 +589,7 @@ static napi_value init(napi_env env, napi_value exports)
 		{ "mapTake", NULL, js_map_take, NULL, NULL, NULL, napi_default, NULL },
 		{ "mapLookup", NULL, js_map_lookup, NULL, NULL, NULL, napi_default, NULL },
 		{ "mapUpdate", NULL, js_map_update, NULL, NULL, NULL, napi_default, NULL },
+		{ "ringbufConsume", NULL, js_ringbuf_consume, NULL, NULL, NULL, napi_default, NULL },
 		{ "progStats", NULL, js_prog_stats, NULL, NULL, NULL, napi_default, NULL },
 		{ "enableStats", NULL, js_enable_stats, NULL, NULL, NULL, napi_default, NULL },
 		{ "numPossibleCpus", NULL, js_num_possible_cpus, NULL, NULL, NULL, napi_default, NULL },

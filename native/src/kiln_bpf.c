@@ -20,6 +20,11 @@ struct kiln_obj {
 	struct bpf_link *links[MAX_LINKS];
 	int perf_fds[MAX_LINKS];
 	int nlinks;
+	/* one ring buffer map consumed into a growable buffer (records: u32 length, bytes, padded to 8) */
+	struct ring_buffer *rb;
+	uint8_t *rb_buf;
+	size_t rb_len, rb_cap;
+	int rb_err;
 };
 
 /* Keep the tail of libbpf's output (the verifier log ends with the reason). */
@@ -300,6 +305,53 @@ void kiln_obj_close(struct kiln_obj *o)
 		if (o->perf_fds[i] >= 0)
 			close(o->perf_fds[i]);
 	}
+	ring_buffer__free(o->rb);
+	free(o->rb_buf);
 	bpf_object__close(o->obj);
 	free(o);
+}
+
+static int rb_sample(void *ctx, void *data, size_t size)
+{
+	struct kiln_obj *o = ctx;
+	size_t need = o->rb_len + 4 + ((size + 7) & ~(size_t)7);
+	if (need > o->rb_cap) {
+		size_t cap = o->rb_cap ? o->rb_cap : 1 << 16;
+		while (cap < need)
+			cap *= 2;
+		uint8_t *b = realloc(o->rb_buf, cap);
+		if (!b) {
+			o->rb_err = -ENOMEM;
+			return 0; /* the record is consumed either way; the error is reported after */
+		}
+		o->rb_buf = b;
+		o->rb_cap = cap;
+	}
+	uint32_t n = (uint32_t)size;
+	memcpy(o->rb_buf + o->rb_len, &n, 4);
+	memcpy(o->rb_buf + o->rb_len + 4, data, size);
+	o->rb_len += 4 + ((size + 7) & ~(size_t)7);
+	return 0;
+}
+
+int kiln_obj_ringbuf_consume(struct kiln_obj *o, const char *map, const uint8_t **data, size_t *len)
+{
+	if (!o->rb) {
+		struct bpf_map *m = bpf_object__find_map_by_name(o->obj, map);
+		if (!m)
+			return -ENOENT;
+		o->rb = ring_buffer__new(bpf_map__fd(m), rb_sample, o, NULL);
+		if (!o->rb)
+			return errno ? -errno : -EINVAL;
+	}
+	o->rb_len = 0;
+	o->rb_err = 0;
+	int n = ring_buffer__consume(o->rb);
+	if (n < 0)
+		return n;
+	if (o->rb_err)
+		return o->rb_err;
+	*data = o->rb_buf;
+	*len = o->rb_len;
+	return 0;
 }

@@ -41,5 +41,8 @@ struct kiln_prog_stat {
 int kiln_obj_prog_stats(struct kiln_obj *o, struct kiln_prog_stat *out, int cap);
 /* Turn on the kernel's run-time accounting for as long as the process lives. */
 int kiln_enable_bpf_stats(void);
+/* Consumes every record available in the ring buffer map `map` (the first call sets it up). *data
+ * holds records as u32 length, then the bytes, padded to 8; valid until the next call. */
+int kiln_obj_ringbuf_consume(struct kiln_obj *o, const char *map, const uint8_t **data, size_t *len);
 void kiln_obj_close(struct kiln_obj *o);
 #endif

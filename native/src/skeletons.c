@@ -5,12 +5,14 @@
 #include "profile.skel.h"
 #include "runq.skel.h"
 #include "tcp.skel.h"
+#include "dns.skel.h"
 #include "skeletons.h"
 
 static const struct kiln_embedded_obj objs[] = {
 	{ "profile", profile_bpf__elf_bytes },
 	{ "runq", runq_bpf__elf_bytes },
 	{ "tcp", tcp_bpf__elf_bytes },
+	{ "dns", dns_bpf__elf_bytes },
 };
 
 const struct kiln_embedded_obj *kiln_find_embedded(const char *name)

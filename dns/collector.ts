@@ -1,0 +1,197 @@
+/* The DNS collector: bpf/dns.bpf.c on the syscall tracepoints, its ring buffer read every 20 ms, each
+ * event matched into query records (tracker.ts), named per DESIGN.md and aggregated per window. */
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { BpfObject, type BpfMap } from '../native/index.js';
+import { readPerCpuCounters } from '../profiler/bpf-layout.js';
+import type { CgroupResolver } from '../profiler/cgroup-resolver.js';
+import type { ProcessTable } from '../profiler/process-table.js';
+import { windowStart } from '../profiler/window.js';
+import { appOfFlow } from '../netcost/tcp-collector.js';
+import { DnsAggregator, type DnsWindow } from './aggregate.js';
+import { DNS_STATS, decodeDnsEvents, type DnsEvent } from './layout.js';
+import { DnsTracker, type DnsQueryRecord } from './tracker.js';
+
+export const DNS_PROGRAMS = [
+  'dns_connect',
+  'dns_sendto',
+  'dns_sendmsg',
+  'dns_sendmmsg',
+  'dns_write',
+  'dns_writev',
+  'dns_recvfrom_enter',
+  'dns_recvfrom_exit',
+  'dns_read_enter',
+  'dns_read_exit',
+  'dns_recvmsg_enter',
+  'dns_recvmsg_exit',
+  'dns_recvmmsg_enter',
+  'dns_recvmmsg_exit',
+  'dns_readv_enter',
+  'dns_readv_exit',
+];
+
+export interface DnsCollectorOptions {
+  windowSeconds: number;
+  host: string;
+  cgroups: CgroupResolver;
+  processes: ProcessTable;
+  onWindow: (w: DnsWindow) => Promise<void>;
+  onError?: (e: unknown) => void;
+  /** a query with no response after this long is a timeout; default 5 s */
+  timeoutSeconds?: number;
+  /** domains per application that keep their name in a window; default 100 */
+  topDomains?: number;
+  /** every query record, as it ends (tests, metrics) */
+  onRecord?: (r: DnsQueryRecord & { app: string }) => void;
+}
+
+/** Syscall tracepoints are attached through tracefs; it is not mounted at boot on some machines. */
+export function ensureTracefs(): void {
+  if (existsSync('/sys/kernel/tracing/events/syscalls') || existsSync('/sys/kernel/debug/tracing/events/syscalls')) return;
+  const mounted = readFileSync('/proc/mounts', 'utf8').split('\n').some((l) => l.split(' ')[1] === '/sys/kernel/tracing');
+  if (!mounted) {
+    try {
+      execFileSync('mount', ['-t', 'tracefs', 'nodev', '/sys/kernel/tracing'], { stdio: 'pipe' });
+    } catch (e) {
+      throw new Error(`tracefs is not mounted and mounting it failed (mount -t tracefs nodev /sys/kernel/tracing): ${(e as Error).message.split('\n')[0]}`);
+    }
+  }
+  if (!existsSync('/sys/kernel/tracing/events/syscalls')) throw new Error('no syscall tracepoints in tracefs (kernel built without CONFIG_FTRACE_SYSCALLS)');
+}
+
+export class DnsCollector {
+  readonly bpf: BpfObject;
+  readonly tracker: DnsTracker;
+  readonly #stats: BpfMap;
+  readonly #opts: DnsCollectorOptions;
+  readonly #agg: DnsAggregator;
+  #poll: NodeJS.Timeout | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #flushing: Promise<void> | null = null;
+  #lastFlush = Date.now() / 1000;
+  #events: DnsEvent[] = [];
+  windowsFlushed = 0;
+  windowErrors = 0;
+  recordsFolded = 0;
+  decodeErrors = 0;
+  handleErrors = 0;
+
+  constructor(opts: DnsCollectorOptions) {
+    this.#opts = opts;
+    ensureTracefs();
+    const [obj, stats] = BpfObject.load('dns', {}, (o) => {
+      for (const p of DNS_PROGRAMS) o.attach(p);
+      return o.map('dns_stats');
+    });
+    this.bpf = obj;
+    this.#stats = stats;
+    this.#agg = new DnsAggregator(opts.topDomains ?? 100);
+    this.tracker = new DnsTracker({
+      timeoutNs: BigInt(Math.round((opts.timeoutSeconds ?? 5) * 1e9)),
+      onRecord: (r) => {
+        const { app, containerId } = appOfFlow(r, opts.cgroups, opts.processes);
+        this.#agg.add(app, containerId, r);
+        opts.onRecord?.({ ...r, app });
+      },
+    });
+  }
+
+  start(): void {
+    let sweepAt = 0;
+    this.#poll = setInterval(() => {
+      this.poll();
+      if (++sweepAt % 12 === 0) this.tracker.sweep(); // every 240 ms
+    }, 20);
+    this.#poll.unref();
+    const schedule = () => {
+      const w = this.#opts.windowSeconds * 1000;
+      const next = Math.floor(Date.now() / w) * w + w + 200;
+      this.#timer = setTimeout(() => {
+        void this.flush().finally(schedule);
+      }, next - Date.now());
+      this.#timer.unref();
+    };
+    schedule();
+  }
+
+  /** Reads the ring buffer and matches what it holds. */
+  poll(): void {
+    let buf: Buffer;
+    try {
+      buf = this.bpf.ringbufConsume('dns_events');
+    } catch (e) {
+      this.#opts.onError?.(e);
+      return;
+    }
+    if (buf.length === 0) return;
+    this.#events.length = 0;
+    const { events, malformed } = decodeDnsEvents(buf, this.#events);
+    this.decodeErrors += malformed;
+    for (const e of events) {
+      try {
+        // name the process while it is alive: a query's record may come seconds later (a timeout),
+        // and the process table keeps the name of a process that has exited
+        if (e.dir === 'send') appOfFlow(e, this.#opts.cgroups, this.#opts.processes);
+        this.tracker.handle(e);
+      } catch (err) {
+        // a fault in one event must not lose the rest of the batch
+        if (this.handleErrors++ === 0) this.#opts.onError?.(err);
+      }
+    }
+  }
+
+  flush(): Promise<void> {
+    this.#flushing ??= this.#flush().finally(() => {
+      this.#flushing = null;
+    });
+    return this.#flushing;
+  }
+
+  async #flush(): Promise<void> {
+    this.poll();
+    this.tracker.sweep();
+    const now = Date.now() / 1000;
+    const start = windowStart(Math.max(this.#lastFlush, now - this.#opts.windowSeconds + 0.5), this.#opts.windowSeconds);
+    this.#lastFlush = now;
+    if (this.#agg.empty) return;
+    const w = this.#agg.take(start, this.#opts.windowSeconds, this.#opts.host);
+    this.recordsFolded += w.folded;
+    try {
+      await this.#opts.onWindow(w);
+      this.windowsFlushed++;
+    } catch (e) {
+      this.windowErrors++;
+      this.#opts.onError?.(e);
+    }
+  }
+
+  /** Kernel-side losses since load. */
+  losses(): Record<(typeof DNS_STATS)[number], bigint> {
+    return readPerCpuCounters(this.#stats, DNS_STATS);
+  }
+
+  stats(): Record<string, number> {
+    const l = this.losses();
+    return {
+      ...this.tracker.stats,
+      inFlight: this.tracker.inFlight,
+      decodeErrors: this.decodeErrors,
+      handleErrors: this.handleErrors,
+      recordsFolded: this.recordsFolded,
+      windowsFlushed: this.windowsFlushed,
+      windowErrors: this.windowErrors,
+      ringbufFull: Number(l.ringbufFull),
+      argsMapFull: Number(l.argsMapFull),
+      sockRegisterFailed: Number(l.sockRegisterFailed),
+      messagesNotRead: Number(l.messagesNotRead),
+    };
+  }
+
+  async stop(): Promise<void> {
+    if (this.#poll) clearInterval(this.#poll);
+    if (this.#timer) clearTimeout(this.#timer);
+    await this.flush();
+    this.bpf.close();
+  }
+}

@@ -1,0 +1,90 @@
+/* Decoder for the ring buffer records of bpf/dns.bpf.c (struct dns_event in bpf/dns.h); offsets are
+ * checked against the C header by dns.test.ts (the addon exports offsetof() of every field). */
+import ipaddr from 'ipaddr.js';
+
+export const DNS_EVENT = {
+  ts_ns: 0,
+  sock: 8,
+  cgroup_id: 16,
+  tgid: 24,
+  pid: 28,
+  len: 32,
+  caplen: 36,
+  dir: 38,
+  proto: 39,
+  family: 40,
+  port: 42,
+  flags: 44,
+  addr: 52,
+  comm: 68,
+  data: 84,
+} as const;
+
+/** Indexes of the per-CPU dns_stats array (enum dns_stat). */
+export const DNS_STATS = ['ringbufFull', 'argsMapFull', 'sockRegisterFailed', 'messagesNotRead'] as const;
+export const DNS_FLAG_IOV_TRUNC = 1;
+const AF_INET = 2;
+const AF_INET6 = 10;
+const IPPROTO_TCP = 6;
+
+export interface DnsEvent {
+  /** CLOCK_MONOTONIC nanoseconds */
+  tsNs: bigint;
+  /** the socket (its struct file): identity for matching and stream reassembly */
+  sock: bigint;
+  cgroupId: bigint;
+  tgid: number;
+  pid: number;
+  /** bytes the syscall moved; `data` holds the first of them */
+  len: number;
+  dir: 'send' | 'recv';
+  transport: 'udp' | 'tcp';
+  /** nameserver address and port ('' when unknown) */
+  peer: string;
+  port: number;
+  flags: number;
+  comm: string;
+  data: Buffer;
+}
+
+function peerAddress(buf: Buffer, off: number, family: number): string {
+  if (family === AF_INET) return ipaddr.fromByteArray([...buf.subarray(off, off + 4)]).toString();
+  if (family !== AF_INET6) return '';
+  const a = ipaddr.fromByteArray([...buf.subarray(off, off + 16)]) as ipaddr.IPv6;
+  return a.isIPv4MappedAddress() ? a.toIPv4Address().toString() : a.toString();
+}
+
+/**
+ * Splits a buffer of ring buffer records (u32 length, bytes, padded to 8: native ringbufConsume) into
+ * events. A record too short for its header is counted in `malformed`, not thrown.
+ */
+export function decodeDnsEvents(buf: Buffer, out: DnsEvent[] = []): { events: DnsEvent[]; malformed: number } {
+  let malformed = 0;
+  for (let off = 0; off + 4 <= buf.length; ) {
+    const n = buf.readUInt32LE(off);
+    const rec = buf.subarray(off + 4, off + 4 + n);
+    off += 4 + ((n + 7) & ~7);
+    if (rec.length < DNS_EVENT.data) {
+      malformed++;
+      continue;
+    }
+    const caplen = Math.min(rec.readUInt16LE(DNS_EVENT.caplen), rec.length - DNS_EVENT.data);
+    const commEnd = rec.indexOf(0, DNS_EVENT.comm);
+    out.push({
+      tsNs: rec.readBigUInt64LE(DNS_EVENT.ts_ns),
+      sock: rec.readBigUInt64LE(DNS_EVENT.sock),
+      cgroupId: rec.readBigUInt64LE(DNS_EVENT.cgroup_id),
+      tgid: rec.readUInt32LE(DNS_EVENT.tgid),
+      pid: rec.readUInt32LE(DNS_EVENT.pid),
+      len: rec.readUInt32LE(DNS_EVENT.len),
+      dir: rec[DNS_EVENT.dir] === 0 ? 'send' : 'recv',
+      transport: rec[DNS_EVENT.proto] === IPPROTO_TCP ? 'tcp' : 'udp',
+      peer: peerAddress(rec, DNS_EVENT.addr, rec.readUInt16LE(DNS_EVENT.family)),
+      port: rec.readUInt16LE(DNS_EVENT.port),
+      flags: rec[DNS_EVENT.flags],
+      comm: rec.toString('utf8', DNS_EVENT.comm, commEnd < 0 || commEnd > DNS_EVENT.comm + 16 ? DNS_EVENT.comm + 16 : commEnd),
+      data: Buffer.from(rec.subarray(DNS_EVENT.data, DNS_EVENT.data + caplen)),
+    });
+  }
+  return { events: out, malformed };
+}
