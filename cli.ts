@@ -11,6 +11,8 @@ import { CgroupResolver } from './profiler/cgroup-resolver.js';
 import { ProfileCollector } from './profiler/collector.js';
 import { RunqCollector } from './profiler/runq.js';
 import { RunqRepository } from './store/runq.js';
+import { DnsRepository } from './store/dns.js';
+import { DnsCollector } from './dns/collector.js';
 import { KilnMetrics } from './web/metrics.js';
 import { ChdbStore } from './store/chdb-store.js';
 import { ProfileRepository } from './store/profiles.js';
@@ -52,6 +54,9 @@ Options (run):
                             see README). Without it the zone comes from cloud metadata, if any
   --cloud-metadata MODE     auto (default: ask the instance metadata service only when DMI names
                             AWS, GCP or Azure), off, or a base URL to ask (e.g. http://169.254.169.254)
+  --dns-timeout SECONDS     a DNS query with no answer after this long is a timeout (default 5)
+  --dns-top-domains N       domains per application and window that keep their name; the rest
+                            are reported as ~other (default 100)
   --clickhouse-url URL      ClickHouse server instead of the embedded store (kiln server)
 
 Needs root (CAP_BPF, CAP_PERFMON), kernel BTF (/sys/kernel/btf/vmlinux), Linux 5.8+.`;
@@ -88,6 +93,8 @@ async function run(argv: string[]): Promise<void> {
       zones: { type: 'string' },
       'cloud-metadata': { type: 'string', default: 'auto' },
       'clickhouse-url': { type: 'string' },
+      'dns-timeout': { type: 'string' },
+      'dns-top-domains': { type: 'string' },
       token: { type: 'string' },
     },
     strict: true,
@@ -95,6 +102,9 @@ async function run(argv: string[]): Promise<void> {
   const windowSeconds = intFlag('window', values.window, 60, 1, 3600);
   const sampleHz = intFlag('sample-hz', values['sample-hz'], 97, 1, 10000);
   const retentionDays = intFlag('retention-days', values['retention-days'], 7, 1, 3650);
+  const dnsTimeout = Number(values['dns-timeout'] ?? 5);
+  if (!Number.isFinite(dnsTimeout) || dnsTimeout < 0.1 || dnsTimeout > 300) fail(`kiln: --dns-timeout must be a number of seconds from 0.1 to 300, got "${values['dns-timeout']}"`);
+  const dnsTopDomains = intFlag('dns-top-domains', values['dns-top-domains'], 100, 1, 10000);
   const listen = parseListen(values.listen!);
   const token = values.token ?? process.env.KILN_TOKEN ?? undefined;
   if (token !== undefined && token.length < 8) fail('kiln: --token must be at least 8 characters');
@@ -125,6 +135,7 @@ async function run(argv: string[]): Promise<void> {
   for (const sql of schemaStatements({ retentionDays })) await store.exec(sql);
   const profiles = new ProfileRepository(store);
   const runqRepo = new RunqRepository(store);
+  const dnsRepo = new DnsRepository(store);
   const netRepo = new NetcostRepository(store);
   const log = (msg: string) => process.stderr.write(`kiln: ${msg}\n`);
   /** an error with its cause chain, one line per link: the user sees why, not only what */
@@ -148,7 +159,7 @@ async function run(argv: string[]): Promise<void> {
       }
     };
   // set once the collectors exist; /metrics reads them at scrape time
-  let health: { profiler?: ProfileCollector; runq?: RunqCollector; flows?: FlowCollector } = {};
+  let health: { profiler?: ProfileCollector; runq?: RunqCollector; flows?: FlowCollector; dns?: DnsCollector } = {};
   const metrics = new KilnMetrics({
     losses: () => {
       const out: { collector: string; reason: string; value: number }[] = [];
@@ -168,9 +179,20 @@ async function run(argv: string[]): Promise<void> {
         const f = health.flows.stats();
         out.push({ collector: 'tcp', reason: 'conns_map_full', value: f.connsMapFull }, { collector: 'tcp', reason: 'closed_map_full', value: f.closedMapFull });
       }
+      if (health.dns) {
+        const d = health.dns.stats();
+        out.push(
+          { collector: 'dns', reason: 'ringbuf_full', value: d.ringbufFull },
+          { collector: 'dns', reason: 'args_map_full', value: d.argsMapFull },
+          { collector: 'dns', reason: 'socket_not_registered', value: d.sockRegisterFailed },
+          { collector: 'dns', reason: 'messages_not_read', value: d.messagesNotRead },
+          { collector: 'dns', reason: 'queries_evicted', value: d.pendingEvicted },
+          { collector: 'dns', reason: 'streams_dropped', value: d.streamsDropped },
+        );
+      }
       return out;
     },
-    programs: () => [...(health.profiler?.sampler.bpf.progStats() ?? []), ...(health.runq?.bpf.progStats() ?? []), ...(health.flows?.tcp.bpf.progStats() ?? [])],
+    programs: () => [...(health.profiler?.sampler.bpf.progStats() ?? []), ...(health.runq?.bpf.progStats() ?? []), ...(health.flows?.tcp.bpf.progStats() ?? []), ...(health.dns?.bpf.progStats() ?? [])],
   });
 
   try {
@@ -231,7 +253,24 @@ async function run(argv: string[]): Promise<void> {
     throw e;
   }
   flows.start();
-  health = { profiler: collector, runq, flows };
+  let dns: DnsCollector;
+  try {
+    dns = new DnsCollector({
+      windowSeconds,
+      host,
+      timeoutSeconds: dnsTimeout,
+      topDomains: dnsTopDomains,
+      cgroups: new CgroupResolver(defaultProviders(values['runtime-root'])),
+      processes: collector.processes,
+      onWindow: sink('dns', (w) => metrics.observeDnsWindow(w), (w) => dnsRepo.writeWindow(w)),
+      onError: (e) => log(`dns: ${why(e)}`),
+    });
+  } catch (e) {
+    if (isNativeError(e)) fail(`kiln: the kernel refused the DNS collector's BPF program (${e.code}): ${e.message.split('\n')[0]}`);
+    fail(`kiln: the DNS collector cannot start: ${(e as Error).message}`);
+  }
+  dns.start();
+  health = { profiler: collector, runq, flows, dns };
   const snapshot = () => currentSnapshot(topology.provider === 'other' ? 'aws' : topology.provider, dataDir);
   try {
     snapshot();
@@ -244,6 +283,7 @@ async function run(argv: string[]): Promise<void> {
     defaultPeriodNs: Math.round(1e9 / sampleHz),
     token,
     runq: runqRepo,
+    dns: dnsRepo,
     netcost: {
       repo: netRepo,
       snapshot,
@@ -253,6 +293,7 @@ async function run(argv: string[]): Promise<void> {
       profiler: { sampleHz, windowSeconds, cpus: collector.sampler.cpus.length, ...collector.stats() },
       runq: { windowsFlushed: runq.windowsFlushed, windowErrors: runq.windowErrors, waitsRecorded: runq.waitsRecorded, ...runq.losses() },
       tcp: flows.stats(),
+      dns: { timeoutSeconds: dnsTimeout, topDomains: dnsTopDomains, ...dns.stats() },
       placement: placement ?? (topology.zones.length ? 'zones file' : 'unknown: no --zones and no cloud metadata'),
     }),
     extend: (app) => {
@@ -276,7 +317,7 @@ async function run(argv: string[]): Promise<void> {
     stopping = true;
     log(`${sig}: flushing the current window and stopping`);
     server.close();
-    for (const c of [collector, runq, flows]) {
+    for (const c of [collector, runq, flows, dns]) {
       try {
         await c.stop();
       } catch (e) {

@@ -95,5 +95,32 @@ export function schemaStatements({ retentionDays }: SchemaOptions): string[] {
     PARTITION BY toYYYYMM(ts)
     ORDER BY (app, ts)
     TTL ts + INTERVAL ${Math.max(days, 62)} DAY DELETE`,
+    // DNS per window: application × domain × qtype; latency as DDSketch bins (keys, counts), which
+    // merge over any range by summing (sumMap)
+    `CREATE TABLE IF NOT EXISTS dns_windows (
+      ts DateTime,
+      window_seconds UInt32,
+      host LowCardinality(String),
+      app LowCardinality(String),
+      container_id String,
+      domain String,
+      qtype LowCardinality(String),
+      requests UInt64,
+      noerror UInt64,
+      nxdomain UInt64,
+      servfail UInt64,
+      refused UInt64,
+      other_errors UInt64,
+      no_answer UInt64,
+      timeouts UInt64,
+      latency_keys Array(Int32),
+      latency_counts Array(UInt64),
+      latency_sum_ms Float64,
+      nameservers Array(String),
+      transports Array(LowCardinality(String))
+    ) ENGINE = MergeTree
+    PARTITION BY toDate(ts)
+    ORDER BY (app, domain, ts)
+    TTL ts + INTERVAL ${days} DAY DELETE`,
   ];
 }

@@ -9,6 +9,7 @@ import { buildFlamegraph } from '../profiler/flamegraph.js';
 import { buildPprof, encodePprofGzip } from '../profiler/pprof.js';
 import type { ProfileRepository } from '../store/profiles.js';
 import type { RunqRepository } from '../store/runq.js';
+import type { DnsRepository } from '../store/dns.js';
 import type { NetcostRepository } from '../store/netcost.js';
 import type { PriceSnapshot } from '../netcost/pricing.js';
 import { focusCsv, focusRows, type ReportContext } from '../netcost/focus.js';
@@ -22,6 +23,7 @@ import { parseTime } from './time-params.js';
 export interface ApiOptions {
   profiles: ProfileRepository;
   runq?: RunqRepository;
+  dns?: DnsRepository;
   netcost?: { repo: NetcostRepository; snapshot: () => PriceSnapshot | null; report: ReportContext };
   /** nominal period when a selection has no samples to derive one from */
   defaultPeriodNs: number;
@@ -177,6 +179,14 @@ export function createApi(opts: ApiOptions): Hono {
     if (!opts.runq) throw new HTTPException(404, { message: 'run-queue latency is not collected by this Kiln' });
     if (q.app !== undefined && !(await opts.runq.appExists(q.app))) throw new HTTPException(404, { message: `app "${q.app}" has no run-queue data` });
     return c.json(await opts.runq.query(r, q.app));
+  });
+
+  app.get('/api/v1/dns', async (c) => {
+    const q = parse(querySchemas.dns, c);
+    const r = range(q.from, q.to);
+    if (!opts.dns) throw new HTTPException(404, { message: 'DNS is not collected by this Kiln' });
+    if (q.app !== undefined && !(await opts.dns.appExists(q.app))) throw new HTTPException(404, { message: `app "${q.app}" has no DNS data` });
+    return c.json(await opts.dns.query(r, q.app));
   });
 
   function netcost() {

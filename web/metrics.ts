@@ -4,13 +4,17 @@
  * Label cardinality is bounded: `app` takes at most `maxApps` values (default 200) per metric; later
  * apps are counted under app="~other". Run-queue histograms use power-of-two bucket bounds (1 us .. 2^26 us,
  * 28 series per app) folded from the kernel's quarter-power slots. Other labels are fixed sets
- * (collector, reason, program, kind). */
+ * (collector, reason, program, kind). DNS series carry `domain` (the top N per app of each window,
+ * default 100, the rest `~other`; at most `maxDomains` values per metric, default 2000), `qtype` and
+ * `status` (noerror, nxdomain, servfail, refused, other, timeout); the DNS latency histogram has 13
+ * buckets per app. */
 import type { FlowWindow } from '../netcost/flows.js';
 import { Counter, Gauge, Registry, type MetricValueWithName } from 'prom-client';
 import type { ProfileWindow } from '../profiler/window.js';
 import type { RunqWindow } from '../profiler/runq.js';
 import { RUNQ_SLOTS, slotBoundsUs } from '../profiler/runq-layout.js';
 import type { ProgStat } from '../native/index.js';
+import { binValueMs, type DnsWindow } from '../dns/aggregate.js';
 
 export const OTHER_APP = '~other';
 
@@ -69,6 +73,43 @@ class RunqHistogram {
   }
 }
 
+/** DNS latency (answered queries), fed from the windows' sketch bins, exposed as one histogram family. */
+const DNS_LE_SECONDS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+class DnsHistogram {
+  readonly name = 'kiln_dns_request_duration_seconds';
+  readonly help = 'Time from the first send of a DNS query to its answer, per application (answered queries)';
+  readonly type = 'histogram';
+  readonly aggregator = 'sum';
+  readonly #byApp = new Map<string, { le: number[]; sumSeconds: number; count: number }>();
+
+  add(app: string, bins: Map<number, number>, sumMs: number): void {
+    let h = this.#byApp.get(app);
+    if (!h) this.#byApp.set(app, (h = { le: new Array(DNS_LE_SECONDS.length).fill(0), sumSeconds: 0, count: 0 }));
+    for (const [bin, n] of bins) {
+      const k = DNS_LE_SECONDS.findIndex((le) => binValueMs(bin) / 1000 <= le);
+      if (k >= 0) h.le[k] += n;
+      h.count += n;
+    }
+    h.sumSeconds += sumMs / 1000;
+  }
+
+  async get(): Promise<{ name: string; help: string; type: string; aggregator: string; values: MetricValueWithName<string>[] }> {
+    const values: MetricValueWithName<string>[] = [];
+    for (const [app, h] of this.#byApp) {
+      let cum = 0;
+      DNS_LE_SECONDS.forEach((le, k) => {
+        cum += h.le[k];
+        values.push({ metricName: `${this.name}_bucket`, labels: { app, le }, value: cum });
+      });
+      values.push({ metricName: `${this.name}_bucket`, labels: { app, le: '+Inf' }, value: h.count });
+      values.push({ metricName: `${this.name}_sum`, labels: { app }, value: h.sumSeconds });
+      values.push({ metricName: `${this.name}_count`, labels: { app }, value: h.count });
+    }
+    return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values };
+  }
+}
+
 export interface HealthSource {
   /** cumulative losses per collector and reason */
   losses(): { collector: string; reason: string; value: number }[];
@@ -84,9 +125,13 @@ export class KilnMetrics {
   readonly #windows: Counter<'kind'>;
   readonly #tcp: Record<'sent' | 'received' | 'connections' | 'failed' | 'retransmits', Counter<'app' | 'class'>>;
   readonly #storeErrors: Counter<'kind'>;
+  readonly #dnsRequests: Counter<'app' | 'domain' | 'qtype' | 'status'>;
+  readonly #dnsLatency = new DnsHistogram();
+  readonly #domains: BoundedLabel;
 
-  constructor(health: HealthSource, opts: { maxApps?: number } = {}) {
+  constructor(health: HealthSource, opts: { maxApps?: number; maxDomains?: number } = {}) {
     this.#apps = new BoundedLabel(opts.maxApps ?? 200);
+    this.#domains = new BoundedLabel(opts.maxDomains ?? 2000);
     const registers = [this.registry];
     this.#cpuSamples = new Counter({ name: 'kiln_cpu_samples_total', help: 'CPU profile samples recorded per application', labelNames: ['app'], registers });
     this.#windows = new Counter({ name: 'kiln_windows_written_total', help: 'Aggregation windows written to the store', labelNames: ['kind'], registers });
@@ -100,6 +145,8 @@ export class KilnMetrics {
       retransmits: tcp('kiln_tcp_retransmits_total', 'TCP segments retransmitted, per application and traffic class'),
     };
     this.registry.registerMetric(this.#runq as never);
+    this.#dnsRequests = new Counter({ name: 'kiln_dns_requests_total', help: 'DNS queries per application, domain, qtype and outcome (rcode, or timeout)', labelNames: ['app', 'domain', 'qtype', 'status'], registers });
+    this.registry.registerMetric(this.#dnsLatency as never);
     new Counter({
       name: 'kiln_collector_events_lost_total',
       help: 'Events a collector lost (map full, stack dropped), by collector and reason',
@@ -159,6 +206,16 @@ export class KilnMetrics {
       if (r.connections) this.#tcp.connections.inc(l, r.connections);
       if (r.failedConnects) this.#tcp.failed.inc(l, r.failedConnects);
       if (r.retransmits) this.#tcp.retransmits.inc(l, r.retransmits);
+    }
+  }
+
+  observeDnsWindow(w: DnsWindow): void {
+    for (const r of w.rows) {
+      const app = this.#apps.value(r.app);
+      const l = { app, domain: this.#domains.value(r.domain), qtype: r.qtype };
+      const by = { noerror: r.noerror, nxdomain: r.nxdomain, servfail: r.servfail, refused: r.refused, other: r.otherErrors, timeout: r.timeouts };
+      for (const [status, n] of Object.entries(by)) if (n) this.#dnsRequests.inc({ ...l, status }, n);
+      if (r.latency.size) this.#dnsLatency.add(app, r.latency, r.latencySumMs);
     }
   }
 

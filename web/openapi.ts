@@ -8,7 +8,7 @@ type Schema = z.ZodObject<z.ZodRawShape>;
 const TIME_DOC = 'unix seconds, RFC 3339, or now / now-<N><s|m|h|d|w>';
 
 const DESCRIPTIONS: Record<string, string> = {
-  app: "Kiln's application name (see /api/v1/apps); for /api/v1/runq optional (all apps)",
+  app: "Kiln's application name (see /api/v1/apps); for /api/v1/runq and /api/v1/dns optional (all apps)",
   from: `start of the range, inclusive (${TIME_DOC}); default: one hour before to`,
   to: `end of the range, exclusive (${TIME_DOC}); default: now`,
   base_app: 'the application to compare against (default: app)',
@@ -133,6 +133,31 @@ export function openApiDocument(): unknown {
             total_delay_seconds: { type: 'number' },
             delay_seconds_per_second: { type: 'number' },
             buckets: { type: 'array', items: { type: 'object', properties: { le_us: { type: ['number', 'null'] }, count: { type: 'number' } } } },
+          },
+        },
+      }),
+      '/api/v1/dns': op('DNS per application × domain × qtype: requests, outcomes (rcodes, no answer, timeouts), latency p50/p95/p99 of answered queries', parameters(querySchemas.dns), {
+        type: 'array',
+        items: {
+          type: 'object',
+          properties: {
+            app: { type: 'string' },
+            domain: { type: 'string', description: 'lower case, no trailing dot; ~other for the domains past the top N of the app' },
+            qtype: { type: 'string' },
+            requests: { type: 'number' },
+            noerror: { type: 'number' },
+            nxdomain: { type: 'number' },
+            servfail: { type: 'number' },
+            refused: { type: 'number' },
+            other_errors: { type: 'number' },
+            no_answer: { type: 'number', description: 'NOERROR with no answer records' },
+            timeouts: { type: 'number' },
+            p50_ms: { type: ['number', 'null'] },
+            p95_ms: { type: ['number', 'null'] },
+            p99_ms: { type: ['number', 'null'] },
+            mean_ms: { type: ['number', 'null'] },
+            nameservers: { type: 'array', items: { type: 'string' } },
+            transports: { type: 'array', items: { enum: ['udp', 'tcp', 'udp+tcp'] } },
           },
         },
       }),

@@ -25,6 +25,7 @@ export const querySchemas = {
   selection: z.object({ app: appName('app'), from: time('from'), to: time('to') }),
   comparison,
   runq: z.object({ app: appName('app').optional(), from: time('from'), to: time('to') }),
+  dns: z.object({ app: appName('app').optional(), from: time('from'), to: time('to') }),
   netcost: z.object({
     from: time('from'),
     to: time('to'),
