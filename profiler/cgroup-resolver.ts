@@ -28,6 +28,7 @@ export function identityForPath(path: string, providers: ContainerMetadataProvid
 export class CgroupResolver {
   readonly #known = new LRUCache<string, CgroupIdentity>({ max: 16384 });
   #scannedAt = -Infinity;
+  readonly #tried = new LRUCache<string, true>({ max: 4096 });
 
   constructor(
     private readonly providers: ContainerMetadataProvider[],
@@ -40,7 +41,10 @@ export class CgroupResolver {
   lookup(id: bigint): CgroupIdentity {
     const key = id.toString();
     let hit = this.#known.get(key);
-    if (!hit && performance.now() - this.#scannedAt >= this.rescanIntervalMs) {
+    // a new id gets one walk at once (a container that just started, whose processes may be gone
+    // before the next periodic walk); an id a walk did not find waits for the next interval
+    if (!hit && (!this.#tried.has(key) || performance.now() - this.#scannedAt >= this.rescanIntervalMs)) {
+      this.#tried.set(key, true);
       this.scan();
       hit = this.#known.get(key);
     }

@@ -14,6 +14,8 @@ export function uiRoutes(app: Hono): void {
     '/': { path: join(pageDir, 'index.html'), type: 'text/html; charset=utf-8' },
     '/cost': { path: join(pageDir, 'cost.html'), type: 'text/html; charset=utf-8' },
     '/assets/cost.js': { path: join(here, 'ui/cost.js'), type: 'text/javascript; charset=utf-8' },
+    '/dns': { path: join(pageDir, 'dns.html'), type: 'text/html; charset=utf-8' },
+    '/assets/dns.js': { path: join(here, 'ui/dns.js'), type: 'text/javascript; charset=utf-8' },
     '/assets/app.js': { path: join(here, 'ui/app.js'), type: 'text/javascript; charset=utf-8' },
     '/assets/style.css': { path: join(pageDir, 'style.css'), type: 'text/css; charset=utf-8' },
     '/assets/d3.min.js': { path: join(modules, 'd3/dist/d3.min.js'), type: 'text/javascript; charset=utf-8' },

@@ -3,6 +3,7 @@
 //   ok → A 10.0.0.1 / AAAA fd00::1          slow<N> → the same after N ms
 //   nx → NXDOMAIN    fail → SERVFAIL    refused → REFUSED    empty → NOERROR, no answers
 //   drop → never answered                   tc → over UDP: TC bit, no answers; over TCP: answered
+//   flaky → NXDOMAIN and answered in turn (first NXDOMAIN)
 // Anything else is NXDOMAIN. Every query received is logged on stdout as a JSON line
 // {transport, id, name, type, action}, so a test knows exactly what was asked.
 // usage: node dns-server.js ADDRESS [PORT]
@@ -12,6 +13,8 @@ import dnsPacket from 'dns-packet';
 
 const [address, portArg] = process.argv.slice(2);
 const port = Number(portArg ?? 53);
+
+const asked = new Map();
 
 function answer(query, transport) {
   const q = query.questions?.[0];
@@ -31,6 +34,11 @@ function answer(query, transport) {
   else if (label === 'empty') action = 'empty';
   else if (label === 'drop') action = 'drop';
   else if (label === 'tc') action = transport === 'udp' ? 'truncated' : 'ok';
+  else if (label === 'flaky') {
+    const n = (asked.get(name) ?? 0) + 1;
+    asked.set(name, n);
+    action = n % 2 === 1 ? 'nxdomain' : 'ok';
+  }
   else action = 'nxdomain';
   const rcode = { nxdomain: 3, servfail: 2, refused: 5 }[action] ?? 0;
   if (action === 'ok') packet = { ...base, answers: records() };
