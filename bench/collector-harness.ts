@@ -1,6 +1,6 @@
 /* Kiln's collectors alone (no store, no API), for measuring their own CPU and memory.
  * Prints one JSON line with stats on SIGTERM.
- * Args: --sample-hz N --window S [--drain-ms MS] [--only profiler|runq|tcp|none] */
+ * Args: --sample-hz N --window S [--drain-ms MS] [--only profiler|runq|tcp|dns|none] */
 import { parseArgs } from 'node:util';
 import { enableBpfStats } from '../native/index.js';
 import { defaultProviders } from '../profiler/app-naming.js';
@@ -10,6 +10,7 @@ import { RunqCollector } from '../profiler/runq.js';
 import { ProcessTable } from '../profiler/process-table.js';
 import { Classifier } from '../netcost/classify.js';
 import { FlowCollector } from '../netcost/flows.js';
+import { DnsCollector } from '../dns/collector.js';
 
 const { values } = parseArgs({ options: { 'sample-hz': { type: 'string', default: '97' }, window: { type: 'string', default: '60' }, 'drain-ms': { type: 'string', default: '1000' }, only: { type: 'string' } } });
 if (!process.env.KILN_BENCH_NO_BPF_STATS) enableBpfStats();
@@ -31,8 +32,21 @@ const flows =
       })
     : null;
 flows?.start();
+let dnsRecords = 0;
+const dns =
+  values.only === 'dns'
+    ? new DnsCollector({
+        windowSeconds: Number(values.window),
+        host: 'bench',
+        cgroups: new CgroupResolver(defaultProviders()),
+        processes: new ProcessTable(),
+        onWindow: async () => {},
+        onRecord: () => dnsRecords++,
+      })
+    : null;
+dns?.start();
 const runq =
-  values.only === 'profiler' || values.only === 'tcp' || values.only === 'none'
+  values.only === 'profiler' || values.only === 'tcp' || values.only === 'dns' || values.only === 'none'
     ? null
     : new RunqCollector({
         windowSeconds: Number(values.window),
@@ -43,7 +57,7 @@ const runq =
         },
       });
 runq?.start();
-const c = values.only === 'runq' || values.only === 'tcp' || values.only === 'none' ? null : new ProfileCollector({
+const c = values.only === 'runq' || values.only === 'tcp' || values.only === 'dns' || values.only === 'none' ? null : new ProfileCollector({
   sampleHz: Number(values['sample-hz']),
   windowSeconds: Number(values.window),
   drainIntervalMs: Number(values['drain-ms']),
@@ -61,7 +75,9 @@ process.on('SIGTERM', async () => {
   await c?.stop();
   await runq?.stop();
   await flows?.stop();
-  const s = { ...(c?.stats() ?? {}), ...(flows ? { flowRows, ...flows.stats() } : {}) };
+  const dnsStats = dns?.stats();
+  await dns?.stop();
+  const s = { ...(c?.stats() ?? {}), ...(flows ? { flowRows, ...flows.stats() } : {}), ...(dnsStats ? { dnsRecords, ...dnsStats } : {}) };
   process.stdout.write(`${JSON.stringify({ windows, stacks, waits, ...Object.fromEntries(Object.entries(s).map(([k, v]) => [k, typeof v === 'bigint' ? Number(v) : v])) })}\n`);
   process.exit(0);
 });

@@ -5,6 +5,7 @@ import { queryLatency } from './query.js';
 import { runqOverhead } from './runq-overhead.js';
 import { uiRender } from './ui-render.js';
 import { tcpOverhead } from './tcp-overhead.js';
+import { dnsOverhead } from './dns-overhead.js';
 
 const benches: Record<string, () => Promise<void>> = {
   'profiler-overhead': () => profilerOverhead(),
@@ -13,6 +14,7 @@ const benches: Record<string, () => Promise<void>> = {
   'ui-render': () => uiRender(),
   'runq-overhead': () => runqOverhead(),
   'tcp-overhead': () => tcpOverhead(),
+  'dns-overhead': () => dnsOverhead(),
 };
 
 const names = process.argv.slice(2).length ? process.argv.slice(2) : Object.keys(benches);
