@@ -71,7 +71,7 @@ let doc: unknown;
 export function openApiDocument(): unknown {
   doc ??= {
     openapi: '3.1.0',
-    info: { title: 'Kiln API', version: '1', description: 'Continuous eBPF CPU profiles (and, as they land, network cost, DNS and run-queue latency).' },
+    info: { title: 'Kiln API', version: '1', description: 'Continuous eBPF CPU profiles, network cost, DNS and run-queue latency.' },
     components: {
       securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'required when Kiln listens on a non-loopback address; ?token= works too' } },
       schemas: { FlameNode: flameNode, DiffNode: diffNode },
