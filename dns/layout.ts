@@ -1,6 +1,7 @@
 /* Decoder for the ring buffer records of bpf/dns.bpf.c (struct dns_event in bpf/dns.h); offsets are
  * checked against the C header by dns.test.ts (the addon exports offsetof() of every field). */
-import ipaddr from 'ipaddr.js';
+import { cString } from '../profiler/bpf-layout.js';
+import { address } from '../netcost/tcp-layout.js';
 
 export const DNS_EVENT = {
   ts_ns: 0,
@@ -48,10 +49,7 @@ export interface DnsEvent {
 }
 
 function peerAddress(buf: Buffer, off: number, family: number): string {
-  if (family === AF_INET) return ipaddr.fromByteArray([...buf.subarray(off, off + 4)]).toString();
-  if (family !== AF_INET6) return '';
-  const a = ipaddr.fromByteArray([...buf.subarray(off, off + 16)]) as ipaddr.IPv6;
-  return a.isIPv4MappedAddress() ? a.toIPv4Address().toString() : a.toString();
+  return family === AF_INET || family === AF_INET6 ? address(buf, off, family === AF_INET) : '';
 }
 
 /**
@@ -69,7 +67,6 @@ export function decodeDnsEvents(buf: Buffer, out: DnsEvent[] = []): { events: Dn
       continue;
     }
     const caplen = Math.min(rec.readUInt16LE(DNS_EVENT.caplen), rec.length - DNS_EVENT.data);
-    const commEnd = rec.indexOf(0, DNS_EVENT.comm);
     out.push({
       tsNs: rec.readBigUInt64LE(DNS_EVENT.ts_ns),
       sock: rec.readBigUInt64LE(DNS_EVENT.sock),
@@ -82,7 +79,7 @@ export function decodeDnsEvents(buf: Buffer, out: DnsEvent[] = []): { events: Dn
       peer: peerAddress(rec, DNS_EVENT.addr, rec.readUInt16LE(DNS_EVENT.family)),
       port: rec.readUInt16LE(DNS_EVENT.port),
       flags: rec[DNS_EVENT.flags],
-      comm: rec.toString('utf8', DNS_EVENT.comm, commEnd < 0 || commEnd > DNS_EVENT.comm + 16 ? DNS_EVENT.comm + 16 : commEnd),
+      comm: cString(rec, DNS_EVENT.comm, 16),
       data: Buffer.from(rec.subarray(DNS_EVENT.data, DNS_EVENT.data + caplen)),
     });
   }

@@ -1,5 +1,6 @@
 /* Decoder for struct tcp_conn in bpf/tcp.h; offsets checked against the C header by tcp.test.ts. */
 import ipaddr from 'ipaddr.js';
+import { cString } from '../profiler/bpf-layout.js';
 
 export const TCP_CONN = {
   size: 104,
@@ -44,7 +45,8 @@ export interface TcpConn {
   openedNs: bigint;
 }
 
-function address(buf: Buffer, off: number, v4: boolean): string {
+/** An IPv4 (4 bytes) or IPv6 (16 bytes) address as the kernel stores it. */
+export function address(buf: Buffer, off: number, v4: boolean): string {
   const bytes = [...buf.subarray(off, off + (v4 ? 4 : 16))];
   const a = ipaddr.fromByteArray(bytes);
   // dual-stack sockets carry IPv4 peers as ::ffff:a.b.c.d: one address, one spelling
@@ -54,14 +56,13 @@ function address(buf: Buffer, off: number, v4: boolean): string {
 export function decodeTcpConn(buf: Buffer, off: number): TcpConn {
   const v4 = buf.readUInt16LE(off + TCP_CONN.family) === AF_INET;
   const flags = buf.readUInt32LE(off + TCP_CONN.flags);
-  const commEnd = buf.indexOf(0, off + TCP_CONN.comm);
   return {
     tgid: buf.readUInt32LE(off + TCP_CONN.tgid),
     inbound: (flags & TCP_INBOUND) !== 0,
     established: (flags & TCP_ESTABLISHED) !== 0,
     failed: (flags & TCP_FAILED) !== 0,
     cgroupId: buf.readBigUInt64LE(off + TCP_CONN.cgroup_id),
-    comm: buf.toString('utf8', off + TCP_CONN.comm, commEnd < 0 || commEnd > off + TCP_CONN.comm + 16 ? off + TCP_CONN.comm + 16 : commEnd),
+    comm: cString(buf, off + TCP_CONN.comm, 16),
     family: v4 ? 4 : 6,
     localAddress: address(buf, off + TCP_CONN.saddr, v4),
     remoteAddress: address(buf, off + TCP_CONN.daddr, v4),

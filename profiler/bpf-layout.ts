@@ -35,7 +35,8 @@ export interface ProfileKey {
   comm: string;
 }
 
-function cString(buf: Buffer, start: number, len: number): string {
+/** A NUL-terminated string of at most `len` bytes (a task comm). */
+export function cString(buf: Buffer, start: number, len: number): string {
   const end = buf.indexOf(0, start);
   return buf.toString('utf8', start, end < 0 || end > start + len ? start + len : end);
 }
