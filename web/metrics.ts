@@ -30,30 +30,33 @@ class BoundedLabel {
   }
 }
 
-/** Power-of-two upper bounds in microseconds for the exposed histogram. */
-const LE_US = Array.from({ length: 27 }, (_, k) => 2 ** k);
+/** Power-of-two upper bounds (1 us .. 2^26 us) of the run-queue histogram, in seconds. */
+const RUNQ_LE_SECONDS = Array.from({ length: 27 }, (_, k) => 2 ** k / 1e6);
+/** Bounds of the DNS latency histogram (answered queries), in seconds. */
+const DNS_LE_SECONDS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
-/** Cumulative histograms fed pre-bucketed from the kernel, exposed as one histogram family. */
-class RunqHistogram {
-  readonly name = 'kiln_runqueue_latency_seconds';
-  readonly help = 'Time tasks of an application waited in a CPU run queue before running (woken or preempted to running)';
+/** A histogram family per app, fed counts that are already bucketed (kernel slots, sketch bins). */
+class PreBucketedHistogram {
   readonly type = 'histogram';
   readonly aggregator = 'sum';
   readonly #byApp = new Map<string, { le: number[]; sumSeconds: number; count: number }>();
 
-  add(app: string, slots: number[], totalNs: number, count: number): void {
+  constructor(
+    readonly name: string,
+    readonly help: string,
+    private readonly boundsSeconds: number[],
+  ) {}
+
+  /** `count` observations with `sumSeconds` in all, `n` of them at most `upperSeconds` for each pair
+   *  (counts above the last bound land in +Inf only, which is `count`). */
+  add(app: string, buckets: Iterable<[upperSeconds: number, n: number]>, sumSeconds: number, count: number): void {
     let h = this.#byApp.get(app);
-    if (!h) {
-      h = { le: new Array(LE_US.length).fill(0), sumSeconds: 0, count: 0 };
-      this.#byApp.set(app, h);
+    if (!h) this.#byApp.set(app, (h = { le: new Array(this.boundsSeconds.length).fill(0), sumSeconds: 0, count: 0 }));
+    for (const [upper, n] of buckets) {
+      const k = this.boundsSeconds.findIndex((le) => upper <= le);
+      if (k >= 0) h.le[k] += n;
     }
-    for (let s = 0; s < RUNQ_SLOTS && s < slots.length; s++) {
-      if (!slots[s]) continue;
-      const hi = slotBoundsUs(s)[1];
-      const k = LE_US.findIndex((le) => hi <= le);
-      if (k >= 0) h.le[k] += slots[s]; // beyond the last bound: only in +Inf (= count)
-    }
-    h.sumSeconds += totalNs / 1e9;
+    h.sumSeconds += sumSeconds;
     h.count += count;
   }
 
@@ -61,44 +64,7 @@ class RunqHistogram {
     const values: MetricValueWithName<string>[] = [];
     for (const [app, h] of this.#byApp) {
       let cum = 0;
-      LE_US.forEach((le, k) => {
-        cum += h.le[k];
-        values.push({ metricName: `${this.name}_bucket`, labels: { app, le: le / 1e6 }, value: cum });
-      });
-      values.push({ metricName: `${this.name}_bucket`, labels: { app, le: '+Inf' }, value: h.count });
-      values.push({ metricName: `${this.name}_sum`, labels: { app }, value: h.sumSeconds });
-      values.push({ metricName: `${this.name}_count`, labels: { app }, value: h.count });
-    }
-    return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values };
-  }
-}
-
-/** DNS latency (answered queries), fed from the windows' sketch bins, exposed as one histogram family. */
-const DNS_LE_SECONDS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
-
-class DnsHistogram {
-  readonly name = 'kiln_dns_request_duration_seconds';
-  readonly help = 'Time from the first send of a DNS query to its answer, per application (answered queries)';
-  readonly type = 'histogram';
-  readonly aggregator = 'sum';
-  readonly #byApp = new Map<string, { le: number[]; sumSeconds: number; count: number }>();
-
-  add(app: string, bins: Map<number, number>, sumMs: number): void {
-    let h = this.#byApp.get(app);
-    if (!h) this.#byApp.set(app, (h = { le: new Array(DNS_LE_SECONDS.length).fill(0), sumSeconds: 0, count: 0 }));
-    for (const [bin, n] of bins) {
-      const k = DNS_LE_SECONDS.findIndex((le) => binValueMs(bin) / 1000 <= le);
-      if (k >= 0) h.le[k] += n;
-      h.count += n;
-    }
-    h.sumSeconds += sumMs / 1000;
-  }
-
-  async get(): Promise<{ name: string; help: string; type: string; aggregator: string; values: MetricValueWithName<string>[] }> {
-    const values: MetricValueWithName<string>[] = [];
-    for (const [app, h] of this.#byApp) {
-      let cum = 0;
-      DNS_LE_SECONDS.forEach((le, k) => {
+      this.boundsSeconds.forEach((le, k) => {
         cum += h.le[k];
         values.push({ metricName: `${this.name}_bucket`, labels: { app, le }, value: cum });
       });
@@ -120,13 +86,17 @@ export interface HealthSource {
 export class KilnMetrics {
   readonly registry = new Registry();
   readonly #apps: BoundedLabel;
-  readonly #runq = new RunqHistogram();
+  readonly #runq = new PreBucketedHistogram(
+    'kiln_runqueue_latency_seconds',
+    'Time tasks of an application waited in a CPU run queue before running (woken or preempted to running)',
+    RUNQ_LE_SECONDS,
+  );
   readonly #cpuSamples: Counter<'app'>;
   readonly #windows: Counter<'kind'>;
   readonly #tcp: Record<'sent' | 'received' | 'connections' | 'failed' | 'retransmits', Counter<'app' | 'class'>>;
   readonly #storeErrors: Counter<'kind'>;
   readonly #dnsRequests: Counter<'app' | 'domain' | 'qtype' | 'status'>;
-  readonly #dnsLatency = new DnsHistogram();
+  readonly #dnsLatency = new PreBucketedHistogram('kiln_dns_request_duration_seconds', 'Time from the first send of a DNS query to its answer, per application (answered queries)', DNS_LE_SECONDS);
   readonly #domains: BoundedLabel;
 
   constructor(health: HealthSource, opts: { maxApps?: number; maxDomains?: number } = {}) {
@@ -195,7 +165,10 @@ export class KilnMetrics {
   }
 
   observeRunqWindow(w: RunqWindow): void {
-    for (const r of w.rows) this.#runq.add(this.#apps.value(r.app), r.slots, r.totalNs, r.count);
+    for (const r of w.rows) {
+      const slots = r.slots.slice(0, RUNQ_SLOTS).map((n, s): [number, number] => [slotBoundsUs(s)[1] / 1e6, n]);
+      this.#runq.add(this.#apps.value(r.app), slots, r.totalNs / 1e9, r.count);
+    }
   }
 
   observeFlowWindow(w: FlowWindow): void {
@@ -215,7 +188,10 @@ export class KilnMetrics {
       const l = { app, domain: this.#domains.value(r.domain), qtype: r.qtype };
       const by = { noerror: r.noerror, nxdomain: r.nxdomain, servfail: r.servfail, refused: r.refused, other: r.otherErrors, timeout: r.timeouts };
       for (const [status, n] of Object.entries(by)) if (n) this.#dnsRequests.inc({ ...l, status }, n);
-      if (r.latency.size) this.#dnsLatency.add(app, r.latency, r.latencySumMs);
+      if (r.latency.size) {
+        const bins = [...r.latency].map(([bin, n]): [number, number] => [binValueMs(bin) / 1000, n]);
+        this.#dnsLatency.add(app, bins, r.latencySumMs / 1000, bins.reduce((t, [, n]) => t + n, 0));
+      }
     }
   }
 
