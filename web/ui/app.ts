@@ -5,6 +5,7 @@
 import type { DiffNode, DiffTree, FunctionChange } from '../../profiler/diff.js';
 import type { FlameNode as PlainNode } from '../../profiler/flamegraph.js';
 import type { RunqRow } from '../../store/runq.js';
+import { $, getJson } from './dom.js';
 
 /* d3 and d3-flame-graph are loaded as globals by index.html */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -35,7 +36,6 @@ interface Selection {
   q: string;
 }
 
-const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
 const UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400, w: 604800 };
 
 /** The API's time syntax, resolved in the browser (for base ranges derived from the selection). */
@@ -102,13 +102,6 @@ function queries(s: Selection): { sel: URLSearchParams; base: URLSearchParams | 
     base.set('to', sel.get('to')!);
   }
   return { sel, base };
-}
-
-async function getJson<T>(url: string): Promise<T> {
-  const r = await fetch(url);
-  const body = await r.json();
-  if (!r.ok) throw new Error(body.error ?? r.statusText);
-  return body as T;
 }
 
 function pct(x: number): string {

@@ -3,6 +3,7 @@
  * The URL holds the month and grouping. */
 
 import type { NetcostApiRow } from '../api.js';
+import { $, appendCells, getJson } from './dom.js';
 
 /* d3 is loaded as a global by cost.html */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -15,8 +16,6 @@ interface Point {
   app: string;
   cost_usd: number;
 }
-
-const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
 
 function bytes(n: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
@@ -37,13 +36,6 @@ function monthRange(month: string): { from: number; to: number } {
   return { from: Date.UTC(y, m - 1, 1) / 1000, to: Date.UTC(y, m, 1) / 1000 };
 }
 
-async function getJson<T>(url: string): Promise<T> {
-  const r = await fetch(url);
-  const body = await r.json();
-  if (!r.ok) throw new Error((body as { error?: string }).error ?? `HTTP ${r.status}`);
-  return body as T;
-}
-
 function renderTable(rows: Row[], group: string): void {
   const body = $('cost-body');
   body.replaceChildren();
@@ -61,12 +53,7 @@ function renderTable(rows: Row[], group: string): void {
       [r.tier, false],
       [usd(r.cost_usd), true],
     ];
-    for (const [text, num] of cells) {
-      const td = document.createElement('td');
-      td.textContent = text;
-      if (num) td.className = 'num';
-      tr.append(td);
-    }
+    appendCells(tr, cells);
     body.append(tr);
   }
   $('cost-total').textContent = usd(rows.reduce((s, r) => s + r.cost_usd, 0));

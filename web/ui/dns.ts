@@ -4,17 +4,9 @@
  * config, a search-list expansion, a flapping record). The URL holds app, range, sort and filter. */
 
 import type { DnsApiRow } from '../../store/dns.js';
+import { $, appendCells, getJson } from './dom.js';
 
 type Row = DnsApiRow & { errors: number; checks: string[] };
-
-const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
-
-async function getJson<T>(url: string): Promise<T> {
-  const r = await fetch(url);
-  const body = await r.json();
-  if (!r.ok) throw new Error((body as { error?: string }).error ?? `HTTP ${r.status}`);
-  return body as T;
-}
 
 /** The checks of each row: `slow`, `server-error`, `nx-resolved`. */
 export function checksOf(rows: DnsApiRow[]): Row[] {
@@ -84,12 +76,7 @@ function render(): void {
       [r.checks.map((c) => CHECK_TEXT[c]).join(', '), false],
       [r.nameservers.join(' '), false],
     ];
-    for (const [text, isNum] of cells) {
-      const td = document.createElement('td');
-      td.textContent = text;
-      if (isNum) td.className = 'num';
-      tr.append(td);
-    }
+    appendCells(tr, cells);
     body.append(tr);
   }
   for (const th of Array.from(document.querySelectorAll<HTMLElement>('#dns-table th[data-sort]'))) th.classList.toggle('sorted', th.dataset.sort === s.sort);
