@@ -6,7 +6,7 @@ import { BpfObject, type BpfMap } from '../native/index.js';
 import { readPerCpuCounters } from '../profiler/bpf-layout.js';
 import type { CgroupResolver } from '../profiler/cgroup-resolver.js';
 import type { ProcessTable } from '../profiler/process-table.js';
-import { windowStart } from '../profiler/window.js';
+import { WindowSchedule } from '../profiler/window.js';
 import { appOfFlow } from '../netcost/tcp-collector.js';
 import { DnsAggregator, type DnsWindow } from './aggregate.js';
 import { DNS_STATS, decodeDnsEvents, type DnsEvent } from './layout.js';
@@ -67,9 +67,7 @@ export class DnsCollector {
   readonly #opts: DnsCollectorOptions;
   readonly #agg: DnsAggregator;
   #poll: NodeJS.Timeout | undefined;
-  #timer: NodeJS.Timeout | undefined;
-  #flushing: Promise<void> | null = null;
-  #lastFlush = Date.now() / 1000;
+  readonly #schedule: WindowSchedule;
   #events: DnsEvent[] = [];
   windowsFlushed = 0;
   windowErrors = 0;
@@ -87,6 +85,7 @@ export class DnsCollector {
     this.bpf = obj;
     this.#stats = stats;
     this.#agg = new DnsAggregator(opts.topDomains ?? 100);
+    this.#schedule = new WindowSchedule(opts.windowSeconds, (start) => this.#flush(start));
     this.tracker = new DnsTracker({
       timeoutNs: BigInt(Math.round((opts.timeoutSeconds ?? 5) * 1e9)),
       onRecord: (r) => {
@@ -104,15 +103,7 @@ export class DnsCollector {
       if (++sweepAt % 12 === 0) this.tracker.sweep(); // every 240 ms
     }, 20);
     this.#poll.unref();
-    const schedule = () => {
-      const w = this.#opts.windowSeconds * 1000;
-      const next = Math.floor(Date.now() / w) * w + w + 200;
-      this.#timer = setTimeout(() => {
-        void this.flush().finally(schedule);
-      }, next - Date.now());
-      this.#timer.unref();
-    };
-    schedule();
+    this.#schedule.start();
   }
 
   /** Reads the ring buffer and matches what it holds. */
@@ -141,19 +132,14 @@ export class DnsCollector {
     }
   }
 
+  /** Writes what ended since the last flush as a window. Never overlaps itself. */
   flush(): Promise<void> {
-    this.#flushing ??= this.#flush().finally(() => {
-      this.#flushing = null;
-    });
-    return this.#flushing;
+    return this.#schedule.flush();
   }
 
-  async #flush(): Promise<void> {
+  async #flush(start: number): Promise<void> {
     this.poll();
     this.tracker.sweep();
-    const now = Date.now() / 1000;
-    const start = windowStart(Math.max(this.#lastFlush, now - this.#opts.windowSeconds + 0.5), this.#opts.windowSeconds);
-    this.#lastFlush = now;
     if (this.#agg.empty) return;
     const w = this.#agg.take(start, this.#opts.windowSeconds, this.#opts.host);
     this.recordsFolded += w.folded;
@@ -190,7 +176,7 @@ export class DnsCollector {
 
   async stop(): Promise<void> {
     if (this.#poll) clearInterval(this.#poll);
-    if (this.#timer) clearTimeout(this.#timer);
+    this.#schedule.stop();
     await this.flush();
     this.bpf.close();
   }

@@ -4,7 +4,7 @@ import { BpfObject, type BpfMap } from '../native/index.js';
 import { readPerCpuCounters } from './bpf-layout.js';
 import { CgroupResolver } from './cgroup-resolver.js';
 import { RUNQ_HIST, RUNQ_STATS, decodeRunqHist } from './runq-layout.js';
-import { windowStart } from './window.js';
+import { WindowSchedule } from './window.js';
 
 export interface RunqRow {
   app: string;
@@ -40,9 +40,7 @@ export class RunqCollector {
   readonly #hists: BpfMap;
   readonly #stats: BpfMap;
   readonly #opts: RunqCollectorOptions;
-  #timer: NodeJS.Timeout | undefined;
-  #flushing: Promise<void> | null = null;
-  #lastFlush = Date.now() / 1000;
+  readonly #schedule: WindowSchedule;
   windowsFlushed = 0;
   windowErrors = 0;
   waitsRecorded = 0;
@@ -56,34 +54,21 @@ export class RunqCollector {
     this.bpf = obj;
     this.#hists = maps.hists;
     this.#stats = maps.stats;
+    this.#schedule = new WindowSchedule(opts.windowSeconds, (start) => this.#flush(start));
   }
 
   /** Flushes at every window boundary (plus a little, so the window is complete). */
   start(): void {
-    const schedule = () => {
-      const w = this.#opts.windowSeconds * 1000;
-      const next = Math.floor(Date.now() / w) * w + w + 200;
-      this.#timer = setTimeout(() => {
-        void this.flush().finally(schedule);
-      }, next - Date.now());
-      this.#timer.unref();
-    };
-    schedule();
+    this.#schedule.start();
   }
 
   /** Drains the histograms into the window that just ended. Never overlaps itself. */
   flush(): Promise<void> {
-    this.#flushing ??= this.#flush().finally(() => {
-      this.#flushing = null;
-    });
-    return this.#flushing;
+    return this.#schedule.flush();
   }
 
-  async #flush(): Promise<void> {
-    const now = Date.now() / 1000;
-    // the waits read now happened since the last flush: they belong to the window that contains it
-    const start = windowStart(Math.max(this.#lastFlush, now - this.#opts.windowSeconds + 0.5), this.#opts.windowSeconds);
-    this.#lastFlush = now;
+  /** The waits read now happened since the last flush: they belong to window `start`. */
+  async #flush(start: number): Promise<void> {
     const { keys, values, count } = this.#hists.drain();
     const rows: RunqRow[] = [];
     for (let i = 0; i < count; i++) {
@@ -109,9 +94,8 @@ export class RunqCollector {
     return readPerCpuCounters(this.#stats, RUNQ_STATS);
   }
 
-
   async stop(): Promise<void> {
-    if (this.#timer) clearTimeout(this.#timer);
+    this.#schedule.stop();
     await this.flush();
     this.bpf.close();
   }
