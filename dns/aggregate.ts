@@ -92,11 +92,11 @@ export class DnsAggregator {
 
   constructor(readonly topDomains = 100) {}
 
-  add(app: string, containerId: string, r: DnsQueryRecord): void {
-    let a = this.#apps.get(app);
+  add(r: DnsQueryRecord): void {
+    let a = this.#apps.get(r.app);
     if (!a) {
-      a = { containerId, domains: new Map(), folded: 0 };
-      this.#apps.set(app, a);
+      a = { containerId: r.containerId, domains: new Map(), folded: 0 };
+      this.#apps.set(r.app, a);
     }
     let domain = r.domain;
     if (!a.domains.has(domain) && a.domains.size >= 4 * this.topDomains) {
@@ -133,14 +133,13 @@ export class DnsAggregator {
       const ranked = [...a.domains].filter(([d]) => d !== OTHER_DOMAIN).sort((x, y) => total(y[1]) - total(x[1]) || (x[0] < y[0] ? -1 : 1));
       const other = a.domains.get(OTHER_DOMAIN) ?? new Map<string, Acc>();
       folded += a.folded;
-      for (const [domain, byType] of ranked.slice(this.topDomains)) {
+      for (const [, byType] of ranked.slice(this.topDomains)) {
         for (const [qtype, acc] of byType) {
           let o = other.get(qtype);
           if (!o) other.set(qtype, (o = emptyAcc()));
           mergeInto(o, acc);
           folded += acc.requests;
         }
-        void domain;
       }
       const keep = ranked.slice(0, this.topDomains);
       if (other.size) keep.push([OTHER_DOMAIN, other]);

@@ -43,7 +43,7 @@ export interface DnsCollectorOptions {
   /** domains per application that keep their name in a window; default 100 */
   topDomains?: number;
   /** every query record, as it ends (tests, metrics) */
-  onRecord?: (r: DnsQueryRecord & { app: string }) => void;
+  onRecord?: (r: DnsQueryRecord) => void;
 }
 
 /** Syscall tracepoints are attached through tracefs; it is not mounted at boot on some machines. */
@@ -88,10 +88,10 @@ export class DnsCollector {
     this.#schedule = new WindowSchedule(opts.windowSeconds, (start) => this.#flush(start));
     this.tracker = new DnsTracker({
       timeoutNs: BigInt(Math.round((opts.timeoutSeconds ?? 5) * 1e9)),
+      identify: (e) => appOfFlow(e, opts.cgroups, opts.processes),
       onRecord: (r) => {
-        const { app, containerId } = appOfFlow(r, opts.cgroups, opts.processes);
-        this.#agg.add(app, containerId, r);
-        opts.onRecord?.({ ...r, app });
+        this.#agg.add(r);
+        opts.onRecord?.(r);
       },
     });
   }
@@ -121,9 +121,6 @@ export class DnsCollector {
     this.decodeErrors += malformed;
     for (const e of events) {
       try {
-        // name the process while it is alive: a query's record may come seconds later (a timeout),
-        // and the process table keeps the name of a process that has exited
-        if (e.dir === 'send') appOfFlow(e, this.#opts.cgroups, this.#opts.processes);
         this.tracker.handle(e);
       } catch (err) {
         // a fault in one event must not lose the rest of the batch

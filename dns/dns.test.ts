@@ -170,6 +170,8 @@ describe('DNS query matching', () => {
 
 describe('DNS windows', () => {
   const rec = (domain: string, status: DnsQueryRecord['status'], latencyMs: number | null, answers = 1): DnsQueryRecord => ({
+    app: 'app',
+    containerId: '',
     tgid: 1,
     cgroupId: 0n,
     comm: 'x',
@@ -186,7 +188,7 @@ describe('DNS windows', () => {
 
   it('keeps the top N domains per application and rolls the rest into ~other', () => {
     const a = new DnsAggregator(2);
-    for (const [d, n] of [['a.test', 5], ['b.test', 3], ['c.test', 2], ['d.test', 1]] as const) for (let i = 0; i < n; i++) a.add('app', '', rec(d, 'noerror', 1));
+    for (const [d, n] of [['a.test', 5], ['b.test', 3], ['c.test', 2], ['d.test', 1]] as const) for (let i = 0; i < n; i++) a.add(rec(d, 'noerror', 1));
     const w = a.take(0, 60, 'h');
     assert.deepEqual(w.rows.map((r) => [r.domain, r.requests]), [['a.test', 5], ['b.test', 3], [OTHER_DOMAIN, 3]]);
     assert.equal(w.folded, 3);
@@ -209,8 +211,8 @@ describe('DNS windows', () => {
 
   it('counts no-answer NOERROR separately and keeps timeouts out of the latency', () => {
     const a = new DnsAggregator();
-    a.add('app', '', rec('e.test', 'noerror', 2, 0));
-    a.add('app', '', rec('e.test', 'timeout', null, 0));
+    a.add(rec('e.test', 'noerror', 2, 0));
+    a.add(rec('e.test', 'timeout', null, 0));
     const [r] = a.take(0, 60, 'h').rows;
     assert.deepEqual([r.requests, r.noerror, r.noAnswer, r.timeouts, [...r.latency.values()].reduce((s, n) => s + n, 0)], [2, 1, 1, 1, 1]);
   });

@@ -16,6 +16,9 @@ export type DnsStatus = 'noerror' | 'nxdomain' | 'servfail' | 'refused' | 'other
 export type DnsTransport = 'udp' | 'tcp' | 'udp+tcp';
 
 export interface DnsQueryRecord {
+  /** named when the query was sent, while its process was alive */
+  app: string;
+  containerId: string;
   tgid: number;
   cgroupId: bigint;
   comm: string;
@@ -51,6 +54,8 @@ export interface DnsTrackerStats {
 
 interface Pending {
   firstNs: bigint;
+  app: string;
+  containerId: string;
   tgid: number;
   cgroupId: bigint;
   comm: string;
@@ -80,6 +85,8 @@ export interface DnsTrackerOptions {
   maxStreams?: number;
   /** CLOCK_MONOTONIC now in ns (tests replace it) */
   monotonicNs?: () => bigint;
+  /** the application of a query's process, asked once per query at its first send; default its comm */
+  identify?: (e: DnsEvent) => { app: string; containerId: string };
 }
 
 export function statusOf(rcode: number): DnsStatus {
@@ -89,7 +96,7 @@ export function statusOf(rcode: number): DnsStatus {
 const MAX_TCP_MESSAGE = 65535 + 2;
 
 export class DnsTracker {
-  readonly #opts: Required<Omit<DnsTrackerOptions, 'monotonicNs'>> & { monotonicNs: () => bigint };
+  readonly #opts: Required<DnsTrackerOptions>;
   readonly #pending = new Map<string, Pending>();
   readonly #truncated = new Map<string, Truncated>();
   readonly #streams = new Map<string, Stream>();
@@ -98,7 +105,7 @@ export class DnsTracker {
   readonly stats: DnsTrackerStats = { events: 0, queries: 0, responses: 0, malformed: 0, unmatchedResponses: 0, pendingEvicted: 0, streamsDropped: 0, cutShort: 0 };
 
   constructor(opts: DnsTrackerOptions) {
-    this.#opts = { maxPending: 65536, maxStreams: 4096, monotonicNs: () => process.hrtime.bigint(), ...opts };
+    this.#opts = { maxPending: 65536, maxStreams: 4096, monotonicNs: () => process.hrtime.bigint(), identify: (e) => ({ app: e.comm, containerId: '' }), ...opts };
   }
 
   get inFlight(): number {
@@ -158,7 +165,7 @@ export class DnsTracker {
     if (this.#pending.has(key)) return; // a retransmit: the first send counts
     this.stats.queries++;
     const nameserver = e.peer ? (e.port && e.port !== 53 ? `${e.peer.includes(':') ? `[${e.peer}]` : e.peer}:${e.port}` : e.peer) : '';
-    let p: Pending = { firstNs: e.tsNs, tgid: e.tgid, cgroupId: e.cgroupId, comm: e.comm, domain: m.name, qtype: m.qtype, transport: e.transport, nameserver };
+    let p: Pending = { firstNs: e.tsNs, ...this.#opts.identify(e), tgid: e.tgid, cgroupId: e.cgroupId, comm: e.comm, domain: m.name, qtype: m.qtype, transport: e.transport, nameserver };
     if (e.transport === 'tcp') {
       const tkey = `${e.tgid}|${m.name}|${m.qtype}`;
       // the retry over TCP of a truncated UDP answer, or of a UDP query the client gave up on once
@@ -211,6 +218,8 @@ export class DnsTracker {
     const now = this.#opts.monotonicNs();
     const end = endNs ?? p.firstNs + this.#opts.timeoutNs;
     this.#opts.onRecord({
+      app: p.app,
+      containerId: p.containerId,
       tgid: p.tgid,
       cgroupId: p.cgroupId,
       comm: p.comm,
