@@ -79,7 +79,8 @@ describe('network cost across namespaces in three zones and the internet', bpfTe
     servers.push(meta);
     await once(meta.stdout!, 'data');
 
-    const t0 = Math.floor(Date.now() / 1000) - 1;
+    // rows carry their window's start, up to WINDOW s before the traffic in it; the data directory is fresh
+    const t0 = Math.floor(Date.now() / 1000) - 2 * WINDOW;
     kiln = await startKiln(['--window', String(WINDOW), '--data-dir', tempDir('net-data'), '--runtime-root', rt, '--zones', zones, '--cloud-metadata', 'http://169.254.169.254']);
 
     servers.push(run('payments', 'az2', ['server', '9000', String(5 * MB), '10.77.2.2']));
