@@ -1,9 +1,11 @@
 /* Loopback TCP throughput: a child process reads and discards, the parent writes 64 KiB chunks for
- * SECONDS and prints the bytes per second. Usage: tcpblast SECONDS */
+ * SECONDS and prints the bytes per second, then the CPU seconds (user + system) both processes
+ * used. Usage: tcpblast SECONDS */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -45,6 +47,11 @@ int main(int argc, char **argv)
 	} while ((t = now()) - t0 < secs);
 	close(s);
 	waitpid(pid, NULL, 0);
-	printf("%.0f\n", n / (t - t0));
+	struct rusage self, child;
+	getrusage(RUSAGE_SELF, &self);
+	getrusage(RUSAGE_CHILDREN, &child);
+	double cpu = self.ru_utime.tv_sec + self.ru_utime.tv_usec / 1e6 + self.ru_stime.tv_sec + self.ru_stime.tv_usec / 1e6 +
+		     child.ru_utime.tv_sec + child.ru_utime.tv_usec / 1e6 + child.ru_stime.tv_sec + child.ru_stime.tv_usec / 1e6;
+	printf("%.0f %.6f %llu\n", n / (t - t0), cpu, n);
 	return 0;
 }

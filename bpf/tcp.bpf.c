@@ -53,9 +53,12 @@ static __always_inline void stat_inc(__u32 idx)
 		*v += 1;
 }
 
+/* Every program here is tp_btf: `sk` is a typed kernel pointer, so its fields are read with direct
+ * (CO-RE relocated) loads instead of bpf_probe_read_kernel calls; on the send/recv path that is most
+ * of the program's cost. */
 static __always_inline int is_tcp(struct sock *sk)
 {
-	return BPF_CORE_READ_BITFIELD_PROBED(sk, sk_protocol) == IPPROTO_TCP;
+	return BPF_CORE_READ_BITFIELD(sk, sk_protocol) == IPPROTO_TCP;
 }
 
 static __always_inline void set_owner(struct tcp_conn *c)
@@ -73,20 +76,19 @@ static __always_inline struct tcp_conn *track(struct sock *sk, __u32 flags, int 
 	if (!c)
 		return NULL;
 	__builtin_memset(c, 0, sizeof(*c));
-	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	__u16 family = sk->__sk_common.skc_family;
 	c->family = family;
-	/* explicit sizes: BPF_CORE_READ_INTO would size the read by *dst, one byte of the array */
 	if (family == AF_INET) {
-		bpf_core_read(c->saddr, 4, &sk->__sk_common.skc_rcv_saddr);
-		bpf_core_read(c->daddr, 4, &sk->__sk_common.skc_daddr);
+		__builtin_memcpy(c->saddr, &sk->__sk_common.skc_rcv_saddr, 4);
+		__builtin_memcpy(c->daddr, &sk->__sk_common.skc_daddr, 4);
 	} else if (family == AF_INET6) {
-		bpf_core_read(c->saddr, 16, &sk->__sk_common.skc_v6_rcv_saddr);
-		bpf_core_read(c->daddr, 16, &sk->__sk_common.skc_v6_daddr);
+		__builtin_memcpy(c->saddr, &sk->__sk_common.skc_v6_rcv_saddr, 16);
+		__builtin_memcpy(c->daddr, &sk->__sk_common.skc_v6_daddr, 16);
 	} else {
 		return NULL;
 	}
-	c->sport = BPF_CORE_READ(sk, __sk_common.skc_num);
-	c->dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	c->sport = sk->__sk_common.skc_num;
+	c->dport = bpf_ntohs(sk->__sk_common.skc_dport);
 	c->flags = flags;
 	c->opened_ns = bpf_ktime_get_ns();
 	if (owned)
@@ -112,7 +114,7 @@ int BPF_PROG(tcp_state, struct sock *sk, int oldstate, int newstate)
 		if (!c)
 			c = track(sk, (oldstate == BPF_TCP_SYN_RECV ? KILN_TCP_INBOUND : 0) | KILN_TCP_ESTABLISHED, 0);
 		else { /* the source port is final now (the address was chosen before SYN_SENT) */
-			c->sport = BPF_CORE_READ(sk, __sk_common.skc_num);
+			c->sport = sk->__sk_common.skc_num;
 			c->flags |= KILN_TCP_ESTABLISHED;
 		}
 	} else if (newstate == BPF_TCP_CLOSE) {
@@ -151,7 +153,7 @@ static __always_inline void count(struct sock *sk, int ret, int sent)
 		return;
 	/* reads after the socket closed (data left in the receive queue when it went to TIME_WAIT):
 	 * the close handler already took them from the socket's own byte counters */
-	if (BPF_CORE_READ(sk, __sk_common.skc_state) == BPF_TCP_CLOSE)
+	if (sk->__sk_common.skc_state == BPF_TCP_CLOSE)
 		return;
 	__u64 key = (__u64)sk;
 	struct tcp_conn *c = bpf_map_lookup_elem(&tcp_conns, &key);

@@ -25,6 +25,7 @@ describe('TCP bytes per application (loopback)', bpfTest(), () => {
   let midway: TcpDelta[] = [];
   let processes: ProcessTable;
   let cgroupNames: CgroupResolver;
+  let v6Port = 0;
 
   before(async () => {
     const rt = tempDir('tcp-rt');
@@ -46,8 +47,16 @@ describe('TCP bytes per application (loopback)', bpfTest(), () => {
     // a short one: 12 MB out, 3 MB back
     const short = spawnInCgroup(makeCgroup(cgroups[1]), process.execPath, [peer, 'client', String(port), String(12 * MB), '0']);
     assert.equal(await waitExit(short), 0);
-    server.kill('SIGTERM');
-    await once(server, 'exit');
+    // IPv6: 2 MB out over ::1, 1 MB back, from the same two applications on another port
+    const port6 = await freePort();
+    const server6 = spawnInCgroup(makeCgroup(cgroups[0]), process.execPath, [peer, 'server', String(port6), String(1 * MB), '::1']);
+    await sleep(700);
+    assert.equal(await waitExit(spawnInCgroup(makeCgroup(cgroups[1]), process.execPath, [peer, 'client', String(port6), String(2 * MB), '0', '::1'])), 0);
+    v6Port = port6;
+    for (const s of [server, server6]) {
+      s.kill('SIGTERM');
+      await once(s, 'exit');
+    }
     await sleep(200);
     deltas.push(...tcp.collect());
   });
@@ -74,8 +83,10 @@ describe('TCP bytes per application (loopback)', bpfTest(), () => {
     assert.deepEqual({ ...structLayouts().tcp_conn }, { ...TCP_CONN });
   });
 
+  const v4 = () => deltas.filter((d) => d.remoteAddress === '127.0.0.1');
+
   it('attributes the bytes of both directions to the right applications, within 1%', () => {
-    const apps = byApp(deltas);
+    const apps = byApp(v4());
     const client = apps.get("tcp-client");
     const server = apps.get('tcp-server');
     assert.ok(client && server, `apps: ${[...apps.keys()].join(', ')}`);
@@ -96,12 +107,30 @@ describe('TCP bytes per application (loopback)', bpfTest(), () => {
 
   it('classifies loopback flows as same-host, with the peer and ports', () => {
     const c = new Classifier(parseZonesFile('{}'));
-    const flows = deltas.filter((d) => appOfFlow(d, cgroupNames, processes).app === 'tcp-client');
+    const flows = v4().filter((d) => appOfFlow(d, cgroupNames, processes).app === 'tcp-client');
     assert.ok(flows.length >= 2);
     for (const f of flows) {
       assert.equal(f.remoteAddress, '127.0.0.1');
       assert.equal(c.classify(f.localAddress, f.remoteAddress).class, 'same-host');
     }
     assert.deepEqual(tcp.losses(), { connsMapFull: 0n, closedMapFull: 0n });
+  });
+
+  it('reads IPv6 addresses and ports, and counts their bytes', () => {
+    const flows = deltas.filter((d) => d.remoteAddress === '::1' || d.localAddress === '::1');
+    const named = (app: string) => flows.filter((d) => appOfFlow(d, cgroupNames, processes).app === app);
+    const show = (xs: TcpDelta[]) => JSON.stringify(xs, (_, v) => (typeof v === 'bigint' ? String(v) : v));
+    const client = named('tcp-client');
+    const server = named('tcp-server');
+    assert.ok(client.length >= 1 && server.length >= 1, show(flows));
+    for (const d of [...client, ...server]) {
+      assert.equal(d.localAddress, '::1');
+      assert.equal(d.remoteAddress, '::1');
+    }
+    assert.ok(client.every((d) => d.remotePort === v6Port), show(client));
+    assert.ok(server.every((d) => d.localPort === v6Port && d.inbound), show(server));
+    const sum = (xs: TcpDelta[], k: 'bytesSent' | 'bytesReceived') => xs.reduce((a, d) => a + d[k], 0);
+    assert.deepEqual([sum(client, 'bytesSent'), sum(client, 'bytesReceived')], [2 * MB, 1 * MB]);
+    assert.deepEqual([sum(server, 'bytesSent'), sum(server, 'bytesReceived')], [1 * MB, 2 * MB]);
   });
 });
