@@ -115,7 +115,7 @@ async function run(argv: string[]): Promise<void> {
 
   const missing = preflight();
   if (missing) fail(missing);
-  let topology: Topology = { provider: 'other', zones: [], internet: [], services: [] };
+  let topology: Topology = { provider: 'other', zones: [], internet: [], services: [], nat: [] };
   if (values.zones) {
     try {
       topology = loadZonesFile(values.zones);

@@ -23,7 +23,7 @@ const flows =
     ? new FlowCollector({
         windowSeconds: Number(values.window),
         host: 'bench',
-        classifier: new Classifier({ provider: 'other', zones: [], internet: [], services: [] }),
+        classifier: new Classifier({ provider: 'other', zones: [], internet: [], services: [], nat: [] }),
         cgroups: new CgroupResolver(defaultProviders()),
         processes: new ProcessTable(),
         onWindow: async (w) => {

@@ -18,6 +18,7 @@ internet: [203.0.113.0/24, 10.77.3.128/25]
 services:
   - { name: nat-gateway, cidrs: [10.77.1.250/32] }
   - { name: partner-api, cidrs: [198.51.100.64/26], class: internet }
+nat: [10.77.1.0/25, "fd00:77:1::/64"]
 `;
 
 describe('traffic classification', () => {
@@ -88,6 +89,22 @@ regions:
       - { name: zone-a, id: id-2, cidrs: [10.2.0.0/24] }
 `);
     assert.equal(new Classifier(t).classify('10.1.0.1', '10.2.0.1').class, 'cross-az');
+  });
+});
+
+describe('NAT gateway subnets', () => {
+  const c = new Classifier(parseZonesFile(YAML));
+  it('marks local addresses in the nat CIDRs, IPv4 and IPv6, and nothing else', () => {
+    assert.equal(c.viaNat('10.77.1.10'), true);
+    assert.equal(c.viaNat('10.77.1.200'), false, 'the other half of the zone has its own route');
+    assert.equal(c.viaNat('fd00:77:1::10'), true);
+    assert.equal(c.viaNat('fd00:77:1:1::10'), false);
+    assert.equal(c.viaNat('10.77.2.10'), false);
+    assert.equal(new Classifier(parseZonesFile('{}')).viaNat('10.77.1.10'), false, 'no nat list: no NAT');
+  });
+
+  it('rejects a nat entry that is not a CIDR', () => {
+    assert.throws(() => parseZonesFile('nat: [10.77.1.0/40]', 'zones.yaml'), /zones.yaml: nat.0: not a CIDR/);
   });
 });
 

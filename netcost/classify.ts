@@ -45,6 +45,7 @@ export class Classifier {
   readonly #entries: Entry[] = [];
   readonly #hostAddresses: Set<string>;
   readonly #cache = new LRUCache<string, Location>({ max: 65536 });
+  readonly #nat: [Addr, number][];
 
   /**
    * @param hostAddresses this host's own addresses: a peer among them is the same host
@@ -61,6 +62,15 @@ export class Classifier {
     // most specific first; lookups take the first match
     this.#entries.sort((a, b) => b.net[1] - a.net[1]);
     this.#hostAddresses = new Set(hostAddresses.map((a) => parseAddress(a).toString()));
+    this.#nat = (topology.nat ?? []).map((c) => ipaddr.parseCIDR(c));
+  }
+
+  /** Whether a connection from this local address to the internet leaves through a NAT gateway (the
+   *  zones file's `nat` subnets). */
+  viaNat(localAddress: string): boolean {
+    if (this.#nat.length === 0) return false;
+    const addr = parseAddress(localAddress);
+    return this.#nat.some((n) => addr.kind() === n[0].kind() && addr.match(n as never));
   }
 
   locate(address: string): Location {

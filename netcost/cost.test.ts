@@ -67,6 +67,29 @@ describe('priceUsage', () => {
     assert.match(out[1].tier, /mars-north-1/);
   });
 
+  it('adds NAT gateway processing on both directions of NAT-routed internet traffic, as a row of its own', () => {
+    const MB = 2 ** 20;
+    const usage = [{ ...row('a', 'internet', 16 * MB, 8 * MB), natBytes: 24 * MB }, row('b', 'internet', 3 * MB, 0)];
+    const out = priceUsage(usage, { snapshot, egressBefore: new Map() });
+    const nat = out.filter((r) => r.charge === 'nat-gateway-processing');
+    assert.equal(nat.length, 1);
+    // by hand: 24 MB at $0.045/GB
+    assert.equal(nat[0].group.app, 'a');
+    assert.equal(nat[0].billed_bytes, 24 * MB);
+    assert.equal(nat[0].billed_direction, 'egress+ingress');
+    assert.equal(nat[0].unit_price_usd, 0.045);
+    assert.ok(Math.abs(nat[0].cost_usd - (24 / 1024) * 0.045) < 1e-12);
+    // the data transfer rows are as without NAT (inside the free allowance), and bytes still sum to the traffic
+    const transfer = out.filter((r) => r.charge === 'data-transfer');
+    assert.ok(transfer.every((r) => r.cost_usd === 0));
+    assert.equal(out.filter((r) => r.group.app === 'a').reduce((s, r) => s + r.bytes_sent + r.bytes_received, 0), 24 * MB);
+    // no NAT price in the snapshot: unpriced, not guessed
+    const bare = { ...snapshot, regions: { 'us-east-1': { ...snapshot.regions['us-east-1'], 'nat-gateway-processing': undefined } } };
+    const u = priceUsage([usage[0]], { snapshot: bare, egressBefore: new Map() }).find((r) => r.charge === 'nat-gateway-processing')!;
+    assert.equal(u.cost_usd, 0);
+    assert.match(u.tier, /unpriced: no NAT gateway price for us-east-1/);
+  });
+
   it('splits a range into its months', () => {
     const from = Date.UTC(2026, 10, 30, 12) / 1000;
     const to = Date.UTC(2026, 11, 2) / 1000;

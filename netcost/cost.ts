@@ -4,7 +4,10 @@
  * - cross-region: the sending side pays; received bytes are billed to the other region's sender;
  * - internet: egress is tiered on the month's cumulative volume of the account and region, and each
  *   tier segment is allocated to applications by their share; ingress is free;
- * - same host, same zone: free. Unknown private peers: not priced (marked so), never guessed.
+ * - same host, same zone: free. Unknown private peers: not priced (marked so), never guessed;
+ * - NAT gateway: outbound internet connections from subnets the zones file routes through one also pay
+ *   data processing on every byte, both directions. That is a row of its own (charge
+ *   `nat-gateway-processing`) carrying billed bytes only, so bytes still sum to the traffic over rows.
  * Every row is auditable by hand: cost_usd = billed_bytes / pricing_unit_bytes × unit_price_usd. */
 import type { TrafficClass } from './classify.js';
 import { allocateTiered, type PriceSnapshot } from './pricing.js';
@@ -18,13 +21,19 @@ export interface UsageRow {
   group: Record<string, string | number>;
   bytesSent: number;
   bytesReceived: number;
+  /** bytes (both directions) of outbound internet connections through a NAT gateway */
+  natBytes?: number;
 }
+
+export type Charge = 'data-transfer' | 'nat-gateway-processing';
 
 export interface CostRow {
   group: Record<string, string | number>;
   month: string;
   region: string;
   class: TrafficClass;
+  /** what is billed: data transfer, or a NAT gateway's data processing of this traffic */
+  charge: Charge;
   bytes_sent: number;
   bytes_received: number;
   /** the bytes this row's price applies to (a share of them, for a tier segment) */
@@ -59,13 +68,19 @@ export function priceUsage(rows: UsageRow[], ctx: PricingContext): CostRow[] {
   const unitBytes = snap?.pricing_unit_bytes ?? 2 ** 30;
   const source = (region: string) => (snap ? `${snap.snapshot} (${snap.source}; ${region || 'no region'})` : 'none');
   const out: CostRow[] = [];
-  const base = (r: UsageRow) => ({ group: r.group, month: r.month, region: r.region, class: r.class, bytes_sent: r.bytesSent, bytes_received: r.bytesReceived, pricing_unit: unit, pricing_unit_bytes: unitBytes, price_source: source(r.region), billed_direction: BILLED[r.class] });
+  const base = (r: UsageRow) => ({ group: r.group, month: r.month, region: r.region, class: r.class, charge: 'data-transfer' as Charge, bytes_sent: r.bytesSent, bytes_received: r.bytesReceived, pricing_unit: unit, pricing_unit_bytes: unitBytes, price_source: source(r.region), billed_direction: BILLED[r.class] });
   const free = (r: UsageRow, tier: string): CostRow => ({ ...base(r), billed_bytes: 0, cost_usd: 0, unit_price_usd: 0, tier });
 
   // internet egress is priced per (month, region) as a whole, then allocated
   const internet = new Map<string, UsageRow[]>();
   for (const r of rows) {
     const prices = snap?.regions[r.region];
+    if (r.natBytes) {
+      const nat = prices?.['nat-gateway-processing'];
+      const row = { ...base(r), charge: 'nat-gateway-processing' as Charge, bytes_sent: 0, bytes_received: 0, billed_direction: 'egress+ingress' as const };
+      if (nat) out.push({ ...row, billed_bytes: r.natBytes, cost_usd: (r.natBytes / unitBytes) * nat.usd_per_unit, unit_price_usd: nat.usd_per_unit, tier: 'flat' });
+      else out.push({ ...row, billed_bytes: 0, cost_usd: 0, unit_price_usd: 0, tier: r.region ? `unpriced: no NAT gateway price for ${r.region}` : 'unpriced: this host has no region (zones file or cloud metadata)' });
+    }
     if (r.class === 'same-host' || r.class === 'same-zone') {
       out.push({ ...free(r, 'free'), unit_price_usd: prices?.['same-zone']?.usd_per_unit ?? 0 });
     } else if (r.class === 'unknown') {

@@ -20,6 +20,8 @@ export interface FlowRow {
   port: number;
   peerApp: string;
   class: TrafficClass;
+  /** an outbound internet connection from a subnet the zones file routes through a NAT gateway */
+  viaNat: boolean;
   localZone: string;
   peerZone: string;
   region: string;
@@ -140,14 +142,15 @@ export class FlowCollector {
     const direction: Direction = d.inbound ? 'inbound' : d.established ? 'outbound' : 'unknown';
     const port = d.inbound ? d.localPort : d.remotePort;
     const peerApp = this.#endpoints.get(tuple(d.remoteAddress, d.remotePort, d.localAddress, d.localPort)) ?? '';
-    let key = `${app.app}\0${app.containerId}\0${direction}\0${d.remoteAddress}\0${port}\0${peerApp}\0${c.class}`;
+    const viaNat = c.class === 'internet' && direction === 'outbound' && this.#opts.classifier.viaNat(d.localAddress);
+    let key = `${app.app}\0${app.containerId}\0${direction}\0${d.remoteAddress}\0${port}\0${peerApp}\0${c.class}\0${viaNat ? 1 : 0}`;
     let peerAddress = d.remoteAddress;
     let rowPort = port;
     if (!rows.has(key) && rows.size >= MAX_ROWS_PER_WINDOW) {
       this.#stats.rowsFolded++;
       peerAddress = '~other';
       rowPort = 0;
-      key = `${app.app}\0${app.containerId}\0${direction}\0~other\0\0\0${c.class}`;
+      key = `${app.app}\0${app.containerId}\0${direction}\0~other\0\0\0${c.class}\0${viaNat ? 1 : 0}`;
     }
     let row = rows.get(key);
     if (!row) {
@@ -160,6 +163,7 @@ export class FlowCollector {
         port: rowPort,
         peerApp: peerAddress === '~other' ? '' : peerApp,
         class: c.class,
+        viaNat,
         localZone: c.local.zone?.id ?? '',
         peerZone: c.remote.zone?.id ?? '',
         region: c.local.zone?.region ?? '',

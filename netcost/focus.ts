@@ -54,6 +54,7 @@ export const FOCUS_COLUMNS = [
   'SubAccountName',
   'Tags',
   'x_TrafficClass',
+  'x_Charge',
   'x_Direction',
   'x_Peers',
   'x_BytesSent',
@@ -66,8 +67,9 @@ export const FOCUS_COLUMNS = [
 
 export type FocusRow = Record<(typeof FOCUS_COLUMNS)[number], string | number | null>;
 
-/** The service each cloud bills VM data transfer under. */
+/** The service each cloud bills VM data transfer under, and NAT gateway data processing. */
 const SERVICE_NAMES: Record<string, string> = { aws: 'AWS Data Transfer', gcp: 'Compute Engine', azure: 'Bandwidth' };
+const NAT_SERVICE_NAMES: Record<string, string> = { aws: 'Amazon Virtual Private Cloud', gcp: 'Networking', azure: 'NAT Gateway' };
 const PROVIDER_NAMES: Record<string, string> = { aws: 'AWS', gcp: 'Google Cloud', azure: 'Microsoft', other: 'Unknown' };
 const CLASS_TEXT: Record<string, string> = {
   'same-host': 'same-host traffic',
@@ -94,6 +96,7 @@ export function focusRows(rows: CostRow[], ctx: ReportContext, peers: Map<string
     const { start, end } = monthBounds(r.month);
     const units = r.billed_bytes / r.pricing_unit_bytes;
     const cost = r.cost_usd;
+    const nat = r.charge === 'nat-gateway-processing';
     return {
       AvailabilityZone: null,
       BilledCost: cost,
@@ -104,7 +107,7 @@ export function focusRows(rows: CostRow[], ctx: ReportContext, peers: Map<string
       BillingPeriodStart: start,
       ChargeCategory: 'Usage',
       ChargeClass: null,
-      ChargeDescription: `${CLASS_TEXT[r.class] ?? r.class} of ${app}, ${r.tier}`,
+      ChargeDescription: nat ? `NAT gateway data processing of ${app}'s internet traffic, ${r.tier}` : `${CLASS_TEXT[r.class] ?? r.class} of ${app}, ${r.tier}`,
       ChargeFrequency: 'Usage-Based',
       ChargePeriodEnd: end,
       ChargePeriodStart: start,
@@ -127,14 +130,15 @@ export function focusRows(rows: CostRow[], ctx: ReportContext, peers: Map<string
       ResourceName: app,
       ResourceType: 'Application',
       ServiceCategory: 'Networking',
-      ServiceName: SERVICE_NAMES[ctx.provider] ?? 'Data Transfer',
+      ServiceName: nat ? (NAT_SERVICE_NAMES[ctx.provider] ?? 'NAT Gateway') : (SERVICE_NAMES[ctx.provider] ?? 'Data Transfer'),
       ServiceSubcategory: 'Network Connectivity',
       SkuId: null,
       SkuPriceId: null,
       SubAccountId: null,
       SubAccountName: null,
-      Tags: JSON.stringify({ 'kiln/app': app, 'kiln/traffic-class': r.class }),
+      Tags: JSON.stringify({ 'kiln/app': app, 'kiln/traffic-class': r.class, 'kiln/charge': r.charge }),
       x_TrafficClass: r.class,
+      x_Charge: r.charge,
       x_Direction: r.billed_direction,
       x_Peers: (peers.get(`${app}\0${r.class}`) ?? []).join(' '),
       x_BytesSent: r.bytes_sent,

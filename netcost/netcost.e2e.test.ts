@@ -70,6 +70,8 @@ describe('network cost across namespaces in three zones and the internet', bpfTe
         '      - { name: us-east-1b, id: use1-az2, cidrs: [10.77.2.0/24] }',
         '      - { name: us-east-1c, id: use1-az4, cidrs: [10.77.3.0/24] }',
         'internet: [203.0.113.0/24]',
+        '# az1 reaches the internet through a NAT gateway',
+        'nat: [10.77.1.0/24]',
         '',
       ].join('\n'),
     );
@@ -191,9 +193,17 @@ describe('network cost across namespaces in three zones and the internet', bpfTe
       for (const r of rows.filter((x) => x.app === app && x.class === 'same-zone')) assert.equal(r.cost_usd, 0);
     }
     // internet egress of 18 MB is inside the month's 100 GB free allowance; ingress is free
-    const inet = rows.filter((r) => r.app === 'checkout' && r.class === 'internet');
+    const inet = rows.filter((r) => r.app === 'checkout' && r.class === 'internet' && r.charge === 'data-transfer');
     assert.ok(inet.every((r) => r.cost_usd === 0));
     assert.ok(inet.some((r) => r.tier === 'free allowance'), JSON.stringify(inet));
+    // but az1 goes out through a NAT gateway: checkout's outbound internet connection (16 MB out,
+    // 8 MB back) pays $0.045/GB processing on both directions; the inbound one (from the internet) does not
+    const nat = rows.filter((r) => r.charge === 'nat-gateway-processing');
+    assert.equal(nat.length, 1, JSON.stringify(nat));
+    assert.equal(nat[0].app, 'checkout');
+    near(nat[0].billed_bytes, 24 * MB, 'NAT-processed bytes');
+    assert.equal(nat[0].unit_price_usd, 0.045);
+    assert.ok(Math.abs(nat[0].cost_usd - (nat[0].billed_bytes / GiB) * 0.045) < 1e-12);
     const byClass = await netcost('class');
     const total = sum(byClass, (r) => r.class === 'cross-az');
     assert.ok(Math.abs(total.cost - ((20 + 5 + 17 + 23 + 3 + 12) * MB * 0.01) / GiB) < 1e-6, `all cross-az: ${total.cost}`);
@@ -224,6 +234,8 @@ describe('network cost across namespaces in three zones and the internet', bpfTe
     near(Number(p.x_BytesSent) + Number(p.x_BytesReceived), 40 * MB, 'payments cross-az bytes');
     assert.ok(Math.abs(Number(p.BilledCost) - Number(p.PricingQuantity) * Number(p.ListUnitPrice)) < 1e-12);
     assert.match(p.x_Peers, /checkout/);
+    const nat = rows.filter((x) => x.x_Charge === 'nat-gateway-processing');
+    assert.deepEqual(nat.map((x) => [x.ResourceName, x.ServiceName, x.x_TrafficClass, x.ListUnitPrice]), [['checkout', 'Amazon Virtual Private Cloud', 'internet', '0.045']]);
     assert.match(p.x_Peers, /ledger/);
     // `kiln report --month` prints the same report
     const cli = execFileSync(process.execPath, [join(repoRoot, 'dist/cli.js'), 'report', '--month', month, '--format', 'focus', '--url', kiln.url], { encoding: 'utf8' });

@@ -1,5 +1,6 @@
 /* Where hosts are: the zones file (`--zones FILE`, YAML or JSON, DESIGN.md format) parsed and validated
- * into regions, zones (name and zone id) with their CIDRs, internet CIDRs, and named services. */
+ * into regions, zones (name and zone id) with their CIDRs, internet CIDRs, named services, and the
+ * private CIDRs that reach the internet through a NAT gateway. */
 import { readFileSync } from 'node:fs';
 import ipaddr from 'ipaddr.js';
 import { parse as parseYaml } from 'yaml';
@@ -31,6 +32,9 @@ const zonesFileSchema = z.object({
   services: z
     .array(z.object({ name: z.string().min(1), cidrs: z.array(cidr).min(1), class: z.enum(['internet']).optional() }))
     .default([]),
+  /** local subnets whose outbound internet connections leave through a NAT gateway (billed per GB
+   *  processed, both directions, on top of data transfer) */
+  nat: z.array(cidr).default([]),
 });
 
 export type ZonesFile = z.output<typeof zonesFileSchema>;
@@ -47,6 +51,7 @@ export interface Topology {
   zones: (Zone & { cidrs: string[] })[];
   internet: string[];
   services: ZonesFile['services'];
+  nat: string[];
 }
 
 /** Parses a zones file (YAML, of which JSON is a subset); throws an Error naming every problem. */
@@ -73,6 +78,7 @@ export function parseZonesFile(text: string, source = 'zones file'): Topology {
     zones: r.data.regions.flatMap((region) => region.zones.map((z) => ({ name: z.name, id: z.id, region: region.name, cidrs: z.cidrs }))),
     internet: r.data.internet,
     services: r.data.services,
+    nat: r.data.nat,
   };
 }
 

@@ -41,6 +41,7 @@ export class NetcostRepository {
         retransmits: r.retransmits,
         connections: r.connections,
         failed_connects: r.failedConnects,
+        via_nat: r.viaNat ? 1 : 0,
       })),
     );
   }
@@ -52,7 +53,8 @@ export class NetcostRepository {
     const rows = await this.store.query<Record<string, string | number>>(
       `SELECT formatDateTime(ts, '%Y-%m', 'UTC') AS month, region, class,
               ${step === undefined ? '' : 'intDiv(toUnixTimestamp(ts) - {from:Int64}, {step:Int64}) AS bucket,'}
-              ${cols.map((c) => `${c}, `).join('')} sum(bytes_sent) AS sent, sum(bytes_received) AS received
+              ${cols.map((c) => `${c}, `).join('')} sum(bytes_sent) AS sent, sum(bytes_received) AS received,
+              sum(if(via_nat = 1, bytes_sent + bytes_received, 0)) AS nat
        FROM net_flows
        WHERE ${RANGE_SQL} ${app === undefined ? '' : 'AND app = {app:String}'}
        GROUP BY month, region, class ${cols.map((c) => `, ${c}`).join('')}
@@ -66,6 +68,7 @@ export class NetcostRepository {
       group: Object.fromEntries(GROUP_COLUMNS[groupBy].map((c) => [c, c === 'port' ? Number(r[c]) : String(r[c])])),
       bytesSent: Number(r.sent),
       bytesReceived: Number(r.received),
+      natBytes: Number(r.nat),
       bucket: Number(r.bucket ?? 0),
     }));
   }

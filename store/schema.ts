@@ -90,11 +90,14 @@ export function schemaStatements({ retentionDays }: SchemaOptions): string[] {
       bytes_received UInt64,
       retransmits UInt64,
       connections UInt64,
-      failed_connects UInt64
+      failed_connects UInt64,
+      via_nat UInt8 DEFAULT 0
     ) ENGINE = MergeTree
     PARTITION BY toYYYYMM(ts)
     ORDER BY (app, ts)
     TTL ts + INTERVAL ${Math.max(days, 62)} DAY DELETE`,
+    // data directories from before NAT gateway accounting
+    `ALTER TABLE net_flows ADD COLUMN IF NOT EXISTS via_nat UInt8 DEFAULT 0`,
     // DNS per window: application × domain × qtype; latency as DDSketch bins (keys, counts), which
     // merge over any range by summing (sumMap)
     `CREATE TABLE IF NOT EXISTS dns_windows (

@@ -45,6 +45,8 @@ export interface NetcostApiRow {
   port?: number;
   peer_app?: string | null;
   class: CostRow['class'];
+  /** data transfer, or NAT gateway data processing of the same traffic (billed bytes only) */
+  charge: CostRow['charge'];
   direction?: string;
   region: string | null;
   month: string;
@@ -202,6 +204,7 @@ export function createApi(opts: ApiOptions): Hono {
       ...(r.group.app === undefined ? {} : { app: String(r.group.app) }),
       ...peer,
       class: r.class,
+      charge: r.charge,
       ...(r.group.direction === undefined ? {} : { direction: String(r.group.direction) }),
       region: r.region || null,
       month: r.month,
@@ -245,7 +248,7 @@ export function createApi(opts: ApiOptions): Hono {
     const headers = { 'content-type': 'text/csv; charset=utf-8', 'content-disposition': `attachment; filename="${file}"` };
     if (q.format === 'csv') {
       const flat = rows.map(costJson);
-      const columns = ['app', 'class', 'region', 'month', 'bytes_sent', 'bytes_received', 'billed_bytes', 'billed_direction', 'cost_usd', 'unit_price_usd', 'pricing_unit', 'pricing_unit_bytes', 'tier', 'price_source'];
+      const columns = ['app', 'class', 'charge', 'region', 'month', 'bytes_sent', 'bytes_received', 'billed_bytes', 'billed_direction', 'cost_usd', 'unit_price_usd', 'pricing_unit', 'pricing_unit_bytes', 'tier', 'price_source'];
       return c.body(stringify(flat, { header: true, columns, cast: { number: (x) => String(x) } }), 200, headers);
     }
     const peers = await n.repo.topPeers(r, 5);

@@ -171,6 +171,7 @@ export function openApiDocument(): unknown {
             port: { type: 'number' },
             peer_app: { type: ['string', 'null'] },
             class: { enum: ['same-host', 'same-zone', 'cross-az', 'cross-region', 'internet', 'unknown'] },
+            charge: { enum: ['data-transfer', 'nat-gateway-processing'], description: 'NAT gateway rows carry billed bytes only: bytes_sent and bytes_received are 0' },
             direction: { enum: ['outbound', 'inbound', 'unknown'] },
             region: { type: ['string', 'null'] },
             month: { type: 'string' },

@@ -45,7 +45,7 @@ function renderTable(rows: Row[], group: string): void {
     if (r.tier.startsWith('unpriced')) tr.className = 'unpriced';
     const cells: [string, boolean][] = [
       [group === 'app' ? (r.app ?? '') : '–', false],
-      [r.class, false],
+      [r.charge === 'nat-gateway-processing' ? `${r.class}: NAT gateway processing` : r.class, false],
       [bytes(r.bytes_sent), true],
       [bytes(r.bytes_received), true],
       [bytes(r.billed_bytes), true],
