@@ -151,27 +151,45 @@ static __always_inline struct dns_sock *dns_sock(__u32 fd)
 	return s;
 }
 
-/* Copies len bytes at ubuf (at most DNS_CAP) into an event and sends it to the ring buffer. */
-static __always_inline void emit(struct dns_sock *s, __u8 dir, const void *ubuf, __u32 len, __u16 family, __u16 port, const __u8 *addr, __u8 flags)
+/* What emit() hands to emit_event(): one message or TCP chunk to copy. */
+struct emit_req {
+	__u64 ubuf;
+	__u32 len;
+	__u16 family; /* with has_addr: the peer from the call's own sockaddr */
+	__u16 port;
+	__u8 addr[16];
+	__u8 dir;
+	__u8 flags;
+	__u8 has_addr;
+	__u8 pad[5];
+};
+
+/* Copies r->len bytes at r->ubuf (at most DNS_CAP) into an event and sends it to the ring buffer.
+ * Global and out of line: the verifier checks it once per program, not again at each of the dozens of
+ * places the message and iovec loops would otherwise inline it (that made loading take 2 s). */
+__noinline int emit_event(struct dns_sock *s, struct emit_req *r)
 {
 	__u32 zero = 0;
+	if (!s || !r)
+		return 0;
 	struct dns_event *e = bpf_map_lookup_elem(&dns_scratch, &zero);
 	if (!e)
-		return;
+		return 0;
 	__u64 id = bpf_get_current_pid_tgid();
+	__u32 len = r->len;
 	e->ts_ns = bpf_ktime_get_ns();
 	e->sock = s->file;
 	e->cgroup_id = bpf_get_current_cgroup_id();
 	e->tgid = id >> 32;
 	e->pid = (__u32)id;
 	e->len = len;
-	e->dir = dir;
+	e->dir = r->dir;
 	e->proto = s->proto;
-	e->flags = flags;
-	if (addr) {
-		e->family = family;
-		e->port = port;
-		__builtin_memcpy(e->addr, addr, 16);
+	e->flags = r->flags;
+	if (r->has_addr) {
+		e->family = r->family;
+		e->port = r->port;
+		__builtin_memcpy(e->addr, r->addr, 16);
 	} else {
 		e->family = s->family;
 		e->port = s->port;
@@ -183,13 +201,27 @@ static __always_inline void emit(struct dns_sock *s, __u8 dir, const void *ubuf,
 	__u64 n = len < DNS_CAP ? len : DNS_CAP;
 	barrier_var(n); /* keep the mask below: the verifier needs the bound on the register it sees */
 	n &= DNS_DATA_SIZE - 1;
-	if (n && bpf_probe_read_user(e->data, n, ubuf))
+	if (n && bpf_probe_read_user(e->data, n, (const void *)r->ubuf))
 		n = 0;
 	e->caplen = n;
 	barrier_var(n);
 	n &= DNS_DATA_SIZE - 1;
 	if (bpf_ringbuf_output(&dns_events, e, offsetof(struct dns_event, data) + n, 0))
 		stat_inc(DNS_STAT_RINGBUF_FULL);
+	return 0;
+}
+
+/* One message or chunk: `addr` (family, port) is the peer named by the call itself, if any. */
+static __always_inline void emit(struct dns_sock *s, __u8 dir, const void *ubuf, __u32 len, __u16 family, __u16 port, const __u8 *addr, __u8 flags)
+{
+	struct emit_req r = { .ubuf = (__u64)ubuf, .len = len, .dir = dir, .flags = flags };
+	if (addr) {
+		r.has_addr = 1;
+		r.family = family;
+		r.port = port;
+		__builtin_memcpy(r.addr, addr, 16);
+	}
+	emit_event(s, &r);
 }
 
 /* One message of a msghdr (user memory) of `len` bytes: UDP takes the first iovec, TCP every chunk. */
