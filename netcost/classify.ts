@@ -41,6 +41,10 @@ export function parseAddress(text: string): Addr {
   return ipaddr.process(text);
 }
 
+function inCidr(addr: Addr, net: [Addr, number]): boolean {
+  return addr.kind() === net[0].kind() && addr.match(net as never);
+}
+
 export class Classifier {
   readonly #entries: Entry[] = [];
   readonly #hostAddresses: Set<string>;
@@ -70,14 +74,14 @@ export class Classifier {
   viaNat(localAddress: string): boolean {
     if (this.#nat.length === 0) return false;
     const addr = parseAddress(localAddress);
-    return this.#nat.some((n) => addr.kind() === n[0].kind() && addr.match(n as never));
+    return this.#nat.some((n) => inCidr(addr, n));
   }
 
   locate(address: string): Location {
     const hit = this.#cache.get(address);
     if (hit) return hit;
     const addr = parseAddress(address);
-    const entry = this.#entries.find((e) => addr.kind() === e.net[0].kind() && addr.match(e.net as never));
+    const entry = this.#entries.find((e) => inCidr(addr, e.net));
     let loc: Location;
     if (!entry) loc = { zone: null, service: null, internet: !PRIVATE_RANGES.has(addr.range()), declaredInternet: false };
     else if (entry.kind === 'zone') loc = { zone: entry.zone!, service: null, internet: false, declaredInternet: false };

@@ -62,6 +62,8 @@ const BILLED: Record<TrafficClass, CostRow['billed_direction']> = {
   unknown: 'none',
 };
 
+const NO_REGION = 'unpriced: this host has no region (zones file or cloud metadata)';
+
 export function priceUsage(rows: UsageRow[], ctx: PricingContext): CostRow[] {
   const snap = ctx.snapshot;
   const unit = snap?.pricing_unit ?? 'GB';
@@ -79,14 +81,14 @@ export function priceUsage(rows: UsageRow[], ctx: PricingContext): CostRow[] {
       const nat = prices?.['nat-gateway-processing'];
       const row = { ...base(r), charge: 'nat-gateway-processing' as Charge, bytes_sent: 0, bytes_received: 0, billed_direction: 'egress+ingress' as const };
       if (nat) out.push({ ...row, billed_bytes: r.natBytes, cost_usd: (r.natBytes / unitBytes) * nat.usd_per_unit, unit_price_usd: nat.usd_per_unit, tier: 'flat' });
-      else out.push({ ...row, billed_bytes: 0, cost_usd: 0, unit_price_usd: 0, tier: r.region ? `unpriced: no NAT gateway price for ${r.region}` : 'unpriced: this host has no region (zones file or cloud metadata)' });
+      else out.push({ ...row, billed_bytes: 0, cost_usd: 0, unit_price_usd: 0, tier: r.region ? `unpriced: no NAT gateway price for ${r.region}` : NO_REGION });
     }
     if (r.class === 'same-host' || r.class === 'same-zone') {
       out.push({ ...free(r, 'free'), unit_price_usd: prices?.['same-zone']?.usd_per_unit ?? 0 });
     } else if (r.class === 'unknown') {
       out.push(free(r, 'unpriced: peer location unknown (add its CIDR to the zones file)'));
     } else if (!prices) {
-      out.push(free(r, r.region ? `unpriced: no ${snap?.provider ?? ''} price for region ${r.region}` : 'unpriced: this host has no region (zones file or cloud metadata)'));
+      out.push(free(r, r.region ? `unpriced: no ${snap?.provider ?? ''} price for region ${r.region}` : NO_REGION));
     } else if (r.class === 'cross-az' || r.class === 'cross-region') {
       const p = prices[r.class];
       if (!p) {

@@ -143,14 +143,15 @@ export class FlowCollector {
     const port = d.inbound ? d.localPort : d.remotePort;
     const peerApp = this.#endpoints.get(tuple(d.remoteAddress, d.remotePort, d.localAddress, d.localPort)) ?? '';
     const viaNat = c.class === 'internet' && direction === 'outbound' && this.#opts.classifier.viaNat(d.localAddress);
-    let key = `${app.app}\0${app.containerId}\0${direction}\0${d.remoteAddress}\0${port}\0${peerApp}\0${c.class}\0${viaNat ? 1 : 0}`;
+    const keyOf = (peer: string, p: number | '', pApp: string) => `${app.app}\0${app.containerId}\0${direction}\0${peer}\0${p}\0${pApp}\0${c.class}\0${viaNat ? 1 : 0}`;
+    let key = keyOf(d.remoteAddress, port, peerApp);
     let peerAddress = d.remoteAddress;
     let rowPort = port;
     if (!rows.has(key) && rows.size >= MAX_ROWS_PER_WINDOW) {
       this.#stats.rowsFolded++;
       peerAddress = '~other';
       rowPort = 0;
-      key = `${app.app}\0${app.containerId}\0${direction}\0~other\0\0\0${c.class}\0${viaNat ? 1 : 0}`;
+      key = keyOf('~other', '', '');
     }
     let row = rows.get(key);
     if (!row) {
