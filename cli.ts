@@ -16,6 +16,9 @@ import { DnsCollector } from './dns/collector.js';
 import { KilnMetrics } from './web/metrics.js';
 import { ChdbStore } from './store/chdb-store.js';
 import { ProfileRepository } from './store/profiles.js';
+import { LossLedger, LossRepository, type LossRecord } from './store/losses.js';
+import type { TableInsert } from './store/store.js';
+import { WindowWriteQueue } from './store/write-queue.js';
 import { schemaStatements } from './store/schema.js';
 import { createApi } from './web/api.js';
 import { isLoopback } from './web/auth.js';
@@ -145,18 +148,42 @@ async function run(argv: string[]): Promise<void> {
     return parts.join(': ');
   };
   const host = hostname();
-  /** A collector's window sink: counted in /metrics, written to the store, write failures counted. */
+  const lossRepo = new LossRepository(store);
+  const ledger = new LossLedger();
+  /** what a queued window held, to count it as lost if the queue drops it */
+  interface QueuedWindow {
+    collector: string;
+    start: number;
+    seconds: number;
+    /** samples for profile windows, rows for the others */
+    count: number;
+    losses: LossRecord[];
+  }
+  // Collectors never wait for the store: windows go through a bounded queue, written in order by one
+  // worker; a failed insert is retried, a full queue drops its oldest window and counts it.
+  const queue = new WindowWriteQueue(store, {
+    onWritten: (kind) => metrics.windowWritten(kind),
+    onError: (kind, e, first) => {
+      metrics.storeError(kind);
+      if (first) log(`store: writing a ${kind} window failed; retrying with backoff, collection goes on: ${why(e)}`);
+    },
+    onDropped: (kind, reason, rows, meta) => {
+      const m = meta as QueuedWindow | undefined;
+      if (!m) return;
+      ledger.add(m.losses);
+      ledger.add([{ start: m.start, seconds: m.seconds, host, collector: m.collector, reason: `store_${reason}`, count: m.count }]);
+      log(`store: dropped a ${kind} window (${new Date(m.start * 1000).toISOString()}, ${rows} rows): ${reason === 'queue_full' ? 'the write queue is full' : 'stopping'}`);
+    },
+  });
+  const COLLECTOR_OF: Record<string, string> = { profile: 'profiler', runq: 'runq', netflow: 'tcp', dns: 'dns' };
+  /** A collector's window sink: counted in /metrics, queued for the store with the losses noticed so far. */
   const sink =
-    <W>(kind: string, observe: (w: W) => void, write: (w: W) => Promise<unknown>) =>
+    <W extends { start: number; seconds: number }>(kind: string, observe: (w: W) => void, prepare: (w: W) => TableInsert[], count: (w: W) => number) =>
     async (w: W): Promise<void> => {
       observe(w);
-      try {
-        await write(w);
-        metrics.windowWritten(kind);
-      } catch (e) {
-        metrics.storeError(kind);
-        throw e;
-      }
+      const losses = ledger.take();
+      const meta: QueuedWindow = { collector: COLLECTOR_OF[kind] ?? kind, start: w.start, seconds: w.seconds, count: count(w), losses };
+      queue.enqueue(kind, [...prepare(w), ...lossRepo.prepare(losses)], meta);
     };
   // set once the collectors exist; /metrics reads them at scrape time
   let health: { profiler?: ProfileCollector; runq?: RunqCollector; flows?: FlowCollector; dns?: DnsCollector } = {};
@@ -190,6 +217,10 @@ async function run(argv: string[]): Promise<void> {
           { collector: 'dns', reason: 'streams_dropped', value: d.streamsDropped },
         );
       }
+      for (const [key, n] of Object.entries(queue.stats().dropped)) {
+        const [kind, reason] = key.split(':');
+        out.push({ collector: COLLECTOR_OF[kind] ?? kind, reason: `store_${reason}`, value: n });
+      }
       return out;
     },
     programs: () => [...(health.profiler?.sampler.bpf.progStats() ?? []), ...(health.runq?.bpf.progStats() ?? []), ...(health.flows?.tcp.bpf.progStats() ?? []), ...(health.dns?.bpf.progStats() ?? [])],
@@ -208,10 +239,22 @@ async function run(argv: string[]): Promise<void> {
       symbolizer: { debugDirs: values['debug-dir'] },
       processes: { runtimeRoot: values['runtime-root'] },
       host,
-      onWindow: sink('profile', (w) => metrics.observeProfileWindow(w), (w) => profiles.writeWindow(w)),
+      onWindow: sink(
+        'profile',
+        (w) => metrics.observeProfileWindow(w),
+        (w) => profiles.prepareWindow(w),
+        (w) => w.apps.reduce((n, a) => n + a.stacks.reduce((m, x) => m + x.count, 0), 0),
+      ),
       onError: (e) => log(`profiler: ${why(e)}`),
-      onLoss: (l) =>
-        log(`profiler lost data since the last window: ${l.samplesDropped} samples dropped (count map full), ${l.stacksDropped} stacks dropped (stack map full or evicted), ${l.stackWalkErrors} stack walk errors`),
+      onLoss: (l, w) => {
+        const at = { start: w.start, seconds: w.seconds, host, collector: 'profiler' };
+        ledger.add([
+          { ...at, reason: 'counts_map_full', count: Number(l.samplesDropped) },
+          { ...at, reason: 'stack_map_full', count: Number(l.stacksMapFull) },
+          { ...at, reason: 'stack_evicted', count: Number(l.stacksEvicted) },
+        ]);
+        log(`profiler lost data since the last window: ${l.samplesDropped} samples dropped (count map full), ${l.stacksDropped} stacks dropped (stack map full or evicted), ${l.stackWalkErrors} stack walk errors`);
+      },
     });
   } catch (e) {
     if (isNativeError(e)) fail(`kiln: the kernel refused the CPU profiler's BPF program (${e.code}): ${e.message.split('\n')[0]}`);
@@ -225,7 +268,7 @@ async function run(argv: string[]): Promise<void> {
       windowSeconds,
       host,
       resolver: new CgroupResolver(defaultProviders(values['runtime-root'])),
-      onWindow: sink('runq', (w) => metrics.observeRunqWindow(w), (w) => runqRepo.writeWindow(w)),
+      onWindow: sink('runq', (w) => metrics.observeRunqWindow(w), (w) => runqRepo.prepareWindow(w), (w) => w.rows.length),
       onError: (e) => log(`runq: ${why(e)}`),
     });
   } catch (e) {
@@ -245,7 +288,7 @@ async function run(argv: string[]): Promise<void> {
       classifier,
       cgroups: new CgroupResolver(defaultProviders(values['runtime-root'])),
       processes: collector.processes,
-      onWindow: sink('netflow', (w) => metrics.observeFlowWindow(w), (w) => netRepo.writeWindow(w)),
+      onWindow: sink('netflow', (w) => metrics.observeFlowWindow(w), (w) => netRepo.prepareWindow(w), (w) => w.rows.length),
       onError: (e) => log(`tcp: ${why(e)}`),
     });
   } catch (e) {
@@ -262,7 +305,7 @@ async function run(argv: string[]): Promise<void> {
       topDomains: dnsTopDomains,
       cgroups: new CgroupResolver(defaultProviders(values['runtime-root'])),
       processes: collector.processes,
-      onWindow: sink('dns', (w) => metrics.observeDnsWindow(w), (w) => dnsRepo.writeWindow(w)),
+      onWindow: sink('dns', (w) => metrics.observeDnsWindow(w), (w) => dnsRepo.prepareWindow(w), (w) => w.rows.length),
       onError: (e) => log(`dns: ${why(e)}`),
     });
   } catch (e) {
@@ -284,6 +327,7 @@ async function run(argv: string[]): Promise<void> {
     token,
     runq: runqRepo,
     dns: dnsRepo,
+    losses: lossRepo,
     netcost: {
       repo: netRepo,
       snapshot,
@@ -294,6 +338,7 @@ async function run(argv: string[]): Promise<void> {
       runq: { windowsFlushed: runq.windowsFlushed, windowErrors: runq.windowErrors, waitsRecorded: runq.waitsRecorded, ...runq.losses() },
       tcp: flows.stats(),
       dns: { timeoutSeconds: dnsTimeout, topDomains: dnsTopDomains, ...dns.stats() },
+      store: queue.stats(),
       placement: placement ?? (topology.zones.length ? 'zones file' : 'unknown: no --zones and no cloud metadata'),
     }),
     extend: (app) => {
@@ -324,6 +369,10 @@ async function run(argv: string[]): Promise<void> {
         log(`stop: ${(e as Error).message}`);
       }
     }
+    // the last windows, and any losses noticed while stopping
+    const last = ledger.take();
+    if (last.length) queue.enqueue('losses', lossRepo.prepare(last));
+    await queue.close(15_000);
     await store.close();
     process.exit(0);
   };

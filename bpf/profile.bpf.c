@@ -5,7 +5,9 @@
  * Stacks live in a hash map keyed by a 64-bit hash of their frames (a real hash table, so two
  * different stacks never silently share a slot the way BPF_MAP_TYPE_STACK_TRACE buckets do).
  * Counts are double-buffered: user space flips `profile_state[0]` and drains the idle buffer
- * with one batch lookup-and-delete, then reads and deletes the stacks it has not seen yet. */
+ * with one batch lookup-and-delete, then drains the whole stacks map the same way. Every stack
+ * leaves the kernel map at the first drain after it was stored: a stack sampled again is stored
+ * again, so nothing that recurs can pin an entry (user space keeps recent stacks in a cache). */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
@@ -36,12 +38,13 @@ struct {
 	__type(value, struct profile_stack);
 } profile_stacks SEC(".maps");
 
-/* [0] = index of the counts buffer being written (0 or 1) */
+/* [PROFILE_STATE_ACTIVE] = index of the counts buffer being written (0 or 1);
+ * [PROFILE_STATE_CLOCK_OFFSET] = CLOCK_REALTIME - CLOCK_BOOTTIME in ns, kept current by user space */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
+	__uint(max_entries, PROFILE_STATE_MAX);
 	__type(key, __u32);
-	__type(value, __u32);
+	__type(value, __u64);
 } profile_state SEC(".maps");
 
 struct {
@@ -141,12 +144,19 @@ int kiln_profile(struct bpf_perf_event_data *ctx)
 	struct profile_key key = {};
 	key.tgid = id >> 32;
 	key.cgroup_id = bpf_get_current_cgroup_id();
+	__u32 clock_idx = PROFILE_STATE_CLOCK_OFFSET;
+	__u64 *offset = bpf_map_lookup_elem(&profile_state, &clock_idx);
+	key.unix_sec = (__u32)((bpf_ktime_get_boot_ns() + (offset ? *offset : 0)) / 1000000000ULL);
 	bpf_get_current_comm(key.comm, sizeof(key.comm));
 
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	unsigned int task_flags = BPF_CORE_READ(task, flags);
 	if (task_flags & PF_KTHREAD)
 		key.flags |= KILN_FLAG_KTHREAD;
+	else {
+		key.exe_ino = BPF_CORE_READ(task, mm, exe_file, f_inode, i_ino);
+		key.start_stack = BPF_CORE_READ(task, mm, start_stack);
+	}
 
 	/* a sample that interrupted user mode has no kernel stack to walk */
 	if (!sampled_user_mode(ctx))
@@ -154,7 +164,7 @@ int kiln_profile(struct bpf_perf_event_data *ctx)
 	if (!(key.flags & KILN_FLAG_KTHREAD))
 		key.user_stack_hash = record_stack(ctx, scratch, BPF_F_USER_STACK, PROFILE_STAT_USTACK_ERR);
 
-	__u32 *active = bpf_map_lookup_elem(&profile_state, &zero);
+	__u64 *active = bpf_map_lookup_elem(&profile_state, &zero);
 	void *counts = (active && *active) ? (void *)&profile_counts1 : (void *)&profile_counts0;
 
 	__u64 *count = bpf_map_lookup_elem(counts, &key);

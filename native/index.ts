@@ -39,6 +39,7 @@ interface Addon {
   progStats(h: unknown): ProgStat[];
   enableStats(): void;
   numPossibleCpus(): number;
+  bootTimeOffsetNs(): bigint;
   demangle(symbol: string): string | null;
   layouts: Record<string, StructLayout>;
 }
@@ -78,6 +79,12 @@ export class BpfMap {
   /** Looks up and deletes every entry with batch calls; returns the entries read. */
   drain(): { keys: Buffer; values: Buffer; count: number } {
     return load().mapDrain(this.info.fd, this.info.keySize, this.info.valueSize, this.info.maxEntries);
+  }
+
+  /** Looks up and deletes at most `limit` entries (a map of large values drained in bounded chunks). */
+  drainSome(limit: number): { keys: Buffer; values: Buffer; count: number } {
+    if (!Number.isInteger(limit) || limit < 1) throw new RangeError(`${this.name}: drain limit ${limit}`);
+    return load().mapDrain(this.info.fd, this.info.keySize, this.info.valueSize, Math.min(limit, this.info.maxEntries));
   }
 
   /** Reads every entry with batch calls, deleting nothing. */
@@ -182,6 +189,11 @@ export class BpfObject {
 /** Keeps the kernel's BPF run-time accounting on while this process lives. */
 export function enableBpfStats(): void {
   load().enableStats();
+}
+
+/** CLOCK_REALTIME − CLOCK_BOOTTIME in ns: a bpf_ktime_get_boot_ns() time plus this is unix time. */
+export function bootTimeOffsetNs(): bigint {
+  return load().bootTimeOffsetNs();
 }
 
 export function numPossibleCpus(): number {

@@ -131,19 +131,28 @@ export function monthRange(month: string): { from: number; to: number } {
   return { from: Date.UTC(y, m - 1, 1) / 1000, to: Date.UTC(y, m, 1) / 1000 };
 }
 
-/** Months (YYYY-MM, UTC) overlapping [from, to), each with its part of the range. */
+/** The most months one range may span (all that DateTime holds: 1970 to 2106): a bound by construction on the loop below. */
+export const MAX_MONTHS = 1700;
+
+/** Months (YYYY-MM, UTC) overlapping [from, to), each with its part of the range. Throws a RangeError
+ *  for a range that is not finite or spans more than MAX_MONTHS. */
 export function monthsOf(from: number, to: number): { month: string; start: number; end: number; monthStart: number }[] {
+  if (!Number.isFinite(from) || !Number.isFinite(to)) throw new RangeError(`months of a range need finite times, got ${from} to ${to}`);
   const out: { month: string; start: number; end: number; monthStart: number }[] = [];
-  const d = new Date(from * 1000);
-  let y = d.getUTCFullYear();
-  let m = d.getUTCMonth();
-  for (;;) {
+  if (from >= to) return out;
+  const a = new Date(from * 1000);
+  const b = new Date(to * 1000);
+  const first = a.getUTCFullYear() * 12 + a.getUTCMonth();
+  const last = b.getUTCFullYear() * 12 + b.getUTCMonth();
+  if (!Number.isFinite(first) || !Number.isFinite(last)) throw new RangeError(`months of a range need representable dates, got ${from} to ${to}`);
+  if (last - first + 1 > MAX_MONTHS) throw new RangeError(`a range of ${last - first + 1} months is more than ${MAX_MONTHS}`);
+  for (let i = first; i <= last; i++) {
+    const y = Math.floor(i / 12);
+    const m = i % 12;
     const monthStart = Date.UTC(y, m, 1) / 1000;
     const next = Date.UTC(y, m + 1, 1) / 1000;
     if (monthStart >= to) break;
     out.push({ month: `${y}-${String(m + 1).padStart(2, '0')}`, start: Math.max(from, monthStart), end: Math.min(to, next), monthStart });
-    m++;
-    if (m === 12) [y, m] = [y + 1, 0];
   }
   return out;
 }

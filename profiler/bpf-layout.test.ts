@@ -16,8 +16,21 @@ test('decodes a profile_key and a profile_stack written at those offsets', () =>
   k.writeBigUInt64LE(77n, PROFILE_KEY.cgroup_id);
   k.writeBigUInt64LE(0xfeedn, PROFILE_KEY.user_stack_hash);
   k.writeBigUInt64LE(0xbeefn, PROFILE_KEY.kernel_stack_hash);
+  k.writeBigUInt64LE(123456789n, PROFILE_KEY.exe_ino);
+  k.writeBigUInt64LE(0x7ffd1000n, PROFILE_KEY.start_stack);
+  k.writeUInt32LE(98765, PROFILE_KEY.unix_sec);
   k.write('worker\0garbage', PROFILE_KEY.comm);
-  assert.deepEqual(decodeProfileKey(k, 0), { tgid: 4242, kthread: true, cgroupId: 77n, userStackHash: 0xfeedn, kernelStackHash: 0xbeefn, comm: 'worker' });
+  assert.deepEqual(decodeProfileKey(k, 0), {
+    tgid: 4242,
+    kthread: true,
+    cgroupId: 77n,
+    userStackHash: 0xfeedn,
+    kernelStackHash: 0xbeefn,
+    exeIno: 123456789n,
+    startStack: 0x7ffd1000n,
+    unixSec: 98765,
+    comm: 'worker',
+  });
 
   const s = Buffer.alloc(PROFILE_STACK.size, 0xaa); // slots past depth hold garbage
   s.writeBigUInt64LE(0x401000n, 0);

@@ -7,13 +7,16 @@ export const MAX_STACK_DEPTH = 127;
 export const FLAG_KTHREAD = 1;
 
 export const PROFILE_KEY = {
-  size: 48,
+  size: 72,
   tgid: 0,
   flags: 4,
   cgroup_id: 8,
   user_stack_hash: 16,
   kernel_stack_hash: 24,
-  comm: 32,
+  exe_ino: 32,
+  start_stack: 40,
+  unix_sec: 48,
+  comm: 56,
 } as const;
 
 export const PROFILE_STACK = {
@@ -32,6 +35,12 @@ export interface ProfileKey {
   cgroupId: bigint;
   userStackHash: bigint;
   kernelStackHash: bigint;
+  /** inode of the executable the process ran when sampled (0n: none) */
+  exeIno: bigint;
+  /** the process image's stack start (differs per exec): tells images of one pid apart */
+  startStack: bigint;
+  /** unix second of the sample (the kernel's clock at the sample) */
+  unixSec: number;
   comm: string;
 }
 
@@ -48,6 +57,9 @@ export function decodeProfileKey(buf: Buffer, off: number): ProfileKey {
     cgroupId: buf.readBigUInt64LE(off + PROFILE_KEY.cgroup_id),
     userStackHash: buf.readBigUInt64LE(off + PROFILE_KEY.user_stack_hash),
     kernelStackHash: buf.readBigUInt64LE(off + PROFILE_KEY.kernel_stack_hash),
+    exeIno: buf.readBigUInt64LE(off + PROFILE_KEY.exe_ino),
+    startStack: buf.readBigUInt64LE(off + PROFILE_KEY.start_stack),
+    unixSec: buf.readUInt32LE(off + PROFILE_KEY.unix_sec),
     comm: cString(buf, off + PROFILE_KEY.comm, 16),
   };
 }

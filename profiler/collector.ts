@@ -18,14 +18,18 @@ export interface ProfileCollectorOptions {
   /** called with every completed window; errors are counted and logged, not fatal */
   onWindow: (w: ProfileWindow) => Promise<void>;
   onError?: (e: unknown) => void;
-  /** called when samples or stacks were lost since the last call (once per flushed window at most) */
-  onLoss?: (loss: SampleLoss) => void;
+  /** called when samples or stacks were lost since the last call (once per flush at most), with the
+   *  newest window being flushed, before that window is handed to onWindow */
+  onLoss?: (loss: SampleLoss, window: { start: number; seconds: number }) => void;
 }
 
 /** What was lost between two reports: samples dropped whole, and samples kept without their stack. */
 export interface SampleLoss {
   samplesDropped: bigint;
+  /** stacksMapFull + stacksEvicted */
   stacksDropped: bigint;
+  stacksMapFull: bigint;
+  stacksEvicted: bigint;
   stackWalkErrors: bigint;
 }
 
@@ -97,37 +101,40 @@ export class ProfileCollector {
       this.#opts.onError?.(e);
     }
     const windows = this.#agg.takeCompleted(Date.now() / 1000);
+    if (windows.length > 0) this.#reportLoss(windows[windows.length - 1]);
     await this.#flush(windows);
-    if (windows.length > 0) this.#reportLoss();
   }
 
-  #lastLoss: SampleLoss = { samplesDropped: 0n, stacksDropped: 0n, stackWalkErrors: 0n };
+  #lastLoss: SampleLoss = { samplesDropped: 0n, stacksDropped: 0n, stacksMapFull: 0n, stacksEvicted: 0n, stackWalkErrors: 0n };
 
   /** Reports losses since the previous report: the count map filling up drops samples; a full stack
    *  map or a stack gone from the cache keeps the sample without its stack. Stack walk errors
    *  (e.g. a user stack in swapped-out memory) are normal in small numbers and reported alongside. */
-  #reportLoss(): void {
+  #reportLoss(w: { start: number; seconds: number }): void {
     const s = this.sampler.stats();
     const now: SampleLoss = {
       samplesDropped: s.countsFull,
       stacksDropped: s.stacksFull + s.stacksMissing,
+      stacksMapFull: s.stacksFull,
+      stacksEvicted: s.stacksMissing,
       stackWalkErrors: s.userStackErrors + s.kernelStackErrors,
     };
     const delta: SampleLoss = {
       samplesDropped: now.samplesDropped - this.#lastLoss.samplesDropped,
       stacksDropped: now.stacksDropped - this.#lastLoss.stacksDropped,
+      stacksMapFull: now.stacksMapFull - this.#lastLoss.stacksMapFull,
+      stacksEvicted: now.stacksEvicted - this.#lastLoss.stacksEvicted,
       stackWalkErrors: now.stackWalkErrors - this.#lastLoss.stackWalkErrors,
     };
     this.#lastLoss = now;
-    if (delta.samplesDropped > 0n || delta.stacksDropped > 0n) this.#opts.onLoss?.(delta);
+    if (delta.samplesDropped > 0n || delta.stacksDropped > 0n) this.#opts.onLoss?.(delta, { start: w.start, seconds: w.seconds });
   }
 
   async drainOnce(): Promise<void> {
     const t0 = performance.now();
     const samples = await this.sampler.drain();
-    const now = Date.now() / 1000;
     for (const s of samples) {
-      const proc = this.processes.lookup(s.tgid, s.cgroupId, s.comm, s.kthread);
+      const proc = this.processes.lookup(s.tgid, s.cgroupId, s.comm, s.kthread, s);
       // a stack lost on the way (null ips) must not share an entry with the same hash found
       const cacheKey = `${proc.serial}:${s.tgid}:${s.userIps ? s.userStackHash : 0}:${s.kernelIps ? s.kernelStackHash : 0}`;
       let resolved = this.#resolved.get(cacheKey);
@@ -144,7 +151,8 @@ export class ProfileCollector {
         resolved = { frames, key: stackKey(frames) };
         this.#resolved.set(cacheKey, resolved);
       }
-      this.#agg.add(now, proc.app, proc.containerId, resolved.frames, s.count, resolved.key);
+      // filed under the second the kernel took the sample, however late this drain ran
+      this.#agg.add(s.unixSec, proc.app, proc.containerId, resolved.frames, s.count, resolved.key);
       this.#samplesRecorded += BigInt(s.count);
     }
     this.#drainMs += performance.now() - t0;

@@ -1,6 +1,6 @@
 /* pid → application, container, mappings: read from /proc when a process is first sampled and kept
  * (bounded LRU) so a process that exits before its window is flushed is still named and symbolized. */
-import { readFileSync, readlinkSync } from 'node:fs';
+import { readFileSync, readlinkSync, statSync } from 'node:fs';
 import { LRUCache } from 'lru-cache';
 import { cgroupV2Path, defaultProviders, executableName, nameApp, parseCgroupPath, type ContainerMetadataProvider } from './app-naming.js';
 import { parseProcMaps, type ProcMapping } from './symbols/proc-maps.js';
@@ -15,6 +15,10 @@ export interface ProcessEntry {
   comm: string;
   /** the executable as /proc/PID/exe named it when read ('' if unreadable) */
   exe: string;
+  /** which process image this entry describes: the executable's inode and the stack start (differs
+   *  per exec); 0n when unknown */
+  exeIno: bigint;
+  startStack: bigint;
   /** thread names seen for this process (samples carry the thread's comm, which differs per thread) */
   comms: Set<string>;
   cgroupId: bigint;
@@ -62,13 +66,28 @@ class LiveProcess implements ProcessView {
   }
 }
 
+/** What the kernel saw running at a sample: the image a sample belongs to (see bpf/profile.h). */
+export interface ProcessImage {
+  exeIno: bigint;
+  startStack: bigint;
+}
+
+/** Executables remembered by inode, to name an image that exec'd away before /proc could be read. */
+const MAX_KNOWN_EXECUTABLES = 4096;
+/** Images already gone when first sampled (rapid exec), remembered so each is worked out once. */
+const MAX_GONE_IMAGES = 1024;
+
 export class ProcessTable {
   readonly #procRoot: string;
   readonly #providers: ContainerMetadataProvider[];
   readonly #byPid: LRUCache<number, ProcessEntry>;
   /** cgroup id → parsed name, so a container's metadata is read once */
   readonly #byCgroup = new LRUCache<string, { app: string; containerId: string } | false>({ max: 8192 });
+  readonly #exeByIno = new LRUCache<bigint, string>({ max: MAX_KNOWN_EXECUTABLES });
+  readonly #gone = new LRUCache<string, ProcessEntry>({ max: MAX_GONE_IMAGES });
   readErrors = 0;
+  /** samples of an image that had exec'd away before it was read: named by its executable, frames unknown */
+  goneImages = 0;
   #serial = 0;
 
   constructor(opts: ProcessTableOptions = {}) {
@@ -81,11 +100,13 @@ export class ProcessTable {
     return this.#byPid.size;
   }
 
-  /** The entry for a sampled process; re-read when its comm or cgroup changed (exec, cgroup move). */
-  lookup(tgid: number, cgroupId: bigint, comm: string, kthread: boolean): ProcessEntry {
-    if (kthread) return { serial: 0, pid: tgid, comm, exe: '', comms: new Set(), cgroupId, app: KERNEL_APP, containerId: '', view: null };
+  /** The entry for a sampled process; re-read when its comm or cgroup changed (exec, cgroup move), or
+   *  when the sample's image (from the kernel) is not the one the entry describes. */
+  lookup(tgid: number, cgroupId: bigint, comm: string, kthread: boolean, image?: ProcessImage): ProcessEntry {
+    if (kthread) return { serial: 0, pid: tgid, comm, exe: '', exeIno: 0n, startStack: 0n, comms: new Set(), cgroupId, app: KERNEL_APP, containerId: '', view: null };
+    const known = image !== undefined && image.startStack !== 0n;
     const hit = this.#byPid.get(tgid);
-    if (hit && hit.cgroupId === cgroupId) {
+    if (hit && hit.cgroupId === cgroupId && (!known || hit.startStack === 0n || hit.startStack === image.startStack)) {
       if (hit.comms.has(comm)) return hit;
       // a new thread name: another thread of the same program, or an exec; the executable tells
       if (hit.comms.size < MAX_COMMS_PER_PROCESS && this.#exe(tgid) === hit.exe) {
@@ -93,9 +114,34 @@ export class ProcessTable {
         return hit;
       }
     }
+    if (known) {
+      const gone = this.#gone.get(`${tgid}:${image.startStack}`);
+      if (gone && gone.cgroupId === cgroupId) return gone;
+    }
     const entry = this.#read(tgid, cgroupId, comm);
+    if (known && entry.startStack !== 0n && entry.startStack !== image.startStack) {
+      // the process exec'd again since this sample: /proc shows another image. Name the sampled one by
+      // its executable (known by inode from an earlier read) and leave its frames unresolved rather
+      // than symbolize them against another program's mappings.
+      const exe = this.#exeByIno.get(image.exeIno) ?? '';
+      const exeBase = executableName(exe, comm);
+      const id = this.#tryIdentity(`${this.#procRoot}/${tgid}`, cgroupId, exeBase);
+      const ghost: ProcessEntry = { serial: ++this.#serial, pid: tgid, comm, exe, exeIno: image.exeIno, startStack: image.startStack, comms: new Set([comm]), cgroupId, app: id.app, containerId: id.containerId, view: null };
+      this.goneImages++;
+      this.#gone.set(`${tgid}:${image.startStack}`, ghost);
+      if (!hit || hit.startStack !== entry.startStack) this.#byPid.set(tgid, entry);
+      return ghost;
+    }
     this.#byPid.set(tgid, entry);
     return entry;
+  }
+
+  #tryIdentity(dir: string, cgroupId: bigint, exeBase: string): { app: string; containerId: string } {
+    try {
+      return this.#identityFromCgroup(dir, cgroupId, exeBase);
+    } catch {
+      return { app: exeBase, containerId: '' };
+    }
   }
 
   #exe(pid: number): string {
@@ -112,6 +158,22 @@ export class ProcessTable {
     const exe = this.#exe(pid);
     let view: LiveProcess | null = null;
     let identity: { app: string; containerId: string } | null = null;
+    let exeIno = 0n;
+    let startStack = 0n;
+    try {
+      exeIno = statSync(`${dir}/exe`, { bigint: true }).ino;
+      if (exe) this.#exeByIno.set(exeIno, exe);
+    } catch {
+      // a kernel thread or a process gone: no executable
+    }
+    try {
+      const stat = readFileSync(`${dir}/stat`, 'utf8');
+      // fields after the comm's closing parenthesis; startstack is field 28 (proc(5)), index 25 here
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      startStack = BigInt(f[25] ?? 0);
+    } catch {
+      // gone: read errors are counted below
+    }
     try {
       const status = readFileSync(`${dir}/status`, 'utf8');
       const nsLine = /^NSpid:\s*(.*)$/m.exec(status);
@@ -124,7 +186,7 @@ export class ProcessTable {
       this.readErrors++;
     }
     const id = identity ?? { app: exeBase, containerId: '' };
-    return { serial: ++this.#serial, pid, comm, exe, comms: new Set([comm]), cgroupId, app: id.app, containerId: id.containerId, view };
+    return { serial: ++this.#serial, pid, comm, exe, exeIno, startStack, comms: new Set([comm]), cgroupId, app: id.app, containerId: id.containerId, view };
   }
 
   #identityFromCgroup(dir: string, cgroupId: bigint, exeBase: string): { app: string; containerId: string } {

@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { LRUCache } from 'lru-cache';
-import { BpfObject, type BpfMap } from '../native/index.js';
+import { BpfObject, bootTimeOffsetNs, type BpfMap } from '../native/index.js';
 import {
   PROFILE_KEY,
   PROFILE_STACK,
@@ -16,6 +16,12 @@ import {
 
 export interface RawSample {
   tgid: number;
+  /** unix second in which the sample was taken (from the kernel's clock at the sample, not the drain) */
+  unixSec: number;
+  /** inode of the executable the process was running when sampled (0n: unknown) */
+  exeIno: bigint;
+  /** the image's stack start when sampled (0n: unknown): a new value means the process exec'd */
+  startStack: bigint;
   comm: string;
   kthread: boolean;
   cgroupId: bigint;
@@ -32,6 +38,12 @@ export type SamplerStats = Record<ProfileStatName, bigint> & {
   /** stacks referenced by a count whose frames were gone from both the map and the cache */
   stacksMissing: bigint;
   drains: bigint;
+  /** stacks read out of the kernel map (each stack leaves it at the first drain after it is stored) */
+  stacksRead: bigint;
+  stackMapSize: number;
+  /** user-space cache of stacks read, by hash */
+  stackCacheEntries: number;
+  stackCacheBytes: number;
 };
 
 export interface SamplerOptions {
@@ -76,6 +88,14 @@ export function mapSizes(cpuCount: number, sampleHz: number, drainIntervalMs: nu
   };
 }
 
+/** The user-space stack cache's bound: ~100k typical stacks (20 frames), or 16k of the deepest. */
+export const STACK_CACHE_BYTES = 16 << 20;
+/** Stacks read per batch call when draining the kernel stack map (1 KiB each). */
+const STACK_DRAIN_CHUNK = 1024;
+/** profile_state indexes (enum profile_state_idx in bpf/profile.h) */
+const STATE_ACTIVE = 0;
+const STATE_CLOCK_OFFSET = 1;
+
 export class CpuSampler {
   readonly periodNs: number;
   readonly cpus: number[];
@@ -85,9 +105,11 @@ export class CpuSampler {
   #state: BpfMap;
   #statsMap: BpfMap;
   #active = 0;
-  /** stacks already taken out of the kernel map, by hash; a stack is read once, then reused from here */
-  #stackCache = new LRUCache<bigint, BigUint64Array>({ max: 65536 });
+  /** stacks read out of the kernel map, by hash: a count drained after its stack (the stack was stored
+   *  for a sample counted in the other buffer) finds it here. Bounded by bytes. */
+  #stackCache = new LRUCache<bigint, BigUint64Array>({ maxSize: STACK_CACHE_BYTES, sizeCalculation: (v) => v.byteLength + 64 });
   #stacksMissing = 0n;
+  #stacksRead = 0n;
   #drains = 0n;
 
   constructor(opts: SamplerOptions) {
@@ -105,6 +127,12 @@ export class CpuSampler {
           state: o.map('profile_state'),
           stats: o.map('profile_stats'),
         };
+        // the clock offset before the first sample, so every sample carries a unix time
+        const key = Buffer.alloc(4);
+        key.writeUInt32LE(STATE_CLOCK_OFFSET);
+        const val = Buffer.alloc(8);
+        val.writeBigInt64LE(bootTimeOffsetNs());
+        m.state.update(key, val);
         for (const cpu of this.cpus) o.attachCpuClock('kiln_profile', cpu, this.periodNs);
         return m;
       },
@@ -121,58 +149,86 @@ export class CpuSampler {
   }
 
   /**
-   * Flips the counts buffers, waits for programs still writing the old one, and drains it.
-   * Samples that race the flip stay in their buffer and come out at the next drain of it.
+   * Flips the counts buffers, waits for programs still writing the old one, drains it, then drains the
+   * whole stack map. A sample stores its stacks before it counts itself, so every stack a drained count
+   * refers to is in the map or was read by an earlier drain (the cache). Samples that race the flip stay
+   * in their buffer and come out at the next drain of it, filed under the second they were taken.
    */
   async drain(): Promise<RawSample[]> {
     const old = this.#active;
     this.#active = old ^ 1;
-    const key = Buffer.alloc(4);
-    const val = Buffer.alloc(4);
-    val.writeUInt32LE(this.#active);
-    this.#state.update(key, val);
+    this.#setState(STATE_ACTIVE, BigInt(this.#active));
+    this.#setState(STATE_CLOCK_OFFSET, bootTimeOffsetNs()); // follows clock steps (NTP) between drains
     await sleep(2);
     const { keys, values, count } = this.#counts[old].drain();
     this.#drains++;
+    this.#drainStacks();
 
-    const entries: { key: ReturnType<typeof decodeProfileKey>; count: number }[] = [];
-    const wanted = new Set<bigint>();
+    const out: RawSample[] = new Array(count);
     for (let i = 0; i < count; i++) {
       const k = decodeProfileKey(keys, i * PROFILE_KEY.size);
-      entries.push({ key: k, count: Number(values.readBigUInt64LE(i * 8)) });
-      for (const h of [k.userStackHash, k.kernelStackHash]) if (h !== 0n && !this.#stackCache.has(h)) wanted.add(h);
+      out[i] = {
+        tgid: k.tgid,
+        unixSec: k.unixSec,
+        exeIno: k.exeIno,
+        startStack: k.startStack,
+        comm: k.comm,
+        kthread: k.kthread,
+        cgroupId: k.cgroupId,
+        userIps: this.#stack(k.userStackHash),
+        kernelIps: this.#stack(k.kernelStackHash),
+        userStackHash: k.userStackHash,
+        kernelStackHash: k.kernelStackHash,
+        count: Number(values.readBigUInt64LE(i * 8)),
+      };
     }
-    if (wanted.size > 0) {
-      const hashes = [...wanted];
-      const kb = Buffer.alloc(hashes.length * 8);
-      hashes.forEach((h, i) => kb.writeBigUInt64LE(h, i * 8));
-      const { values: sv, found } = this.#stacks.take(kb);
-      hashes.forEach((h, i) => {
-        if (found[i]) this.#stackCache.set(h, decodeProfileStack(sv, i * PROFILE_STACK.size));
-      });
+    return out;
+  }
+
+  #setState(index: number, value: bigint): void {
+    const key = Buffer.alloc(4);
+    key.writeUInt32LE(index);
+    const val = Buffer.alloc(8);
+    val.writeBigInt64LE(value);
+    this.#state.update(key, val);
+  }
+
+  /** Moves every stack out of the kernel map into the cache, in bounded chunks; decodes only new ones. */
+  #drainStacks(): void {
+    for (let round = 0; round < 1 + this.#stacks.info.maxEntries / STACK_DRAIN_CHUNK; round++) {
+      const { keys, values, count } = this.#stacks.drainSome(STACK_DRAIN_CHUNK);
+      this.#stacksRead += BigInt(count);
+      for (let i = 0; i < count; i++) {
+        const h = keys.readBigUInt64LE(i * 8);
+        if (!this.#stackCache.has(h)) this.#stackCache.set(h, decodeProfileStack(values, i * PROFILE_STACK.size));
+      }
+      if (count < STACK_DRAIN_CHUNK) return;
     }
-    const stack = (h: bigint): BigUint64Array | null => {
-      if (h === 0n) return null;
-      const s = this.#stackCache.get(h);
-      if (!s) this.#stacksMissing++;
-      return s ?? null;
-    };
-    return entries.map(({ key: k, count: n }) => ({
-      tgid: k.tgid,
-      comm: k.comm,
-      kthread: k.kthread,
-      cgroupId: k.cgroupId,
-      userIps: stack(k.userStackHash),
-      kernelIps: stack(k.kernelStackHash),
-      userStackHash: k.userStackHash,
-      kernelStackHash: k.kernelStackHash,
-      count: n,
-    }));
+  }
+
+  /** Entries in the kernel maps right now (reads them whole: for tests and the soak bench, not scrapes). */
+  mapFill(): { stacks: number; counts: number } {
+    return { stacks: this.#stacks.dump().count, counts: this.#counts[0].dump().count + this.#counts[1].dump().count };
+  }
+
+  #stack(h: bigint): BigUint64Array | null {
+    if (h === 0n) return null;
+    const s = this.#stackCache.get(h);
+    if (!s) this.#stacksMissing++;
+    return s ?? null;
   }
 
   /** Cumulative counters since load (kernel per-CPU counters summed). */
   stats(): SamplerStats {
-    return { ...readPerCpuCounters(this.#statsMap, PROFILE_STATS), stacksMissing: this.#stacksMissing, drains: this.#drains };
+    return {
+      ...readPerCpuCounters(this.#statsMap, PROFILE_STATS),
+      stacksMissing: this.#stacksMissing,
+      drains: this.#drains,
+      stacksRead: this.#stacksRead,
+      stackMapSize: this.#stacks.info.maxEntries,
+      stackCacheEntries: this.#stackCache.size,
+      stackCacheBytes: this.#stackCache.calculatedSize,
+    };
   }
 
 

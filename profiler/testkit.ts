@@ -45,6 +45,8 @@ export interface Fixtures {
   switcher: string;
   busy: string;
   light: string;
+  /** 4,096 distinct recurring call paths on N threads (argv[1], default 2) */
+  manypaths: string;
   jitScript: string;
 }
 
@@ -66,6 +68,7 @@ export function buildFixtures(): Fixtures {
     switcher: join(dir, 'switcher'),
     busy: join(dir, 'busy'),
     light: join(dir, 'light'),
+    manypaths: join(dir, 'manypaths'),
     jitScript: src('jit-hot.js'),
   };
   cc([...cflags, '-o', f.cpusplit, src('cpusplit.c')]);
@@ -73,6 +76,7 @@ export function buildFixtures(): Fixtures {
   cc([...cflags, '-o', f.switcher, src('switcher.c')]);
   cc([...cflags, '-o', f.busy, src('busy.c')]);
   cc([...cflags, '-o', f.light, src('light.c')]);
+  cc([...cflags, '-pthread', '-o', f.manypaths, src('manypaths.c')]);
   cc([...cflags, '-shared', '-fPIC', '-o', join(dir, 'libkilnhot.so'), src('libhot.c')]);
   cc([...cflags, '-o', f.libuser, src('libuser.c'), `-L${dir}`, '-lkilnhot', `-Wl,-rpath,${dir}`]);
   // The copies get build ids of their own: symbols are shared by build id, and these must not
@@ -197,6 +201,17 @@ export function launchChromium(): Promise<Browser> {
   return chromium.launch({
     executablePath: '/usr/bin/chromium',
     headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-quic', '--no-first-run'],
+    // host-resolver-rules: without it Chromium still looks up Google hostnames through the host's
+    // resolver (Kiln's own DNS table showed them): no name leaves this machine, loopback stays reachable
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--disable-quic',
+      '--no-first-run',
+      '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1',
+    ],
   });
 }

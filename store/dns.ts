@@ -2,7 +2,7 @@
  * merges the latency sketches (sumMap over DDSketch bins), so percentiles aggregate correctly. */
 import { binQuantiles, type DnsWindow } from '../dns/aggregate.js';
 import { RANGE_SQL, type TimeRange } from './profiles.js';
-import type { Store } from './store.js';
+import { runInserts, type Store, type TableInsert } from './store.js';
 
 export interface DnsApiRow {
   app: string;
@@ -32,8 +32,14 @@ export class DnsRepository {
   constructor(readonly store: Store) {}
 
   async writeWindow(w: DnsWindow): Promise<void> {
-    await this.store.insert(
-      'dns_windows',
+    await runInserts(this.store, this.prepareWindow(w));
+  }
+
+  /** The window's rows, for the write queue. */
+  prepareWindow(w: DnsWindow): TableInsert[] {
+    return [{
+      table: 'dns_windows',
+      rows:
       w.rows.map((r) => {
         const keys = [...r.latency.keys()].sort((a, b) => a - b);
         return {
@@ -59,7 +65,7 @@ export class DnsRepository {
           transports: r.transports,
         };
       }),
-    );
+    }];
   }
 
   async appExists(app: string): Promise<boolean> {

@@ -4,7 +4,7 @@ import { monthsOf, priceUsage, type CostRow, type UsageRow } from '../netcost/co
 import type { FlowWindow } from '../netcost/flows.js';
 import type { PriceSnapshot } from '../netcost/pricing.js';
 import { RANGE_SQL, type TimeRange } from './profiles.js';
-import type { Store } from './store.js';
+import { runInserts, type Store, type TableInsert } from './store.js';
 
 export type GroupBy = 'app' | 'peer' | 'class';
 
@@ -19,8 +19,14 @@ export class NetcostRepository {
   constructor(readonly store: Store) {}
 
   async writeWindow(w: FlowWindow): Promise<void> {
-    await this.store.insert(
-      'net_flows',
+    await runInserts(this.store, this.prepareWindow(w));
+  }
+
+  /** The window's rows, for the write queue. */
+  prepareWindow(w: FlowWindow): TableInsert[] {
+    return [{
+      table: 'net_flows',
+      rows:
       w.rows.map((r) => ({
         ts: w.start,
         window_seconds: w.seconds,
@@ -43,7 +49,7 @@ export class NetcostRepository {
         failed_connects: r.failedConnects,
         via_nat: r.viaNat ? 1 : 0,
       })),
-    );
+    }];
   }
 
   /** Usage per month × region × class × group over [from, to); with `step`, also per bucket of

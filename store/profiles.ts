@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import type { Frame, MappingDesc } from '../profiler/types.js';
 import type { ProfileWindow } from '../profiler/window.js';
-import type { Store } from './store.js';
+import { runInserts, type Store, type TableInsert } from './store.js';
 
 export function id64(parts: string): string {
   return createHash('sha1').update(parts).digest().readBigUInt64LE(0).toString();
@@ -64,25 +64,40 @@ function rfc3339(clickhouseDateTime: string): string {
 }
 
 export class ProfileRepository {
-  /** stacks/mappings written recently: not written again until an hour has passed (keeps last_seen fresh for the TTL) */
+  /** stacks/mappings stored recently: not written again until an hour has passed (keeps last_seen fresh
+   *  for the TTL). An id enters only after its insert succeeded, so a failed write sends it again. */
   readonly #written = new LRUCache<string, number>({ max: 200_000, ttl: 3600_000 });
 
   constructor(readonly store: Store) {}
 
   async writeWindow(w: ProfileWindow, source = 'profiler'): Promise<{ samples: number; stacks: number; mappings: number }> {
+    const inserts = this.prepareWindow(w, source);
+    await runInserts(this.store, inserts);
+    const n = (t: string) => inserts.find((i) => i.table === t)?.rows.length ?? 0;
+    return { samples: n('profile_samples'), stacks: n('profile_stacks'), mappings: n('profile_mappings') };
+  }
+
+  /**
+   * The window's rows in the order they must be stored (mappings and stacks before the samples that
+   * refer to them). Stacks and mappings not stored yet are included, whatever earlier windows still
+   * queued carry: each is marked stored only when its own insert succeeds.
+   */
+  prepareWindow(w: ProfileWindow, source = 'profiler'): TableInsert[] {
     const lastSeen = w.start + w.seconds;
     const mappingRows: Record<string, unknown>[] = [];
     const stackRows: Record<string, unknown>[] = [];
     const sampleRows: Record<string, unknown>[] = [];
     const appRows: Record<string, unknown>[] = [];
     const mappingIds = new Map<MappingDesc, string>();
+    const stackIds = new Set<string>();
+    const mappingSeen = new Set<string>();
     const midOf = (m: MappingDesc): string => {
       let id = mappingIds.get(m);
       if (id === undefined) {
         id = mappingId(m);
         mappingIds.set(m, id);
-        if (!this.#written.has(`m${id}`)) {
-          this.#written.set(`m${id}`, lastSeen);
+        if (!this.#written.has(`m${id}`) && !mappingSeen.has(id)) {
+          mappingSeen.add(id);
           mappingRows.push({
             mapping_id: id,
             file: m.file,
@@ -101,8 +116,8 @@ export class ProfileRepository {
       for (const s of a.stacks) {
         const mids = s.frames.map((f) => midOf(f.mapping));
         const sid = stackId(s.frames, mids);
-        if (!this.#written.has(`s${sid}`)) {
-          this.#written.set(`s${sid}`, lastSeen);
+        if (!this.#written.has(`s${sid}`) && !stackIds.has(sid)) {
+          stackIds.add(sid);
           stackRows.push({
             stack_id: sid,
             functions: s.frames.map((f) => f.name),
@@ -123,12 +138,16 @@ export class ProfileRepository {
         });
       }
     }
+    const mark = (prefix: string, rows: Record<string, unknown>[], key: string) => () => {
+      for (const r of rows) this.#written.set(`${prefix}${r[key] as string}`, lastSeen);
+    };
     // referenced rows first, so a reader never sees a sample whose stack is missing
-    await this.store.insert('profile_mappings', mappingRows);
-    await this.store.insert('profile_stacks', stackRows);
-    await this.store.insert('profile_samples', sampleRows);
-    await this.store.insert('app_windows', appRows);
-    return { samples: sampleRows.length, stacks: stackRows.length, mappings: mappingRows.length };
+    return [
+      { table: 'profile_mappings', rows: mappingRows, done: mark('m', mappingRows, 'mapping_id') },
+      { table: 'profile_stacks', rows: stackRows, done: mark('s', stackRows, 'stack_id') },
+      { table: 'profile_samples', rows: sampleRows },
+      { table: 'app_windows', rows: appRows },
+    ];
   }
 
   async apps(range: TimeRange): Promise<AppRow[]> {

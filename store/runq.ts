@@ -3,7 +3,7 @@
 import { RUNQ_SLOTS, quantileUs, slotBoundsUs } from '../profiler/runq-layout.js';
 import type { RunqWindow } from '../profiler/runq.js';
 import { RANGE_SQL, type TimeRange } from './profiles.js';
-import type { Store } from './store.js';
+import { runInserts, type Store, type TableInsert } from './store.js';
 
 export interface RunqRow {
   app: string;
@@ -27,8 +27,14 @@ export class RunqRepository {
   constructor(readonly store: Store) {}
 
   async writeWindow(w: RunqWindow): Promise<void> {
-    await this.store.insert(
-      'runq_windows',
+    await runInserts(this.store, this.prepareWindow(w));
+  }
+
+  /** The window's rows, for the write queue. */
+  prepareWindow(w: RunqWindow): TableInsert[] {
+    return [{
+      table: 'runq_windows',
+      rows:
       w.rows.map((r) => ({
         ts: w.start,
         window_seconds: w.seconds,
@@ -41,7 +47,7 @@ export class RunqRepository {
         total_ns: r.totalNs,
         waits: r.count,
       })),
-    );
+    }];
   }
 
   async appExists(app: string): Promise<boolean> {

@@ -125,5 +125,18 @@ export function schemaStatements({ retentionDays }: SchemaOptions): string[] {
     PARTITION BY toDate(ts)
     ORDER BY (app, domain, ts)
     TTL ts + INTERVAL ${days} DAY DELETE`,
+    // what a collector lost, per window it was noticed in: samples dropped, stacks dropped, windows the
+    // store queue dropped; the pages say when a selected range lost data and why
+    `CREATE TABLE IF NOT EXISTS collector_losses (
+      ts DateTime,
+      window_seconds UInt32,
+      host LowCardinality(String),
+      collector LowCardinality(String),
+      reason LowCardinality(String),
+      count UInt64
+    ) ENGINE = MergeTree
+    PARTITION BY toDate(ts)
+    ORDER BY (collector, ts)
+    TTL ts + INTERVAL ${days} DAY DELETE`,
   ];
 }

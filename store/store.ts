@@ -20,3 +20,18 @@ export class StoreError extends Error {
     this.name = 'StoreError';
   }
 }
+
+/** One table's rows of a window write; `done` runs once they are stored (e.g. to mark stacks written). */
+export interface TableInsert {
+  table: string;
+  rows: Record<string, unknown>[];
+  done?: () => void;
+}
+
+/** Runs a window's inserts in order (referenced rows first), each `done` after its insert succeeded. */
+export async function runInserts(store: Store, inserts: TableInsert[]): Promise<void> {
+  for (const i of inserts) {
+    await store.insert(i.table, i.rows);
+    i.done?.();
+  }
+}

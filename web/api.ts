@@ -11,6 +11,7 @@ import type { ProfileRepository } from '../store/profiles.js';
 import type { RunqRepository } from '../store/runq.js';
 import type { DnsRepository } from '../store/dns.js';
 import type { NetcostRepository } from '../store/netcost.js';
+import { LOSS_REASONS, type LossRepository } from '../store/losses.js';
 import type { PriceSnapshot } from '../netcost/pricing.js';
 import { focusCsv, focusRows, type ReportContext } from '../netcost/focus.js';
 import { monthRange, type CostRow } from '../netcost/cost.js';
@@ -24,6 +25,7 @@ export interface ApiOptions {
   profiles: ProfileRepository;
   runq?: RunqRepository;
   dns?: DnsRepository;
+  losses?: LossRepository;
   netcost?: { repo: NetcostRepository; snapshot: () => PriceSnapshot | null; report: ReportContext };
   /** nominal period when a selection has no samples to derive one from */
   defaultPeriodNs: number;
@@ -189,6 +191,13 @@ export function createApi(opts: ApiOptions): Hono {
     if (!opts.dns) throw new HTTPException(404, { message: 'DNS is not collected by this Kiln' });
     if (q.app !== undefined && !(await opts.dns.appExists(q.app))) throw new HTTPException(404, { message: `app "${q.app}" has no DNS data` });
     return c.json(await opts.dns.query(r, q.app));
+  });
+
+  app.get('/api/v1/losses', async (c) => {
+    const q = parse(querySchemas.losses, c);
+    const r = range(q.from, q.to);
+    const rows = opts.losses ? await opts.losses.query(r, q.collector) : [];
+    return c.json(rows.map((l) => ({ ...l, meaning: LOSS_REASONS[l.reason] ?? l.reason })));
   });
 
   function netcost() {

@@ -190,6 +190,7 @@ export function openApiDocument(): unknown {
       }),
       '/api/v1/netcost/series': op('Network cost per application per time step', parameters(querySchemas.netcostSeries), { type: 'object' }),
       '/api/v1/reports/monthly': op('Monthly network-cost report: JSON, CSV, or FOCUS 1.2 CSV', parameters(querySchemas.monthly), { type: 'string' }, 'text/csv'),
+      '/api/v1/losses': op('What the collectors lost in a range (samples, stacks, windows), per collector and reason, with what each reason means', parameters(querySchemas.losses), { type: 'array' }),
       '/api/v1/status': op("The collectors' counters (samples, losses, windows)", [], { type: 'object' }),
       '/api/v1/openapi.json': op('This document', [], { type: 'object' }),
     },

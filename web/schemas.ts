@@ -26,6 +26,11 @@ export const querySchemas = {
   comparison,
   runq: z.object({ app: appName('app').optional(), from: time('from'), to: time('to') }),
   dns: z.object({ app: appName('app').optional(), from: time('from'), to: time('to') }),
+  losses: z.object({
+    from: time('from'),
+    to: time('to'),
+    collector: z.enum(['profiler', 'runq', 'tcp', 'dns'], { error: 'collector must be profiler, runq, tcp or dns' }).optional(),
+  }),
   netcost: z.object({
     from: time('from'),
     to: time('to'),

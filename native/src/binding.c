@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <node_api.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -469,6 +470,22 @@ static napi_value js_enable_stats(napi_env env, napi_callback_info info)
 	return NULL;
 }
 
+/* bootTimeOffsetNs() -> BigInt: CLOCK_REALTIME minus CLOCK_BOOTTIME, read back to back; adds to a
+ * bpf_ktime_get_boot_ns() time to give unix nanoseconds. */
+static napi_value js_boot_time_offset_ns(napi_env env, napi_callback_info info)
+{
+	(void)info;
+	struct timespec b1, r, b2;
+	clock_gettime(CLOCK_BOOTTIME, &b1);
+	clock_gettime(CLOCK_REALTIME, &r);
+	clock_gettime(CLOCK_BOOTTIME, &b2);
+	int64_t boot = ((int64_t)b1.tv_sec * 1000000000LL + b1.tv_nsec + (int64_t)b2.tv_sec * 1000000000LL + b2.tv_nsec) / 2;
+	int64_t real = (int64_t)r.tv_sec * 1000000000LL + r.tv_nsec;
+	napi_value v;
+	NAPI_CALL(env, napi_create_bigint_int64(env, real - boot, &v));
+	return v;
+}
+
 static napi_value js_num_possible_cpus(napi_env env, napi_callback_info info)
 {
 	(void)info;
@@ -520,6 +537,9 @@ static napi_value make_layouts(napi_env env)
 	FIELD(pk, profile_key, cgroup_id);
 	FIELD(pk, profile_key, user_stack_hash);
 	FIELD(pk, profile_key, kernel_stack_hash);
+	FIELD(pk, profile_key, exe_ino);
+	FIELD(pk, profile_key, start_stack);
+	FIELD(pk, profile_key, unix_sec);
 	FIELD(pk, profile_key, comm);
 	napi_set_named_property(env, all, "profile_key", pk);
 	napi_create_object(env, &ps);
@@ -593,6 +613,7 @@ static napi_value init(napi_env env, napi_value exports)
 		{ "progStats", NULL, js_prog_stats, NULL, NULL, NULL, napi_default, NULL },
 		{ "enableStats", NULL, js_enable_stats, NULL, NULL, NULL, napi_default, NULL },
 		{ "numPossibleCpus", NULL, js_num_possible_cpus, NULL, NULL, NULL, napi_default, NULL },
+		{ "bootTimeOffsetNs", NULL, js_boot_time_offset_ns, NULL, NULL, NULL, napi_default, NULL },
 		{ "demangle", NULL, js_demangle, NULL, NULL, NULL, napi_default, NULL },
 	};
 	NAPI_CALL(env, napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props));

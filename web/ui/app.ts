@@ -318,6 +318,34 @@ function showControls(s: Selection): void {
 
 let renderSeq = 0;
 
+interface LossRow {
+  collector: string;
+  reason: string;
+  count: number;
+  meaning: string;
+}
+
+/** Says above the flamegraph when the profiler lost samples or stacks in the selected range(s). */
+async function renderLosses(ranges: URLSearchParams[], seq: number): Promise<void> {
+  const rows: LossRow[] = [];
+  for (const r of ranges) {
+    const q = new URLSearchParams({ from: r.get('from')!, to: r.get('to')!, collector: 'profiler' });
+    rows.push(...(await getJson<LossRow[]>(`/api/v1/losses?${q}`)));
+  }
+  if (seq !== renderSeq) return;
+  const byReason = new Map<string, LossRow>();
+  for (const l of rows) {
+    const cur = byReason.get(l.reason);
+    if (cur) cur.count += l.count;
+    else byReason.set(l.reason, { ...l });
+  }
+  const box = $('losses');
+  box.hidden = byReason.size === 0;
+  box.textContent = byReason.size
+    ? `Incomplete data on this host in the selected range: ${[...byReason.values()].map((l) => `${l.count.toLocaleString()} ${l.meaning}`).join('; ')}.`
+    : '';
+}
+
 async function render(): Promise<void> {
   const s = selectionFromControls();
   showControls(s);
@@ -333,6 +361,7 @@ async function render(): Promise<void> {
   const basePprof = $<HTMLAnchorElement>('pprof-base');
   basePprof.hidden = !base;
   $('status').textContent = 'loading…';
+  void renderLosses(base ? [sel, base] : [sel], seq).catch(() => undefined);
   if (!base) {
     const tree = await getJson<FlameNode>(`/api/v1/profile/flamegraph?${sel}`);
     if (seq !== renderSeq) return;
