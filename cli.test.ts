@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { chmodSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { preflight } from './preflight.js';
-import { repoRoot } from './profiler/testkit.js';
+import { repoRoot, tempDir } from './profiler/testkit.js';
 
 const cli = join(repoRoot, 'dist/cli.js');
 
@@ -47,4 +48,35 @@ test('kiln rejects bad flags with a clear message', () => {
   assert.match(bad(['frobnicate']).stderr, /unknown command "frobnicate"/);
   assert.match(bad(['run', '--listen', '0.0.0.0:7070']).stderr, /refusing to serve on 0.0.0.0:7070 \(not loopback\) without a token: pass --token or set KILN_TOKEN/);
   assert.match(bad(['run', '--listen', '0.0.0.0:7070', '--token', 'short']).stderr, /--token must be at least 8 characters/);
+});
+
+test('kiln run on a data directory another process holds: one line naming that process', { skip: process.geteuid?.() !== 0 ? 'kiln run needs root to get as far as the store' : undefined }, async () => {
+  const dir = tempDir('held');
+  const holder = spawn(process.execPath, ['--input-type=module', '-e', `import { ChdbStore } from '${join(repoRoot, 'dist/store/chdb-store.js')}'; const s = new ChdbStore('${dir}'); await s.query('SELECT 1'); console.log('held'); setInterval(() => {}, 1000);`], { stdio: ['ignore', 'pipe', 'inherit'] });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      holder.stdout!.on('data', (d) => String(d).includes('held') && resolve());
+      holder.once('exit', (c) => reject(new Error(`holder exited ${c}`)));
+    });
+    const r = spawnSync(process.execPath, [cli, 'run', '--data-dir', dir, '--listen', '127.0.0.1:1'], { encoding: 'utf8' });
+    assert.equal(r.status, 1);
+    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+    assert.match(r.stderr, new RegExp(`^kiln: the data directory ${dir} is in use by process ${holder.pid} \\(.*node.*\\): stop it, or pass another --data-dir`));
+  } finally {
+    holder.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('--token-file: the token from a file only its owner can read', () => {
+  const dir = tempDir('token');
+  const file = join(dir, 'token');
+  writeFileSync(file, 'a-long-enough-token\n', { mode: 0o644 });
+  chmodSync(file, 0o644);
+  const r = spawnSync(process.execPath, [cli, 'run', '--token-file', file], { encoding: 'utf8' });
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /--token-file .* is readable by other users \(mode 644\): chmod 600/);
+  const both = spawnSync(process.execPath, [cli, 'run', '--token-file', file, '--token', 'another-token'], { encoding: 'utf8' });
+  assert.match(both.stderr, /give --token or --token-file, not both/);
+  rmSync(dir, { recursive: true, force: true });
 });

@@ -1,6 +1,7 @@
 #!/usr/bin/env -S node --no-memory-reducer
 /* kiln: the one binary. `kiln run` = collectors + embedded store + API/UI on one host. */
 import { serve } from '@hono/node-server';
+import { readFileSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { enableBpfStats, isNativeError } from './native/index.js';
@@ -46,7 +47,12 @@ Usage:
 Options (run):
   --listen HOST:PORT        API and UI address (default 127.0.0.1:7070)
   --token TOKEN             bearer token for the API and UI (or KILN_TOKEN); required when
-                            --listen is not a loopback address
+                            --listen is not a loopback address. Any local user can read a
+                            command line: prefer --token-file or KILN_TOKEN
+  --token-file FILE         the token from a file readable only by its owner (chmod 600)
+  --query-timeout SECONDS   a store query running longer is stopped, the request gets 503 (default 30)
+  --max-concurrent-queries N  API requests querying the store at once (default 4); 4×N more wait
+                            up to --query-timeout, the rest get 429
   --data-dir DIR            embedded store directory (default ./data)
   --window SECONDS          aggregation window (default 60)
   --sample-hz N             CPU sampling rate per CPU (default 97)
@@ -76,6 +82,52 @@ function intFlag(name: string, v: string | undefined, def: number, min: number, 
   return n;
 }
 
+/** A token from a file (first line, trimmed): not on the command line, where any user reads it in
+ *  /proc/PID/cmdline. The file must not be readable by group or others. */
+function readTokenFile(path: string): string {
+  let st;
+  try {
+    st = statSync(path);
+  } catch (e) {
+    fail(`kiln: --token-file ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  if ((st.mode & 0o077) !== 0) fail(`kiln: --token-file ${path} is readable by other users (mode ${(st.mode & 0o777).toString(8)}): chmod 600 ${path}`);
+  const token = readFileSync(path, 'utf8').split('\n')[0].trim();
+  if (!token) fail(`kiln: --token-file ${path} is empty`);
+  return token;
+}
+
+/** The process holding a data directory, from the engine's own status file (PID: N), if it still runs. */
+function dataDirHolder(dataDir: string): string | null {
+  let text: string;
+  try {
+    text = readFileSync(`${dataDir}/status`, 'utf8');
+  } catch {
+    return null;
+  }
+  const pid = Number(/^PID:\s*(\d+)/m.exec(text)?.[1]);
+  if (!pid || pid === process.pid) return null;
+  try {
+    const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean).join(' ');
+    return `process ${pid} (${cmd.length > 120 ? `${cmd.slice(0, 117)}...` : cmd})`;
+  } catch {
+    return null; // a stale file: that process is gone
+  }
+}
+
+/** The embedded store, or one line saying why not (a held data directory names its holder). */
+function openStore(dataDir: string, queryTimeoutSeconds: number): ChdbStore {
+  const holder = dataDirHolder(dataDir);
+  if (holder) fail(`kiln: the data directory ${dataDir} is in use by ${holder}: stop it, or pass another --data-dir`);
+  try {
+    return new ChdbStore(dataDir, { queryTimeoutSeconds });
+  } catch (e) {
+    const again = dataDirHolder(dataDir);
+    if (again) fail(`kiln: the data directory ${dataDir} is in use by ${again}: stop it, or pass another --data-dir`);
+    fail(`kiln: cannot open the embedded store in ${dataDir}: ${String((e as Error).message).split('\n')[0]}`);
+  }
+}
+
 function parseListen(v: string): { hostname: string; port: number } {
   const m = /^(\[[^\]]+\]|[^:]+):(\d+)$/.exec(v);
   if (!m || Number(m[2]) > 65535) fail(`kiln: --listen must be HOST:PORT, got "${v}"`);
@@ -99,6 +151,9 @@ async function run(argv: string[]): Promise<void> {
       'dns-timeout': { type: 'string' },
       'dns-top-domains': { type: 'string' },
       token: { type: 'string' },
+      'token-file': { type: 'string' },
+      'query-timeout': { type: 'string' },
+      'max-concurrent-queries': { type: 'string' },
     },
     strict: true,
   });
@@ -109,7 +164,10 @@ async function run(argv: string[]): Promise<void> {
   if (!Number.isFinite(dnsTimeout) || dnsTimeout < 0.1 || dnsTimeout > 300) fail(`kiln: --dns-timeout must be a number of seconds from 0.1 to 300, got "${values['dns-timeout']}"`);
   const dnsTopDomains = intFlag('dns-top-domains', values['dns-top-domains'], 100, 1, 10000);
   const listen = parseListen(values.listen!);
-  const token = values.token ?? process.env.KILN_TOKEN ?? undefined;
+  if (values.token !== undefined && values['token-file'] !== undefined) fail('kiln: give --token or --token-file, not both');
+  const token = values['token-file'] !== undefined ? readTokenFile(values['token-file']) : (values.token ?? process.env.KILN_TOKEN ?? undefined);
+  const queryTimeout = intFlag('query-timeout', values['query-timeout'], 30, 1, 3600);
+  const maxQueries = intFlag('max-concurrent-queries', values['max-concurrent-queries'], 4, 1, 256);
   if (token !== undefined && token.length < 8) fail('kiln: --token must be at least 8 characters');
   if (!isLoopback(listen.hostname) && !token) {
     fail(`kiln: refusing to serve on ${values.listen} (not loopback) without a token: pass --token or set KILN_TOKEN`);
@@ -134,7 +192,7 @@ async function run(argv: string[]): Promise<void> {
   if (placement && topology.provider === 'other') topology = { ...topology, provider: placement.provider };
 
   const dataDir = resolve(values['data-dir']!);
-  const store = new ChdbStore(dataDir);
+  const store = openStore(dataDir, queryTimeout);
   for (const sql of schemaStatements({ retentionDays })) await store.exec(sql);
   const profiles = new ProfileRepository(store);
   const runqRepo = new RunqRepository(store);
@@ -325,6 +383,8 @@ async function run(argv: string[]): Promise<void> {
     profiles,
     defaultPeriodNs: Math.round(1e9 / sampleHz),
     token,
+    loopbackOnly: isLoopback(listen.hostname),
+    queryLimits: { maxRunning: maxQueries, maxWaiting: 4 * maxQueries, waitTimeoutMs: queryTimeout * 1000 },
     runq: runqRepo,
     dns: dnsRepo,
     losses: lossRepo,

@@ -123,4 +123,14 @@ int BPF_PROG(runq_switch, bool preempt, struct task_struct *prev, struct task_st
 	return 0;
 }
 
+/* A thread woken while it was running and then exiting never switches in again: its start would stay
+ * in the map for good (and one per such exit, until the map is full). Every exit removes it. */
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(runq_exit, struct task_struct *p)
+{
+	__u32 pid = BPF_CORE_READ(p, pid);
+	bpf_map_delete_elem(&runq_start, &pid);
+	return 0;
+}
+
 char LICENSE[] SEC("license") = "GPL";

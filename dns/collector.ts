@@ -44,6 +44,8 @@ export interface DnsCollectorOptions {
   topDomains?: number;
   /** every query record, as it ends (tests, metrics) */
   onRecord?: (r: DnsQueryRecord) => void;
+  /** DNS sockets tracked at once (LRU map); default 65536 */
+  maxSockets?: number;
 }
 
 /** Syscall tracepoints are attached through tracefs; it is not mounted at boot on some machines. */
@@ -64,7 +66,12 @@ export class DnsCollector {
   readonly bpf: BpfObject;
   readonly tracker: DnsTracker;
   readonly #stats: BpfMap;
+  /** (tgid, fd) -> DNS socket: entries leave when the fd is reused, and here when the process is gone */
+  readonly #socks: BpfMap;
   readonly #opts: DnsCollectorOptions;
+  /** DNS socket entries removed because their process had exited */
+  socketsOfExitedProcesses = 0;
+  dnsSockets = 0;
   readonly #agg: DnsAggregator;
   #poll: NodeJS.Timeout | undefined;
   readonly #schedule: WindowSchedule;
@@ -78,12 +85,13 @@ export class DnsCollector {
   constructor(opts: DnsCollectorOptions) {
     this.#opts = opts;
     ensureTracefs();
-    const [obj, stats] = BpfObject.load('dns', {}, (o) => {
+    const [obj, maps] = BpfObject.load('dns', { dns_socks: opts.maxSockets ?? 65536 }, (o) => {
       for (const p of DNS_PROGRAMS) o.attach(p);
-      return o.map('dns_stats');
+      return { stats: o.map('dns_stats'), socks: o.map('dns_socks') };
     });
     this.bpf = obj;
-    this.#stats = stats;
+    this.#stats = maps.stats;
+    this.#socks = maps.socks;
     this.#agg = new DnsAggregator(opts.topDomains ?? 100);
     this.#schedule = new WindowSchedule(opts.windowSeconds, (start) => this.#flush(start));
     this.tracker = new DnsTracker({
@@ -134,9 +142,39 @@ export class DnsCollector {
     return this.#schedule.flush();
   }
 
+  /** Removes the socket entries of processes that exited (the kernel map is LRU-bounded, but an
+   *  eviction would forget a live socket silently: dead ones go first, here). */
+  sweepSockets(): void {
+    const { keys, count } = this.#socks.dump();
+    const gone: number[] = [];
+    const alive = new Map<number, boolean>();
+    for (let i = 0; i < count; i++) {
+      const tgid = keys.readUInt32LE(i * this.#socks.info.keySize);
+      let a = alive.get(tgid);
+      if (a === undefined) {
+        a = existsSync(`/proc/${tgid}`);
+        alive.set(tgid, a);
+      }
+      if (!a) gone.push(i);
+    }
+    if (gone.length) {
+      const ks = this.#socks.info.keySize;
+      const kb = Buffer.alloc(gone.length * ks);
+      gone.forEach((i, j) => keys.copy(kb, j * ks, i * ks, (i + 1) * ks));
+      const { found } = this.#socks.take(kb);
+      for (const f of found) if (f) this.socketsOfExitedProcesses++;
+    }
+    this.dnsSockets = count - gone.length;
+  }
+
   async #flush(start: number): Promise<void> {
     this.poll();
     this.tracker.sweep();
+    try {
+      this.sweepSockets();
+    } catch (e) {
+      this.#opts.onError?.(e);
+    }
     if (this.#agg.empty) return;
     const w = this.#agg.take(start, this.#opts.windowSeconds, this.#opts.host);
     this.recordsFolded += w.folded;
@@ -168,6 +206,8 @@ export class DnsCollector {
       argsMapFull: Number(l.argsMapFull),
       sockRegisterFailed: Number(l.sockRegisterFailed),
       messagesNotRead: Number(l.messagesNotRead),
+      dnsSockets: this.dnsSockets,
+      socketsOfExitedProcesses: this.socketsOfExitedProcesses,
     };
   }
 

@@ -102,3 +102,15 @@ describe('priceUsage', () => {
     );
   });
 });
+
+describe('monthsOf bounds', () => {
+  it('covers the whole DateTime range in bounded steps and refuses what is not finite', () => {
+    const all = monthsOf(0, 4294967295);
+    assert.equal(all[0].month, '1970-01');
+    assert.equal(all[all.length - 1].month, '2106-02');
+    assert.equal(all.length, 136 * 12 + 2);
+    assert.throws(() => monthsOf(Number.NaN, 10), RangeError);
+    assert.throws(() => monthsOf(-1e17, 10), RangeError);
+    assert.deepEqual(monthsOf(10, 10), []);
+  });
+});

@@ -81,6 +81,11 @@ export class TcpCollector {
     return out;
   }
 
+  /** Connections in the kernel map right now (reads it: tests, soak bench). */
+  openConnections(): number {
+    return this.#conns.dump().count;
+  }
+
   losses(): Record<(typeof TCP_STATS)[number], bigint> {
     return readPerCpuCounters(this.#stats, TCP_STATS);
   }

@@ -48,6 +48,10 @@ export interface ProfileCollectorStats extends SamplerStats {
   stackFaults: number;
   elfBinaries: number;
   elfSymbols: number;
+  /** perf maps not read: a FIFO or device, or owned by another user than the process's */
+  perfMapsRefused: number;
+  /** samples of a process image that exec'd away before it could be read: named, frames unresolved */
+  goneImages: number;
 }
 
 export class ProfileCollector {
@@ -224,6 +228,8 @@ export class ProfileCollector {
       stackFaults: this.#stackFaults,
       elfBinaries: this.symbolizer.elf.binaries,
       elfSymbols: this.symbolizer.elf.symbols,
+      perfMapsRefused: this.symbolizer.perfMapsRefused,
+      goneImages: this.processes.goneImages,
     };
   }
 }

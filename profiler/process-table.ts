@@ -117,23 +117,47 @@ export class ProcessTable {
     if (known) {
       const gone = this.#gone.get(`${tgid}:${image.startStack}`);
       if (gone && gone.cgroupId === cgroupId) return gone;
+      const current = this.#currentImage(tgid);
+      if (current.startStack !== 0n && current.startStack !== image.startStack) {
+        // the process exec'd again since this sample: /proc shows another image. Name the sampled one
+        // by its executable (known by inode from this or an earlier look) and leave its frames
+        // unresolved rather than symbolize them against another program's mappings.
+        const exe = this.#exeByIno.get(image.exeIno) ?? '';
+        const exeBase = executableName(exe, comm);
+        const id = this.#tryIdentity(`${this.#procRoot}/${tgid}`, cgroupId, exeBase);
+        const ghost: ProcessEntry = { serial: ++this.#serial, pid: tgid, comm, exe, exeIno: image.exeIno, startStack: image.startStack, comms: new Set([comm]), cgroupId, app: id.app, containerId: id.containerId, view: null };
+        this.goneImages++;
+        this.#gone.set(`${tgid}:${image.startStack}`, ghost);
+        return ghost;
+      }
     }
     const entry = this.#read(tgid, cgroupId, comm);
-    if (known && entry.startStack !== 0n && entry.startStack !== image.startStack) {
-      // the process exec'd again since this sample: /proc shows another image. Name the sampled one by
-      // its executable (known by inode from an earlier read) and leave its frames unresolved rather
-      // than symbolize them against another program's mappings.
-      const exe = this.#exeByIno.get(image.exeIno) ?? '';
-      const exeBase = executableName(exe, comm);
-      const id = this.#tryIdentity(`${this.#procRoot}/${tgid}`, cgroupId, exeBase);
-      const ghost: ProcessEntry = { serial: ++this.#serial, pid: tgid, comm, exe, exeIno: image.exeIno, startStack: image.startStack, comms: new Set([comm]), cgroupId, app: id.app, containerId: id.containerId, view: null };
-      this.goneImages++;
-      this.#gone.set(`${tgid}:${image.startStack}`, ghost);
-      if (!hit || hit.startStack !== entry.startStack) this.#byPid.set(tgid, entry);
-      return ghost;
-    }
     this.#byPid.set(tgid, entry);
     return entry;
+  }
+
+  /** The image /proc shows now (stack start from /proc/PID/stat), and its executable remembered by inode. */
+  #currentImage(pid: number): { startStack: bigint } {
+    const dir = `${this.#procRoot}/${pid}`;
+    try {
+      const exe = readlinkSync(`${dir}/exe`);
+      const ino = statSync(`${dir}/exe`, { bigint: true }).ino;
+      if (exe) this.#exeByIno.set(ino, exe);
+    } catch {
+      // gone or no executable
+    }
+    return { startStack: this.#startStack(dir) };
+  }
+
+  #startStack(dir: string): bigint {
+    try {
+      const stat = readFileSync(`${dir}/stat`, 'utf8');
+      // fields after the comm's closing parenthesis; startstack is field 28 (proc(5)), index 25 here
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      return BigInt(f[25] ?? 0);
+    } catch {
+      return 0n;
+    }
   }
 
   #tryIdentity(dir: string, cgroupId: bigint, exeBase: string): { app: string; containerId: string } {
@@ -159,21 +183,13 @@ export class ProcessTable {
     let view: LiveProcess | null = null;
     let identity: { app: string; containerId: string } | null = null;
     let exeIno = 0n;
-    let startStack = 0n;
     try {
       exeIno = statSync(`${dir}/exe`, { bigint: true }).ino;
       if (exe) this.#exeByIno.set(exeIno, exe);
     } catch {
       // a kernel thread or a process gone: no executable
     }
-    try {
-      const stat = readFileSync(`${dir}/stat`, 'utf8');
-      // fields after the comm's closing parenthesis; startstack is field 28 (proc(5)), index 25 here
-      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      startStack = BigInt(f[25] ?? 0);
-    } catch {
-      // gone: read errors are counted below
-    }
+    const startStack = this.#startStack(dir);
     try {
       const status = readFileSync(`${dir}/status`, 'utf8');
       const nsLine = /^NSpid:\s*(.*)$/m.exec(status);

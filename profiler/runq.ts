@@ -39,6 +39,7 @@ export class RunqCollector {
   readonly bpf: BpfObject;
   readonly #hists: BpfMap;
   readonly #stats: BpfMap;
+  readonly #starts: BpfMap;
   readonly #opts: RunqCollectorOptions;
   readonly #schedule: WindowSchedule;
   windowsFlushed = 0;
@@ -48,12 +49,13 @@ export class RunqCollector {
   constructor(opts: RunqCollectorOptions) {
     this.#opts = opts;
     const [obj, maps] = BpfObject.load('runq', { runq_start: opts.maxThreads ?? 65536, runq_hists: opts.maxCgroups ?? 2048 }, (o) => {
-      for (const p of ['runq_wakeup', 'runq_wakeup_new', 'runq_switch']) o.attach(p);
-      return { hists: o.map('runq_hists'), stats: o.map('runq_stats') };
+      for (const p of ['runq_wakeup', 'runq_wakeup_new', 'runq_switch', 'runq_exit']) o.attach(p);
+      return { hists: o.map('runq_hists'), stats: o.map('runq_stats'), starts: o.map('runq_start') };
     });
     this.bpf = obj;
     this.#hists = maps.hists;
     this.#stats = maps.stats;
+    this.#starts = maps.starts;
     this.#schedule = new WindowSchedule(opts.windowSeconds, (start) => this.#flush(start));
   }
 
@@ -87,6 +89,11 @@ export class RunqCollector {
       this.windowErrors++;
       this.#opts.onError?.(e);
     }
+  }
+
+  /** Threads waiting to run right now, as the kernel map holds them (reads the map: tests, soak bench). */
+  startEntries(): number {
+    return this.#starts.dump().count;
   }
 
   /** Kernel-side losses since load. */

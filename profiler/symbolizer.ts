@@ -1,6 +1,7 @@
 /* Addresses → frames: user frames through the process's mappings and ELF symbols (or its perf
  * map for JIT code), kernel frames through kallsyms. Unknown code stays visible as binary+0xADDR. */
-import { basename } from 'node:path';
+import { statSync } from 'node:fs';
+import { basename, dirname } from 'node:path';
 import { LRUCache } from 'lru-cache';
 import { demangle } from '../native/index.js';
 import { ElfCache, type ElfBinary } from './symbols/elf-cache.js';
@@ -28,6 +29,8 @@ export interface SymbolizerOptions {
 }
 
 const PAGE = 0xfffn;
+/** Memory all perf maps' symbols may take together; the least recently used go first. */
+export const PERF_MAPS_MAX_BYTES = 128 << 20;
 
 /** Where a frame-pointer walk left the process's code: the rest of the stack is not trustworthy. */
 export const BROKEN_CHAIN: Frame = { name: '[unknown]', mapping: UNKNOWN_MAPPING, address: 0n };
@@ -40,7 +43,10 @@ export class Symbolizer {
   readonly elf: ElfCache;
   #kallsyms: Kallsyms | null = null;
   readonly #kallsymsPath: string;
-  readonly #perfMaps = new LRUCache<string, PerfMap>({ max: 256 });
+  /** perf maps by path, bounded by the memory their symbols take (sizes re-computed after each read) */
+  readonly #perfMaps = new LRUCache<string, PerfMap>({ max: 256, maxSize: PERF_MAPS_MAX_BYTES, sizeCalculation: (pm) => Math.max(1, pm.bytes) });
+  /** perf maps refused: not a regular file (FIFO, device), or not owned by the process's user */
+  perfMapsRefused = 0;
   readonly #demangled = new LRUCache<string, string>({ max: 100_000 });
   /** per-binary descriptors, so frames of one binary share one MappingDesc object */
   readonly #mappingDescs = new LRUCache<string, MappingDesc>({ max: 4096 });
@@ -150,12 +156,23 @@ export class Symbolizer {
     const path = `${proc.rootPrefix}/tmp/perf-${proc.nsPid}.map`;
     let pm = this.#perfMaps.get(path);
     if (!pm) {
-      pm = new PerfMap(path);
+      let uid: number | undefined;
+      try {
+        uid = statSync(dirname(proc.rootPrefix)).uid; // /proc/PID belongs to the process's user
+      } catch {
+        return null; // gone
+      }
+      pm = new PerfMap(path, 1000, uid);
       this.#perfMaps.set(path, pm);
     }
     if (pm.table?.lookup(address)) return pm;
     try {
-      return pm.refresh() ? pm : null;
+      const before = pm.bytes;
+      const wasRefused = pm.refused;
+      const ok = pm.refresh();
+      if (pm.refused && pm.refused !== wasRefused) this.perfMapsRefused++;
+      if (pm.bytes !== before) this.#perfMaps.set(path, pm); // re-weigh it against the bound
+      return ok ? pm : null;
     } catch {
       this.errors++;
       return null;

@@ -47,6 +47,12 @@ export interface Fixtures {
   light: string;
   /** 4,096 distinct recurring call paths on N threads (argv[1], default 2) */
   manypaths: string;
+  /** threads created, woken and exited by the thousand (argv[1] rounds) */
+  threadchurn: string;
+  /** spins in anonymous executable memory (JIT-like); prints the loop's address */
+  anonloop: string;
+  /** kiln-exec-a and kiln-exec-b exec each other hundreds of times a second; A spins 3× longer */
+  execA: string;
   jitScript: string;
 }
 
@@ -69,6 +75,9 @@ export function buildFixtures(): Fixtures {
     busy: join(dir, 'busy'),
     light: join(dir, 'light'),
     manypaths: join(dir, 'manypaths'),
+    anonloop: join(dir, 'anonloop'),
+    threadchurn: join(dir, 'threadchurn'),
+    execA: join(dir, 'kiln-exec-a'),
     jitScript: src('jit-hot.js'),
   };
   cc([...cflags, '-o', f.cpusplit, src('cpusplit.c')]);
@@ -77,6 +86,10 @@ export function buildFixtures(): Fixtures {
   cc([...cflags, '-o', f.busy, src('busy.c')]);
   cc([...cflags, '-o', f.light, src('light.c')]);
   cc([...cflags, '-pthread', '-o', f.manypaths, src('manypaths.c')]);
+  cc([...cflags, '-o', f.anonloop, src('anonloop.c')]);
+  cc(['-O2', '-pthread', '-o', f.threadchurn, src('threadchurn.c')]);
+  cc([...cflags, '-DKILN_SIDE_A', '-o', f.execA, src('execpair.c')]);
+  cc([...cflags, '-DKILN_SIDE_B', '-o', join(dir, 'kiln-exec-b'), src('execpair.c')]);
   cc([...cflags, '-shared', '-fPIC', '-o', join(dir, 'libkilnhot.so'), src('libhot.c')]);
   cc([...cflags, '-o', f.libuser, src('libuser.c'), `-L${dir}`, '-lkilnhot', `-Wl,-rpath,${dir}`]);
   // The copies get build ids of their own: symbols are shared by build id, and these must not
@@ -124,7 +137,8 @@ export function spawnInCgroup(cgroupDir: string, cmd: string, args: string[], en
 
 export function waitExit(p: ChildProcess): Promise<number | null> {
   return new Promise((resolve) => {
-    if (p.exitCode !== null) resolve(p.exitCode);
+    // a process killed by a signal has no exit code, only a signal code
+    if (p.exitCode !== null || p.signalCode !== null) resolve(p.exitCode);
     else p.once('exit', (code) => resolve(code));
   });
 }

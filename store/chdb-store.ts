@@ -1,26 +1,74 @@
-/* Embedded ClickHouse (chDB) in this process, persistent in a data directory. Queries are run one
- * at a time: the engine session is not safe for overlapping calls. */
+/* Embedded ClickHouse (chDB) in this process, persistent in a data directory. Calls run one at a time
+ * (the engine session is not safe for overlapping calls), writes before queries: a reader never
+ * delays collection's inserts by more than the one query running. Each query is bounded in time. */
 import { mkdirSync } from 'node:fs';
 import { Session } from 'chdb';
 import { StoreError, type QueryParams, type Store } from './store.js';
 
+export interface ChdbStoreOptions {
+  /** a query running longer is stopped with TIMEOUT_EXCEEDED (max_execution_time); default 30 */
+  queryTimeoutSeconds?: number;
+}
+
+interface Call {
+  fn: () => Promise<unknown>;
+  resolve: (v: unknown) => void;
+  reject: (e: unknown) => void;
+}
+
 export class ChdbStore implements Store {
   readonly kind = 'chdb';
+  readonly queryTimeoutSeconds: number;
   readonly #session: Session;
-  #queue: Promise<unknown> = Promise.resolve();
+  readonly #writes: Call[] = [];
+  readonly #reads: Call[] = [];
+  #busy = false;
+  #idle: (() => void)[] = [];
   #closed = false;
 
-  constructor(readonly dataDir: string) {
+  constructor(
+    readonly dataDir: string,
+    opts: ChdbStoreOptions = {},
+  ) {
     mkdirSync(dataDir, { recursive: true });
-    // 64-bit ids must survive JSON.parse: quote them, as a ClickHouse server does by default
-    this.#session = new Session(dataDir, { connectionArgs: ['--output_format_json_quote_64bit_integers=1'] });
+    this.queryTimeoutSeconds = opts.queryTimeoutSeconds ?? 30;
+    this.#session = new Session(dataDir, {
+      connectionArgs: [
+        // 64-bit ids must survive JSON.parse: quote them, as a ClickHouse server does by default
+        '--output_format_json_quote_64bit_integers=1',
+        `--max_execution_time=${this.queryTimeoutSeconds}`,
+      ],
+    });
   }
 
-  #serial<T>(fn: () => Promise<T>): Promise<T> {
+  #serial<T>(fn: () => Promise<T>, write: boolean): Promise<T> {
     if (this.#closed) return Promise.reject(new StoreError('store is closed'));
-    const run = this.#queue.then(fn, fn);
-    this.#queue = run.catch(() => undefined);
-    return run;
+    return new Promise<T>((resolve, reject) => {
+      (write ? this.#writes : this.#reads).push({ fn, resolve: resolve as (v: unknown) => void, reject });
+      this.#pump();
+    });
+  }
+
+  #pump(): void {
+    if (this.#busy) return;
+    const call = this.#writes.shift() ?? this.#reads.shift();
+    if (!call) {
+      for (const f of this.#idle.splice(0)) f();
+      return;
+    }
+    this.#busy = true;
+    call
+      .fn()
+      .then(call.resolve, call.reject)
+      .finally(() => {
+        this.#busy = false;
+        this.#pump();
+      });
+  }
+
+  /** Calls waiting for the engine: writes and queries. */
+  pending(): { writes: number; reads: number } {
+    return { writes: this.#writes.length, reads: this.#reads.length };
   }
 
   exec(sql: string, params: QueryParams = {}): Promise<void> {
@@ -30,7 +78,7 @@ export class ChdbStore implements Store {
       } catch (e) {
         throw new StoreError(`ClickHouse: ${(e as Error).message}`, { cause: e });
       }
-    });
+    }, true);
   }
 
   query<T = Record<string, unknown>>(sql: string, params: QueryParams = {}): Promise<T[]> {
@@ -51,7 +99,7 @@ export class ChdbStore implements Store {
         start = end + 1;
       }
       return rows;
-    });
+    }, false);
   }
 
   insert(table: string, rows: readonly Record<string, unknown>[]): Promise<void> {
@@ -64,13 +112,13 @@ export class ChdbStore implements Store {
       } catch (e) {
         throw new StoreError(`ClickHouse insert into ${table}: ${(e as Error).message}`, { cause: e });
       }
-    });
+    }, true);
   }
 
   async close(): Promise<void> {
     if (this.#closed) return;
-    await this.#queue;
     this.#closed = true;
+    if (this.#busy || this.#writes.length || this.#reads.length) await new Promise<void>((r) => this.#idle.push(r));
     this.#session.close();
   }
 }

@@ -256,9 +256,43 @@ describe('comparison endpoints, OpenAPI and access', () => {
     const viaQuery = await locked.request('/?token=s3cret-token');
     assert.equal(viaQuery.status, 200);
     const cookie = viaQuery.headers.get('set-cookie') ?? '';
-    assert.match(cookie, /kiln_token=s3cret-token; .*HttpOnly/);
+    assert.match(cookie, /kiln_token=[^;]+; .*HttpOnly/);
+    assert.doesNotMatch(cookie, /s3cret-token/, 'the cookie does not hold the token');
+    assert.doesNotMatch(cookie, /Secure/, 'plain HTTP: no Secure flag');
     assert.equal((await locked.request('/api/v1/apps', { headers: { cookie: cookie.split(';')[0] } })).status, 200);
+    assert.equal((await locked.request('/api/v1/apps', { headers: { cookie: 'kiln_token=s3cret-token' } })).status, 401, 'the raw token is no cookie');
     assert.equal((await locked.request('/api/v1/nope', { headers: { authorization: 'Bearer s3cret-token' } })).status, 404);
+    const overTls = await locked.request('https://kiln.example/?token=s3cret-token');
+    assert.match(overTls.headers.get('set-cookie') ?? '', /Secure/, 'over TLS the cookie is Secure');
+  });
+
+  it('on a loopback listener, refuses Host headers that are not loopback names (DNS rebinding)', async () => {
+    const local = createApi({ profiles: new ProfileRepository(store), defaultPeriodNs: 1, now: () => NOW, loopbackOnly: true });
+    for (const host of ['localhost', 'localhost:7070', '127.0.0.1:7070', '127.9.9.9', '[::1]:7070']) {
+      assert.equal((await local.request('/api/v1/apps', { headers: { host } })).status, 200, host);
+    }
+    for (const host of ['evil.example', 'evil.example:7070', '127.0.0.1.evil.example', '']) {
+      const r = await local.request('http://x/api/v1/apps', { headers: { host } });
+      assert.equal(r.status, 421, host);
+      assert.match(((await r.json()) as { error: string }).error, /not a loopback name/);
+    }
+  });
+
+  it('bounds concurrent queries: past the running and waiting limits, 429 with the reason; too long a wait, 503', async () => {
+    const limited = createApi({ profiles: new ProfileRepository(store), defaultPeriodNs: 1, now: () => NOW, queryLimits: { maxRunning: 2, maxWaiting: 3, waitTimeoutMs: 60_000 } });
+    const all = await Promise.all(Array.from({ length: 30 }, () => limited.request(`/api/v1/profile/flamegraph?app=svc&from=${NOW - 3600}&to=${NOW}`)));
+    const statuses = all.map((r) => r.status);
+    assert.equal(statuses.filter((x) => x === 200).length, 5, `2 running + 3 waiting served: ${statuses}`);
+    assert.equal(statuses.filter((x) => x === 429).length, 25);
+    const busy = all.find((r) => r.status === 429)!;
+    assert.match(((await busy.json()) as { error: string }).error, /too many queries in flight/);
+    assert.equal(busy.headers.get('retry-after'), '2');
+    assert.equal((await limited.request('/api/v1/status')).status, 200, 'status is not limited');
+
+    const impatient = createApi({ profiles: new ProfileRepository(store), defaultPeriodNs: 1, now: () => NOW, queryLimits: { maxRunning: 1, maxWaiting: 50, waitTimeoutMs: 1 } });
+    const waits = await Promise.all(Array.from({ length: 20 }, () => impatient.request(`/api/v1/profile/flamegraph?app=svc&from=${NOW - 3600}&to=${NOW}`)));
+    assert.ok(waits.some((r) => r.status === 503), `some waited past 1 ms: ${waits.map((r) => r.status)}`);
+    assert.ok(waits.every((r) => r.status === 200 || r.status === 503));
   });
 });
 
@@ -272,6 +306,16 @@ describe('time parameters', () => {
     assert.equal(parseTime('now-90m', NOW), NOW - 5400);
     assert.equal(parseTime('now-2d', NOW), NOW - 172800);
     assert.equal(typeof parseTime('now+1h', NOW), 'string');
+  });
+
+  it('refuses times the store cannot hold, with the reason', () => {
+    for (const t of ['now-99999999999d', 'now-60000d', '4294967296', '0000-01-01T00:00:00Z', '9999-12-31T23:59:59Z', '1969-12-31T23:59:59Z']) {
+      const v = parseTime(t, NOW);
+      assert.equal(typeof v, 'string', t);
+      assert.match(String(v), /outside the times Kiln stores|not a time|milliseconds/, t);
+    }
+    assert.equal(parseTime('0', NOW), 0);
+    assert.equal(parseTime('4294967295', NOW), 4294967295);
   });
 
   it('knows loopback listen addresses', () => {

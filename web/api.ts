@@ -16,7 +16,9 @@ import type { PriceSnapshot } from '../netcost/pricing.js';
 import { focusCsv, focusRows, type ReportContext } from '../netcost/focus.js';
 import { monthRange, type CostRow } from '../netcost/cost.js';
 import { stringify } from 'csv-stringify/sync';
-import { requireToken } from './auth.js';
+import { requireLoopbackHost, requireToken } from './auth.js';
+import { QueryLimiter, type QueryLimitOptions } from './query-limits.js';
+import { StoreError } from '../store/store.js';
 import { openApiDocument } from './openapi.js';
 import { querySchemas } from './schemas.js';
 import { parseTime } from './time-params.js';
@@ -32,8 +34,12 @@ export interface ApiOptions {
   now?: () => number;
   /** when set, every route (API and UI) needs this bearer token */
   token?: string;
+  /** served on a loopback address: refuse Host headers that are not loopback names (DNS rebinding) */
+  loopbackOnly?: boolean;
   /** collector counters for /api/v1/status (BigInts become numbers) */
   status?: () => Record<string, unknown>;
+  /** concurrent data requests; default 4 running, 16 waiting up to 20 s */
+  queryLimits?: QueryLimitOptions;
   /** extra routes (UI, metrics) mounted by the caller */
   extend?: (app: Hono) => void;
   onError?: (e: unknown) => void;
@@ -116,7 +122,12 @@ export function createApi(opts: ApiOptions): Hono {
     return { compared, base, baseApp, a, b };
   }
 
+  if (opts.loopbackOnly) app.use('*', requireLoopbackHost());
   if (opts.token) app.use('*', requireToken(opts.token));
+  const limiter = new QueryLimiter(opts.queryLimits ?? { maxRunning: 4, maxWaiting: 16, waitTimeoutMs: 20_000 });
+  const limited = limiter.middleware();
+  // every route that queries the store; status, the OpenAPI document and the UI's assets do not
+  app.use('/api/v1/*', async (c, next) => (c.req.path === '/api/v1/status' || c.req.path === '/api/v1/openapi.json' ? next() : limited(c, next)));
 
   app.get('/api/v1/openapi.json', (c) => c.json(openApiDocument()));
 
@@ -265,7 +276,7 @@ export function createApi(opts: ApiOptions): Hono {
   });
 
   app.get('/api/v1/status', (c) => {
-    const raw = opts.status?.() ?? {};
+    const raw = { ...(opts.status?.() ?? {}), api: limiter.stats() };
     return c.json(JSON.parse(JSON.stringify(raw, (_k, v) => (typeof v === 'bigint' ? Number(v) : v))));
   });
 
@@ -274,6 +285,10 @@ export function createApi(opts: ApiOptions): Hono {
   app.notFound((c) => c.json({ error: `no such endpoint: ${c.req.method} ${c.req.path}` }, 404));
   app.onError((err, c) => {
     if (err instanceof HTTPException) return c.json({ error: err.message }, err.status);
+    // the store's per-query time limit (max_execution_time): the caller asked for too much at once
+    if (err instanceof StoreError && /TIMEOUT_EXCEEDED|Timeout exceeded/i.test(err.message)) {
+      return c.json({ error: 'the query ran past the time limit of the store: narrow the range or the selection' }, 503);
+    }
     opts.onError?.(err);
     return c.json({ error: 'internal error' }, 500);
   });
