@@ -1,4 +1,4 @@
-/* npm run bench [-- NAME...]: profiler-overhead, query, memory (default: all). Prints figures. */
+/* npm run bench [-- NAME...]: profiler-overhead, query, memory, ... (default: all but soak). Prints figures. */
 import { memory } from './memory.js';
 import { profilerOverhead } from './profiler-overhead.js';
 import { queryLatency } from './query.js';
@@ -6,6 +6,7 @@ import { runqOverhead } from './runq-overhead.js';
 import { uiRender } from './ui-render.js';
 import { tcpOverhead } from './tcp-overhead.js';
 import { dnsOverhead } from './dns-overhead.js';
+import { soak } from './soak.js';
 
 const benches: Record<string, () => Promise<void>> = {
   'profiler-overhead': () => profilerOverhead(),
@@ -15,9 +16,11 @@ const benches: Record<string, () => Promise<void>> = {
   'runq-overhead': () => runqOverhead(),
   'tcp-overhead': () => tcpOverhead(),
   'dns-overhead': () => dnsOverhead(),
+  soak: () => soak(),
 };
 
-const names = process.argv.slice(2).length ? process.argv.slice(2) : Object.keys(benches);
+// the soak runs 30 minutes: only when asked for by name
+const names = process.argv.slice(2).length ? process.argv.slice(2) : Object.keys(benches).filter((n) => n !== 'soak');
 for (const n of names) {
   if (!benches[n]) {
     console.error(`unknown benchmark ${n}; one of: ${Object.keys(benches).join(', ')}`);

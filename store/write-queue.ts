@@ -145,7 +145,7 @@ export class WindowWriteQueue {
     while (this.#items.length > 0 && Date.now() < deadline) {
       const w = this.#worker;
       if (!w) break;
-      await Promise.race([w, new Promise((r) => setTimeout(r, Math.max(1, Math.min(200, deadline - Date.now()))).unref())]);
+      await Promise.race([w, sleepMs(Math.max(1, Math.min(200, deadline - Date.now())))]);
     }
   }
 
@@ -172,4 +172,9 @@ export class WindowWriteQueue {
       droppedRows: this.#droppedRows,
     };
   }
+}
+
+/** A wait that keeps the process alive (the caller is waiting on it, e.g. shutdown). */
+function sleepMs(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
 }

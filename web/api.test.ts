@@ -6,6 +6,8 @@ import { tempDir } from '../profiler/testkit.js';
 import type { Frame } from '../profiler/types.js';
 import { ChdbStore } from '../store/chdb-store.js';
 import { ProfileRepository } from '../store/profiles.js';
+import { LossRepository } from '../store/losses.js';
+import { runInserts } from '../store/store.js';
 import { schemaStatements } from '../store/schema.js';
 import { createApi } from './api.js';
 import { isLoopback } from './auth.js';
@@ -264,6 +266,26 @@ describe('comparison endpoints, OpenAPI and access', () => {
     assert.equal((await locked.request('/api/v1/nope', { headers: { authorization: 'Bearer s3cret-token' } })).status, 404);
     const overTls = await locked.request('https://kiln.example/?token=s3cret-token');
     assert.match(overTls.headers.get('set-cookie') ?? '', /Secure/, 'over TLS the cookie is Secure');
+  });
+
+  it('serves what the collectors lost in a range, per reason, with its meaning', async () => {
+    const losses = new LossRepository(store);
+    await runInserts(
+      store,
+      losses.prepare([
+        { start: NOW - 600, seconds: 60, host: 'h1', collector: 'profiler', reason: 'stack_map_full', count: 7 },
+        { start: NOW - 540, seconds: 60, host: 'h1', collector: 'profiler', reason: 'stack_map_full', count: 5 },
+        { start: NOW - 540, seconds: 60, host: 'h1', collector: 'runq', reason: 'store_queue_full', count: 3 },
+        { start: NOW - 7200, seconds: 60, host: 'h1', collector: 'profiler', reason: 'counts_map_full', count: 99 },
+      ]),
+    );
+    const withLosses = createApi({ profiles: new ProfileRepository(store), losses, defaultPeriodNs: 1, now: () => NOW });
+    const r = await withLosses.request(`/api/v1/losses?from=${NOW - 3600}&to=${NOW}&collector=profiler`);
+    assert.equal(r.status, 200);
+    assert.deepEqual(await r.json(), [{ collector: 'profiler', reason: 'stack_map_full', count: 12, meaning: 'samples kept without their stack: the kernel stack map was full' }]);
+    const all = (await (await withLosses.request(`/api/v1/losses?from=${NOW - 3600}&to=${NOW}`)).json()) as { collector: string }[];
+    assert.deepEqual(all.map((x) => x.collector), ['profiler', 'runq']);
+    assert.equal((await withLosses.request(`/api/v1/losses?collector=nope`)).status, 400);
   });
 
   it('on a loopback listener, refuses Host headers that are not loopback names (DNS rebinding)', async () => {
