@@ -8,7 +8,7 @@
  * file. Symbols are held compactly: sorted Float64Array address runs and names as UTF-8 bytes, in a
  * few segments merged as they grow (newest first: JITs reuse addresses for newer code). */
 import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
-import type { RawSymbol, SymbolHit, SymbolSource } from './symbol-table.js';
+import { floorIndex, type RawSymbol, type SymbolHit, type SymbolSource } from './symbol-table.js';
 
 /** File bytes read from one perf map at most; past it the rest is ignored and counted. */
 export const PERF_MAP_MAX_BYTES = 32 << 20;
@@ -63,17 +63,7 @@ class Segment {
 
   /** Index of the symbol containing `address`, or -1. */
   find(address: number): number {
-    const starts = this.starts;
-    let lo = 0;
-    let hi = starts.length - 1;
-    let found = -1;
-    while (lo <= hi) {
-      const mid = (lo + hi) >>> 1;
-      if (starts[mid] <= address) {
-        found = mid;
-        lo = mid + 1;
-      } else hi = mid - 1;
-    }
+    const found = floorIndex(this.starts, address);
     return found >= 0 && address < this.ends[found] ? found : -1;
   }
 

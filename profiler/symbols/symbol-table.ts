@@ -55,18 +55,23 @@ export class SymbolTable implements SymbolSource {
   }
 
   lookup(address: bigint): SymbolHit | null {
-    const starts = this.#starts;
-    let lo = 0;
-    let hi = starts.length - 1;
-    let found = -1;
-    while (lo <= hi) {
-      const mid = (lo + hi) >>> 1;
-      if (starts[mid] <= address) {
-        found = mid;
-        lo = mid + 1;
-      } else hi = mid - 1;
-    }
+    const found = floorIndex(this.#starts, address);
     if (found < 0 || address >= this.#ends[found]) return null;
-    return { name: this.#names[found], start: starts[found] };
+    return { name: this.#names[found], start: this.#starts[found] };
   }
+}
+
+/** Index of the last element of a sorted array at or below `x`, or -1 (binary search). */
+export function floorIndex<T extends number | bigint>(sorted: ArrayLike<T>, x: T): number {
+  let lo = 0;
+  let hi = sorted.length - 1;
+  let found = -1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >>> 1;
+    if (sorted[mid] <= x) {
+      found = mid;
+      lo = mid + 1;
+    } else hi = mid - 1;
+  }
+  return found;
 }
