@@ -4,7 +4,7 @@ import { chmodSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { preflight } from './preflight.js';
-import { repoRoot, tempDir } from './profiler/testkit.js';
+import { repoRoot, tempDir } from './testing/testkit.js';
 
 const cli = join(repoRoot, 'dist/cli.js');
 

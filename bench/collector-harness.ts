@@ -3,11 +3,11 @@
  * Args: --sample-hz N --window S [--drain-ms MS] [--only profiler|runq|tcp|dns|none] */
 import { parseArgs } from 'node:util';
 import { enableBpfStats } from '../native/index.js';
-import { defaultProviders } from '../profiler/app-naming.js';
-import { CgroupResolver } from '../profiler/cgroup-resolver.js';
+import { defaultProviders } from '../host/app-naming.js';
+import { CgroupResolver } from '../host/cgroup-resolver.js';
 import { ProfileCollector } from '../profiler/collector.js';
-import { RunqCollector } from '../profiler/runq.js';
-import { ProcessTable } from '../profiler/process-table.js';
+import { RunqCollector } from '../runq/collector.js';
+import { ProcessTable } from '../host/process-table.js';
 import { Classifier } from '../netcost/classify.js';
 import { FlowCollector } from '../netcost/flows.js';
 import { DnsCollector } from '../dns/collector.js';

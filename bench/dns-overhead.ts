@@ -5,7 +5,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { AGENT_NODE_FLAGS, repoRoot, tempDir } from '../profiler/testkit.js';
+import { AGENT_NODE_FLAGS, repoRoot, tempDir } from '../testing/testkit.js';
 import { DNS_PROGRAMS } from '../dns/collector.js';
 import { bpfRunTimeNs, cpuSecondsPrecise, median } from './common.js';
 

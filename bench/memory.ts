@@ -4,7 +4,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { AGENT_NODE_FLAGS, repoRoot, startKiln, tempDir } from '../profiler/testkit.js';
+import { AGENT_NODE_FLAGS, repoRoot, startKiln, tempDir } from '../testing/testkit.js';
 import { fmtMB, killAll, rssBytes } from './common.js';
 
 export async function memory(processes = 500, settleSeconds = 45): Promise<void> {

@@ -6,7 +6,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { AGENT_NODE_FLAGS, repoRoot, startKiln, tempDir } from '../profiler/testkit.js';
+import { AGENT_NODE_FLAGS, repoRoot, startKiln, tempDir } from '../testing/testkit.js';
 import { bpfRunTimeNs, cpuSecondsPrecise, fmtPct, median } from './common.js';
 
 const HZ = 97;

@@ -3,7 +3,7 @@
 import { ProfileRepository } from '../store/profiles.js';
 import { ChdbStore } from '../store/chdb-store.js';
 import { schemaStatements } from '../store/schema.js';
-import { tempDir } from '../profiler/testkit.js';
+import { tempDir } from '../testing/testkit.js';
 import { createApi } from '../web/api.js';
 import type { Frame, MappingDesc } from '../profiler/types.js';
 import { median, percentile } from './common.js';

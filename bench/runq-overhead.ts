@@ -6,7 +6,7 @@ import { once } from 'node:events';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { AGENT_NODE_FLAGS, repoRoot, tempDir } from '../profiler/testkit.js';
+import { AGENT_NODE_FLAGS, repoRoot, tempDir } from '../testing/testkit.js';
 import { bpfRunTimeNs, cpuSecondsPrecise, fmtPct, median } from './common.js';
 
 type Mode = 'nothing' | 'kiln runq' | 'runqlat';

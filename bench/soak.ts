@@ -7,7 +7,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { buildFixtures, startKiln, tempDir, waitExit } from '../profiler/testkit.js';
+import { buildFixtures, startKiln, tempDir, waitExit } from '../testing/testkit.js';
 import { cpuSecondsPrecise, fmtMB, killAll } from './common.js';
 
 interface BpftoolMap {

@@ -2,7 +2,7 @@
  * real store filled with generated stacks. Prints navigation → first chart drawn. */
 import { serve } from '@hono/node-server';
 import type { AddressInfo } from 'node:net';
-import { launchChromium, tempDir } from '../profiler/testkit.js';
+import { launchChromium, tempDir } from '../testing/testkit.js';
 import { buildFlamegraph, type FlameNode } from '../profiler/flamegraph.js';
 import { ChdbStore } from '../store/chdb-store.js';
 import { ProfileRepository } from '../store/profiles.js';

@@ -3,9 +3,9 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { BpfObject, type BpfMap } from '../native/index.js';
-import { readPerCpuCounters } from '../profiler/bpf-layout.js';
-import type { CgroupResolver } from '../profiler/cgroup-resolver.js';
-import type { ProcessTable } from '../profiler/process-table.js';
+import { readPerCpuCounters } from '../native/decode.js';
+import type { CgroupResolver } from '../host/cgroup-resolver.js';
+import type { ProcessTable } from '../host/process-table.js';
 import { WindowSchedule } from '../profiler/window.js';
 import { appOfFlow } from '../netcost/tcp-collector.js';
 import { DnsAggregator, type DnsWindow } from './aggregate.js';

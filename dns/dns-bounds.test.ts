@@ -4,10 +4,10 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
-import { defaultProviders } from '../profiler/app-naming.js';
-import { CgroupResolver } from '../profiler/cgroup-resolver.js';
-import { ProcessTable } from '../profiler/process-table.js';
-import { bpfTest } from '../profiler/testkit.js';
+import { defaultProviders } from '../host/app-naming.js';
+import { CgroupResolver } from '../host/cgroup-resolver.js';
+import { ProcessTable } from '../host/process-table.js';
+import { bpfTest } from '../testing/testkit.js';
 import { DnsCollector } from './collector.js';
 
 describe('DNS socket map under process churn', bpfTest(), () => {

@@ -1,4 +1,4 @@
-/* DNS end to end: Kiln's own DNS server (dns/testdata/dns-server.js) in a network namespace answers a
+/* DNS end to end: Kiln's own DNS server (testing/testdata/dns-server.js) in a network namespace answers a
  * fixed script (normal, delayed 50 ms and 300 ms, NXDOMAIN, SERVFAIL, REFUSED, empty, never answered,
  * truncated so that clients retry over TCP); three real clients in another namespace ask it: glibc
  * (getent ahosts: A and AAAA in one sendmmsg), Node's dns module (c-ares) and dig. `kiln run` reports
@@ -10,11 +10,11 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { getJson, launchChromium, makeCgroup, removeCgroup, repoRoot, spawnInCgroup, startKiln, tempDir, waitExit, bpfTest, type KilnProcess } from '../profiler/testkit.js';
-import { TestNet } from '../netcost/netkit.js';
+import { getJson, launchChromium, makeCgroup, removeCgroup, repoRoot, spawnInCgroup, startKiln, tempDir, waitExit, bpfTest, type KilnProcess } from '../testing/testkit.js';
+import { TestNet } from '../testing/netns.js';
 import type { DnsApiRow } from '../store/dns.js';
 
-const SERVER = join(repoRoot, 'dns/testdata/dns-server.js');
+const SERVER = join(repoRoot, 'testing/testdata/dns-server.js');
 const ARTIFACTS = join(repoRoot, 'test-artifacts');
 const WINDOW = 3;
 const NS_ADDR = '10.78.0.53';

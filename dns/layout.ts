@@ -1,6 +1,6 @@
 /* Decoder for the ring buffer records of bpf/dns.bpf.c (struct dns_event in bpf/dns.h); offsets are
  * checked against the C header by dns.test.ts (the addon exports offsetof() of every field). */
-import { cString } from '../profiler/bpf-layout.js';
+import { cString } from '../native/decode.js';
 import { address } from '../netcost/tcp-layout.js';
 
 export const DNS_EVENT = {

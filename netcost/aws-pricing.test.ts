@@ -7,7 +7,7 @@ import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import { freePort, repoRoot, tempDir } from '../profiler/testkit.js';
+import { freePort, repoRoot, tempDir } from '../testing/testkit.js';
 import { loadSnapshot, refreshedSnapshotPath } from './pricing.js';
 
 const run = promisify(execFile);

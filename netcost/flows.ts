@@ -3,8 +3,8 @@
  * summed per (app, container, direction, peer address, service port, peer app, class) per window. */
 import { hostname } from 'node:os';
 import { LRUCache } from 'lru-cache';
-import type { CgroupResolver } from '../profiler/cgroup-resolver.js';
-import type { ProcessTable } from '../profiler/process-table.js';
+import type { CgroupResolver } from '../host/cgroup-resolver.js';
+import type { ProcessTable } from '../host/process-table.js';
 import { Classifier, type TrafficClass } from './classify.js';
 import { appOfFlow, TcpCollector, type TcpDelta } from './tcp-collector.js';
 

@@ -9,17 +9,17 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parse as parseCsv } from 'csv-parse/sync';
-import { getJson, launchChromium, makeCgroup, randomHex, removeCgroup, repoRoot, spawnInCgroup, startKiln, tempDir, waitExit, writeJson, bpfTest, type KilnProcess } from '../profiler/testkit.js';
+import { getJson, launchChromium, makeCgroup, randomHex, removeCgroup, repoRoot, spawnInCgroup, startKiln, tempDir, waitExit, writeJson, bpfTest, type KilnProcess } from '../testing/testkit.js';
 import type { NetcostApiRow } from '../web/api.js';
 import { queryMetadata } from './cloud-metadata.js';
 import { monthRange } from './cost.js';
-import { TestNet } from './netkit.js';
+import { TestNet } from '../testing/netns.js';
 
 const MB = 1 << 20;
 const GiB = 2 ** 30;
 const WINDOW = 3;
-const peer = join(repoRoot, 'netcost/testdata/tcp-peer.js');
-const fakeMetadata = join(repoRoot, 'netcost/testdata/fake-metadata.js');
+const peer = join(repoRoot, 'testing/testdata/tcp-peer.js');
+const fakeMetadata = join(repoRoot, 'testing/testdata/fake-metadata.js');
 const ARTIFACTS = join(repoRoot, 'test-artifacts');
 
 type CostRow = NetcostApiRow;

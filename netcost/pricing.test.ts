@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { repoRoot } from '../profiler/testkit.js';
+import { repoRoot } from '../testing/testkit.js';
 import { allocateTiered, loadSnapshot, tierSegments } from './pricing.js';
 
 const snapshot = loadSnapshot(join(repoRoot, 'netcost/pricing/snapshot-aws.json'));

@@ -1,9 +1,9 @@
 /* The kernel half of network cost: bpf/tcp.bpf.c's per-connection cumulative counters turned into
  * deltas since the previous collect() (cumulative -> delta, closed connections included exactly once). */
 import { BpfObject, type BpfMap } from '../native/index.js';
-import { readPerCpuCounters } from '../profiler/bpf-layout.js';
-import type { CgroupResolver } from '../profiler/cgroup-resolver.js';
-import type { ProcessTable } from '../profiler/process-table.js';
+import { readPerCpuCounters } from '../native/decode.js';
+import type { CgroupResolver } from '../host/cgroup-resolver.js';
+import type { ProcessTable } from '../host/process-table.js';
 import { TCP_CONN, TCP_STATS, decodeTcpConn, type TcpConn } from './tcp-layout.js';
 
 export interface TcpDelta extends Omit<TcpConn, 'bytesSent' | 'bytesReceived' | 'retransmits'> {
@@ -81,9 +81,17 @@ export class TcpCollector {
     return out;
   }
 
-  /** Connections in the kernel map right now (reads it: tests, soak bench). */
-  openConnections(): number {
-    return this.#conns.dump().count;
+  /** Connections in the kernel map right now, all or those with `port` at either end (reads the map:
+   *  tests, soak bench). */
+  openConnections(port?: number): number {
+    const dump = this.#conns.dump();
+    if (port === undefined) return dump.count;
+    let n = 0;
+    for (let i = 0; i < dump.count; i++) {
+      const c = decodeTcpConn(dump.values, i * TCP_CONN.size);
+      if (c.localPort === port || c.remotePort === port) n++;
+    }
+    return n;
   }
 
   losses(): Record<(typeof TCP_STATS)[number], bigint> {

@@ -1,6 +1,6 @@
 /* Decoder for struct tcp_conn in bpf/tcp.h; offsets checked against the C header by tcp.test.ts. */
 import ipaddr from 'ipaddr.js';
-import { cString } from '../profiler/bpf-layout.js';
+import { cString } from '../native/decode.js';
 
 export const TCP_CONN = {
   size: 104,

@@ -1,4 +1,4 @@
-import { numPossibleCpus, type BpfMap } from '../native/index.js';
+import { cString } from '../native/decode.js';
 
 /* Decoders for the structs in bpf/profile.h. Offsets are checked against the C header by
  * bpf-layout.test.ts (the addon exports offsetof() of every field). */
@@ -44,12 +44,6 @@ export interface ProfileKey {
   comm: string;
 }
 
-/** A NUL-terminated string of at most `len` bytes (a task comm). */
-export function cString(buf: Buffer, start: number, len: number): string {
-  const end = buf.indexOf(0, start);
-  return buf.toString('utf8', start, end < 0 || end > start + len ? start + len : end);
-}
-
 export function decodeProfileKey(buf: Buffer, off: number): ProfileKey {
   return {
     tgid: buf.readUInt32LE(off + PROFILE_KEY.tgid),
@@ -72,21 +66,3 @@ export function decodeProfileStack(buf: Buffer, off: number): BigUint64Array {
   return ips;
 }
 
-/** Reads a per-CPU u64 counter array: element i summed over CPUs, named names[i]. */
-export function readPerCpuCounters<N extends string>(map: BpfMap, names: readonly N[]): Record<N, bigint> {
-  const out = {} as Record<N, bigint>;
-  const key = Buffer.alloc(4);
-  names.forEach((name, i) => {
-    key.writeUInt32LE(i);
-    const v = map.lookup(key, 8 * numPossibleCpus());
-    out[name] = v ? sumPerCpu(v) : 0n;
-  });
-  return out;
-}
-
-/** Sums a per-CPU u64 array value (one 8-byte slot per possible CPU). */
-export function sumPerCpu(buf: Buffer): bigint {
-  let total = 0n;
-  for (let o = 0; o + 8 <= buf.length; o += 8) total += buf.readBigUInt64LE(o);
-  return total;
-}

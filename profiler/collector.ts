@@ -2,7 +2,7 @@
  * Drains every `drainIntervalMs` (never overlapping itself), hands completed windows to a sink. */
 import { hostname } from 'node:os';
 import { LRUCache } from 'lru-cache';
-import { ProcessTable, type ProcessTableOptions } from './process-table.js';
+import { ProcessTable, type ProcessTableOptions } from '../host/process-table.js';
 import { CpuSampler, type RawSample, type SamplerStats } from './sampler.js';
 import { Symbolizer, type ProcessView, type SymbolizerOptions } from './symbolizer.js';
 import { WindowAggregator, stackKey, type ProfileWindow } from './window.js';

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { FlameNode } from './flamegraph.js';
-import { bpfTest, buildFixtures, getJson, startKiln, tempDir, waitExit, type Fixtures, type KilnProcess } from './testkit.js';
+import { bpfTest, buildFixtures, getJson, startKiln, tempDir, waitExit, type Fixtures, type KilnProcess } from '../testing/testkit.js';
 
 const WINDOW = 3;
 

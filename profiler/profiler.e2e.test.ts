@@ -23,7 +23,7 @@ import {
   writeJson,
   type Fixtures,
   type KilnProcess,
-} from './testkit.js';
+} from '../testing/testkit.js';
 
 const HZ = 297;
 const WINDOW = 3;

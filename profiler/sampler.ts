@@ -10,9 +10,9 @@ import {
   PROFILE_STATS,
   decodeProfileKey,
   decodeProfileStack,
-  readPerCpuCounters,
   type ProfileStatName,
 } from './bpf-layout.js';
+import { readPerCpuCounters } from '../native/decode.js';
 
 export interface RawSample {
   tgid: number;

@@ -8,7 +8,7 @@ import { rmSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { FlameNode } from './flamegraph.js';
-import { bpfTest, buildFixtures, getJson, startKiln, tempDir, waitExit, type Fixtures, type KilnProcess } from './testkit.js';
+import { bpfTest, buildFixtures, getJson, startKiln, tempDir, waitExit, type Fixtures, type KilnProcess } from '../testing/testkit.js';
 
 const WINDOW = 5;
 const SOAK_SECONDS = 120;

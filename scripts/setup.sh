@@ -40,3 +40,8 @@ if [ ! -f "$addon" ] || [ -n "$(find native/src native/binding.gyp bpf/build -ne
   npx --no-install node-gyp rebuild -C native --loglevel=error >/dev/null
 fi
 npx --no-install tsc -p .
+# compiled files whose source is gone (a module moved or was removed) must not linger and run as tests
+find dist -name '*.js' | while read -r js; do
+  src="${js#dist/}"
+  [ -f "${src%.js}.ts" ] || rm -f "$js" "$js.map"
+done

@@ -1,7 +1,7 @@
 /* Run-queue latency windows: one row per cgroup per window, the histogram as a fixed-length array
  * (bpf/runq.h slots), so any range of windows sums with sumForEach. */
-import { RUNQ_SLOTS, quantileUs, slotBoundsUs } from '../profiler/runq-layout.js';
-import type { RunqWindow } from '../profiler/runq.js';
+import { RUNQ_SLOTS, quantileUs, slotBoundsUs } from '../runq/layout.js';
+import type { RunqWindow } from '../runq/collector.js';
 import { RANGE_SQL, type TimeRange } from './profiles.js';
 import { runInserts, type Store, type TableInsert } from './store.js';
 

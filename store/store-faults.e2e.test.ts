@@ -12,7 +12,7 @@ import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { FlameNode } from '../profiler/flamegraph.js';
 import { readFileSync } from 'node:fs';
-import { bpfTest, buildFixtures, getJson, startKiln, tempDir, waitExit, type Fixtures, type KilnProcess } from '../profiler/testkit.js';
+import { bpfTest, buildFixtures, getJson, startKiln, tempDir, waitExit, type Fixtures, type KilnProcess } from '../testing/testkit.js';
 
 const WINDOW = 3;
 const HZ = 197;

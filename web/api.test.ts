@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { gunzipSync } from 'node:zlib';
 import { Profile } from 'pprof-format';
-import { tempDir } from '../profiler/testkit.js';
+import { tempDir } from '../testing/testkit.js';
 import type { Frame } from '../profiler/types.js';
 import { ChdbStore } from '../store/chdb-store.js';
 import { ProfileRepository } from '../store/profiles.js';

@@ -11,8 +11,8 @@
 import type { FlowWindow } from '../netcost/flows.js';
 import { Counter, Gauge, Registry, type MetricValueWithName } from 'prom-client';
 import type { ProfileWindow } from '../profiler/window.js';
-import type { RunqWindow } from '../profiler/runq.js';
-import { RUNQ_SLOTS, slotBoundsUs } from '../profiler/runq-layout.js';
+import type { RunqWindow } from '../runq/collector.js';
+import { RUNQ_SLOTS, slotBoundsUs } from '../runq/layout.js';
 import type { ProgStat } from '../native/index.js';
 import { binValueMs, type DnsWindow } from '../dns/aggregate.js';
 

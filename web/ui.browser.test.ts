@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Browser } from 'playwright-core';
-import { bpfTest, buildFixtures, getJson, launchChromium, repoRoot, startKiln, tempDir, waitExit, type KilnProcess } from '../profiler/testkit.js';
+import { bpfTest, buildFixtures, getJson, launchChromium, repoRoot, startKiln, tempDir, waitExit, type KilnProcess } from '../testing/testkit.js';
 
 const WINDOW = 2;
 const PHASE = 6;

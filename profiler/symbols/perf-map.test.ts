@@ -6,7 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { appendFileSync, chownSync, statSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { tempDir } from '../testkit.js';
+import { tempDir } from '../../testing/testkit.js';
 import { PERF_MAP_MAX_BYTES, PERF_MAP_READ_CHUNK, PerfMap } from './perf-map.js';
 
 const line = (addr: number, name: string) => `${addr.toString(16)} 10 ${name}\n`;

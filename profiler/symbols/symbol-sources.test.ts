@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { buildFixtures, tempDir } from '../testkit.js';
+import { buildFixtures, tempDir } from '../../testing/testkit.js';
 import { ElfCache, debugFileCandidates } from './elf-cache.js';
 import { ElfFile, fileOffsetToVaddr, segmentForFileOffset } from './elf.js';
 import { Kallsyms, parseKallsyms } from './kallsyms.js';

@@ -1,10 +1,10 @@
 /* Run-queue latency per container: bpf/runq.bpf.c histograms per cgroup, drained every window,
  * named through the cgroup resolver and handed to a sink. */
 import { BpfObject, type BpfMap } from '../native/index.js';
-import { readPerCpuCounters } from './bpf-layout.js';
-import { CgroupResolver } from './cgroup-resolver.js';
-import { RUNQ_HIST, RUNQ_STATS, decodeRunqHist } from './runq-layout.js';
-import { WindowSchedule } from './window.js';
+import { readPerCpuCounters } from '../native/decode.js';
+import { CgroupResolver } from '../host/cgroup-resolver.js';
+import { RUNQ_HIST, RUNQ_STATS, decodeRunqHist } from './layout.js';
+import { WindowSchedule } from '../profiler/window.js';
 
 export interface RunqRow {
   app: string;

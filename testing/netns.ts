@@ -1,7 +1,7 @@
 /* Test topology: network namespaces as hosts, joined by a router namespace (its own bridge and IP
  * forwarding, so the root namespace's routing and sysctls stay untouched). Traffic stays inside. */
 import { execFileSync } from 'node:child_process';
-import { randomHex } from '../profiler/testkit.js';
+import { randomHex } from './testkit.js';
 
 export interface NetHost {
   ns: string;

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { cgroupV2Path, containerdProvider, crioProvider, defaultProviders, dockerProvider, executableName, nameApp, parseCgroupPath, podOwner } from './app-naming.js';
-import { tempDir, writeJson } from './testkit.js';
+import { tempDir, writeJson } from '../testing/testkit.js';
 
 const ID = 'a'.repeat(64);
 const UID = '0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0';

@@ -3,8 +3,8 @@
 import { readFileSync, readlinkSync, statSync } from 'node:fs';
 import { LRUCache } from 'lru-cache';
 import { cgroupV2Path, defaultProviders, executableName, nameApp, parseCgroupPath, type ContainerMetadataProvider } from './app-naming.js';
-import { parseProcMaps, type ProcMapping } from './symbols/proc-maps.js';
-import type { ProcessView } from './symbolizer.js';
+import { parseProcMaps, type ProcMapping } from '../profiler/symbols/proc-maps.js';
+import type { ProcessView } from '../profiler/symbolizer.js';
 
 export const KERNEL_APP = 'kernel';
 

@@ -7,7 +7,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createServer } from 'node:net';
 import { chromium, type Browser } from 'playwright-core';
-import { cgroup2Root } from './cgroup-resolver.js';
+import { cgroup2Root } from '../host/cgroup-resolver.js';
 
 export { cgroup2Root };
 
@@ -19,7 +19,7 @@ export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '../..');
  * the collectors' CPU at 97 Hz, sporadically. An agent's heap is steady; shrinking it buys nothing.
  */
 export const AGENT_NODE_FLAGS = ['--no-memory-reducer'];
-export const testdataDir = join(repoRoot, 'profiler/testdata');
+export const testdataDir = join(repoRoot, 'testing/testdata');
 
 /**
  * Options for a test that loads BPF: runs as root; outside CI without root it skips with the reason;

@@ -21,7 +21,7 @@ import {
   waitExit,
   writeJson,
   type KilnProcess,
-} from './testkit.js';
+} from '../testing/testkit.js';
 
 const WINDOW = 2;
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { structLayouts } from '../native/index.js';
-import { RUNQ_HIST, RUNQ_SLOTS, quantileUs, slotBoundsUs, slotOf } from './runq-layout.js';
+import { RUNQ_HIST, RUNQ_SLOTS, quantileUs, slotBoundsUs, slotOf } from './layout.js';
 
 test('the runq_hist decoder uses the offsets of bpf/runq.h', () => {
   assert.deepEqual({ ...structLayouts().runq_hist }, { ...RUNQ_HIST });

@@ -5,10 +5,10 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import { CgroupResolver } from './cgroup-resolver.js';
-import { defaultProviders } from './app-naming.js';
-import { RunqCollector, type RunqWindow } from './runq.js';
-import { bpfTest, buildFixtures, type Fixtures } from './testkit.js';
+import { CgroupResolver } from '../host/cgroup-resolver.js';
+import { defaultProviders } from '../host/app-naming.js';
+import { RunqCollector, type RunqWindow } from './collector.js';
+import { bpfTest, buildFixtures, type Fixtures } from '../testing/testkit.js';
 
 describe('run-queue kernel maps under thread churn', bpfTest(), () => {
   let fx: Fixtures;

@@ -1,0 +1,28 @@
+/* Decoding what BPF maps hand back: C strings and per-CPU counter arrays, shared by every collector's
+ * layout module (each struct's own decoder lives beside its collector). */
+import { numPossibleCpus, type BpfMap } from './index.js';
+
+/** A NUL-terminated string of at most `len` bytes (a task comm). */
+export function cString(buf: Buffer, start: number, len: number): string {
+  const end = buf.indexOf(0, start);
+  return buf.toString('utf8', start, end < 0 || end > start + len ? start + len : end);
+}
+
+/** Reads a per-CPU u64 counter array: element i summed over CPUs, named names[i]. */
+export function readPerCpuCounters<N extends string>(map: BpfMap, names: readonly N[]): Record<N, bigint> {
+  const out = {} as Record<N, bigint>;
+  const key = Buffer.alloc(4);
+  names.forEach((name, i) => {
+    key.writeUInt32LE(i);
+    const v = map.lookup(key, 8 * numPossibleCpus());
+    out[name] = v ? sumPerCpu(v) : 0n;
+  });
+  return out;
+}
+
+/** Sums a per-CPU u64 array value (one 8-byte slot per possible CPU). */
+export function sumPerCpu(buf: Buffer): bigint {
+  let total = 0n;
+  for (let o = 0; o + 8 <= buf.length; o += 8) total += buf.readBigUInt64LE(o);
+  return total;
+}
