@@ -8,10 +8,18 @@ import { repoRoot, tempDir } from './testing/testkit.js';
 
 const cli = join(repoRoot, 'dist/cli.js');
 
-test('kiln --help lists the run command and its flags', () => {
+test('kiln --help lists the commands; every command has its own --help', () => {
   const r = spawnSync(process.execPath, [cli, '--help'], { encoding: 'utf8' });
   assert.equal(r.status, 0);
-  for (const s of ['kiln run', '--listen', '--data-dir', '--window', '--sample-hz', '--zones', '--clickhouse-url']) assert.ok(r.stdout.includes(s), s);
+  for (const s of ['kiln run', 'kiln report', 'kiln pricing refresh', 'kiln COMMAND --help']) assert.ok(r.stdout.includes(s), s);
+  const run = spawnSync(process.execPath, [cli, 'run', '--help'], { encoding: 'utf8' });
+  assert.equal(run.status, 0, run.stderr);
+  for (const s of ['--listen', '--data-dir', '--window', '--sample-hz', '--zones', '--token-file', '--query-timeout', '--clickhouse-url']) assert.ok(run.stdout.includes(s), s);
+  for (const [cmd, want] of [[['report', '--help'], '--month'], [['pricing', '--help'], '--region']] as const) {
+    const h = spawnSync(process.execPath, [cli, ...cmd], { encoding: 'utf8' });
+    assert.equal(h.status, 0, h.stderr);
+    assert.ok(h.stdout.includes(want), `${cmd.join(' ')}: ${h.stdout}`);
+  }
 });
 
 test('preflight: without capabilities or BTF it names what is missing and how to fix it', () => {

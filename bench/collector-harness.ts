@@ -1,83 +1,54 @@
-/* Kiln's collectors alone (no store, no API), for measuring their own CPU and memory.
- * Prints one JSON line with stats on SIGTERM.
- * Args: --sample-hz N --window S [--drain-ms MS] [--only profiler|runq|tcp|dns|none] */
+/* Kiln's collectors alone (no store, no API), for measuring their own CPU and memory: the same agent
+ * composition as `kiln run` (agent/agent.ts) into a sink that only counts. Prints one JSON line with
+ * the collectors' status on SIGTERM.
+ * Args: --sample-hz N --window S [--drain-ms MS] [--only profiler|runq|tcp|dns|none|all] (default:
+ * profiler and runq) */
+import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
+import { buildAgent } from '../agent/agent.js';
 import { enableBpfStats } from '../native/index.js';
-import { defaultProviders } from '../host/app-naming.js';
-import { CgroupResolver } from '../host/cgroup-resolver.js';
-import { ProfileCollector } from '../profiler/collector.js';
-import { RunqCollector } from '../runq/collector.js';
-import { ProcessTable } from '../host/process-table.js';
 import { Classifier } from '../netcost/classify.js';
-import { FlowCollector } from '../netcost/flows.js';
-import { DnsCollector } from '../dns/collector.js';
+import type { WindowEnvelope, WindowSink } from '../pipeline/contracts.js';
 
 const { values } = parseArgs({ options: { 'sample-hz': { type: 'string', default: '97' }, window: { type: 'string', default: '60' }, 'drain-ms': { type: 'string', default: '1000' }, only: { type: 'string' } } });
 if (!process.env.KILN_BENCH_NO_BPF_STATS) enableBpfStats();
-let windows = 0;
-let stacks = 0;
-let waits = 0;
-let flowRows = 0;
-const flows =
-  values.only === 'tcp'
-    ? new FlowCollector({
-        windowSeconds: Number(values.window),
-        host: 'bench',
-        classifier: new Classifier({ provider: 'other', zones: [], internet: [], services: [], nat: [] }),
-        cgroups: new CgroupResolver(defaultProviders()),
-        processes: new ProcessTable(),
-        onWindow: async (w) => {
-          flowRows += w.rows.length;
-        },
-      })
-    : null;
-flows?.start();
-let dnsRecords = 0;
-const dns =
-  values.only === 'dns'
-    ? new DnsCollector({
-        windowSeconds: Number(values.window),
-        host: 'bench',
-        cgroups: new CgroupResolver(defaultProviders()),
-        processes: new ProcessTable(),
-        onWindow: async () => {},
-        onRecord: () => dnsRecords++,
-      })
-    : null;
-dns?.start();
-const runq =
-  values.only === 'profiler' || values.only === 'tcp' || values.only === 'dns' || values.only === 'none'
-    ? null
-    : new RunqCollector({
-        windowSeconds: Number(values.window),
-        host: 'bench',
-        resolver: new CgroupResolver(defaultProviders()),
-        onWindow: async (w) => {
-          waits += w.rows.reduce((s, r) => s + r.count, 0);
-        },
-      });
-runq?.start();
-const c = values.only === 'runq' || values.only === 'tcp' || values.only === 'dns' || values.only === 'none' ? null : new ProfileCollector({
-  sampleHz: Number(values['sample-hz']),
-  windowSeconds: Number(values.window),
-  drainIntervalMs: Number(values['drain-ms']),
-  onWindow: async (w) => {
-    windows++;
-    stacks += w.apps.reduce((s, a) => s + a.stacks.length, 0);
+const counts = { windows: 0, stacks: 0, waits: 0, flowRows: 0, dnsRows: 0 };
+const countingSink: WindowSink = {
+  write(w: WindowEnvelope) {
+    if (w.kind === 'profile') {
+      counts.windows++;
+      counts.stacks += w.apps.reduce((s, a) => s + a.stacks.length, 0);
+    } else if (w.kind === 'runq') counts.waits += w.rows.reduce((s, r) => s + r.count, 0);
+    else if (w.kind === 'netflow') counts.flowRows += w.rows.length;
+    else if (w.kind === 'dns') counts.dnsRows += w.rows.length;
   },
+  flush: async () => undefined,
+  close: async () => undefined,
+};
+const ONLY: Record<string, string[] | undefined> = { profiler: ['profiler'], runq: ['runq'], tcp: ['tcp'], dns: ['dns'], none: [], all: undefined };
+const agent = buildAgent({
+  settings: {
+    host: hostname(),
+    windowSeconds: Number(values.window),
+    sampleHz: Number(values['sample-hz']),
+    drainIntervalMs: Number(values['drain-ms']),
+    dnsTimeoutSeconds: 5,
+    dnsTopDomains: 100,
+    classifier: new Classifier({ provider: 'other', zones: [], internet: [], services: [], nat: [] }),
+  },
+  sink: countingSink,
+  only: values.only === undefined ? ['profiler', 'runq'] : ONLY[values.only],
+  log: (line) => process.stderr.write(`harness: ${line}\n`),
 });
-c?.start();
-// the collector's timers are unref()ed; this process exists only to run it
+agent.start();
+// the collectors' timers are unref()ed; this process exists only to run them
 const keepAlive = setInterval(() => {}, 1 << 30);
 process.stdout.write('ready\n');
 process.on('SIGTERM', async () => {
   clearInterval(keepAlive);
-  await c?.stop();
-  await runq?.stop();
-  await flows?.stop();
-  const dnsStats = dns?.stats();
-  await dns?.stop();
-  const s = { ...(c?.stats() ?? {}), ...(flows ? { flowRows, ...flows.stats() } : {}), ...(dnsStats ? { dnsRecords, ...dnsStats } : {}) };
-  process.stdout.write(`${JSON.stringify({ windows, stacks, waits, ...Object.fromEntries(Object.entries(s).map(([k, v]) => [k, typeof v === 'bigint' ? Number(v) : v])) })}\n`);
+  await agent.stop();
+  const flat: Record<string, unknown> = { ...counts };
+  for (const s of Object.values(agent.status())) Object.assign(flat, s);
+  process.stdout.write(`${JSON.stringify(flat, (_k, v) => (typeof v === 'bigint' ? Number(v) : v))}\n`);
   process.exit(0);
 });

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
-/* Run-queue latency per cgroup: the time from a task becoming runnable (woken, new, or preempted while
- * still runnable) to running, attributed to the cgroup of the task that starts running (`next`), read
- * from the task itself: at sched_switch `current` is still `prev`. The idle task is excluded. */
+/* Run-queue latency per process and cgroup: the time from a task becoming runnable (woken, new, or
+ * preempted while still runnable) to running, attributed to the process and cgroup of the task that
+ * starts running (`next`), read from the task itself: at sched_switch `current` is still `prev`. The
+ * idle task is excluded. */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
@@ -10,6 +11,7 @@
 #include "runq.h"
 
 #define TASK_RUNNING 0
+#define PF_KTHREAD 0x00200000
 
 /* thread id -> when it became runnable; sized by user space for the host's thread count */
 struct {
@@ -19,11 +21,11 @@ struct {
 	__type(value, __u64);
 } runq_start SEC(".maps");
 
-/* cgroup v2 id -> histogram, drained (looked up and deleted) by user space every window */
+/* (cgroup, process) -> histogram, drained (looked up and deleted) by user space every window */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 4096);
-	__type(key, __u64);
+	__type(key, struct runq_key);
 	__type(value, struct runq_hist);
 } runq_hists SEC(".maps");
 
@@ -106,11 +108,16 @@ int BPF_PROG(runq_switch, bool preempt, struct task_struct *prev, struct task_st
 	__u64 delta = now > *tsp ? now - *tsp : 0;
 	bpf_map_delete_elem(&runq_start, &pid);
 
-	__u64 cg = BPF_CORE_READ(next, cgroups, dfl_cgrp, kn, id);
-	struct runq_hist *h = bpf_map_lookup_elem(&runq_hists, &cg);
+	struct runq_key key = {};
+	key.cgroup_id = BPF_CORE_READ(next, cgroups, dfl_cgrp, kn, id);
+	key.tgid = BPF_CORE_READ(next, tgid);
+	if (BPF_CORE_READ(next, flags) & PF_KTHREAD)
+		key.flags = RUNQ_FLAG_KTHREAD;
+	BPF_CORE_READ_STR_INTO(&key.comm, next, group_leader, comm);
+	struct runq_hist *h = bpf_map_lookup_elem(&runq_hists, &key);
 	if (!h) {
-		bpf_map_update_elem(&runq_hists, &cg, &zero_hist, BPF_NOEXIST);
-		h = bpf_map_lookup_elem(&runq_hists, &cg);
+		bpf_map_update_elem(&runq_hists, &key, &zero_hist, BPF_NOEXIST);
+		h = bpf_map_lookup_elem(&runq_hists, &key);
 		if (!h) {
 			stat_inc(RUNQ_STAT_HIST_FULL);
 			return 0;

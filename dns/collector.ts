@@ -4,10 +4,8 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { BpfObject, type BpfMap } from '../native/index.js';
 import { readPerCpuCounters } from '../native/decode.js';
-import type { CgroupResolver } from '../host/cgroup-resolver.js';
-import type { ProcessTable } from '../host/process-table.js';
-import { WindowSchedule } from '../profiler/window.js';
-import { appOfFlow } from '../netcost/tcp-collector.js';
+import type { HostIdentity } from '../host/identity.js';
+import type { Collector, CollectorHealth, EndedWindow, WindowEnvelope } from '../pipeline/contracts.js';
 import { DnsAggregator, type DnsWindow } from './aggregate.js';
 import { DNS_STATS, decodeDnsEvents, type DnsEvent } from './layout.js';
 import { DnsTracker, type DnsQueryRecord } from './tracker.js';
@@ -34,9 +32,8 @@ export const DNS_PROGRAMS = [
 export interface DnsCollectorOptions {
   windowSeconds: number;
   host: string;
-  cgroups: CgroupResolver;
-  processes: ProcessTable;
-  onWindow: (w: DnsWindow) => Promise<void>;
+  /** who a process is (host/) */
+  identity: HostIdentity;
   onError?: (e: unknown) => void;
   /** a query with no response after this long is a timeout; default 5 s */
   timeoutSeconds?: number;
@@ -62,7 +59,8 @@ export function ensureTracefs(): void {
   if (!existsSync('/sys/kernel/tracing/events/syscalls')) throw new Error('no syscall tracepoints in tracefs (kernel built without CONFIG_FTRACE_SYSCALLS)');
 }
 
-export class DnsCollector {
+export class DnsCollector implements Collector {
+  readonly name = 'dns';
   readonly bpf: BpfObject;
   readonly tracker: DnsTracker;
   readonly #stats: BpfMap;
@@ -74,10 +72,7 @@ export class DnsCollector {
   dnsSockets = 0;
   readonly #agg: DnsAggregator;
   #poll: NodeJS.Timeout | undefined;
-  readonly #schedule: WindowSchedule;
   #events: DnsEvent[] = [];
-  windowsFlushed = 0;
-  windowErrors = 0;
   recordsFolded = 0;
   decodeErrors = 0;
   handleErrors = 0;
@@ -93,10 +88,9 @@ export class DnsCollector {
     this.#stats = maps.stats;
     this.#socks = maps.socks;
     this.#agg = new DnsAggregator(opts.topDomains ?? 100);
-    this.#schedule = new WindowSchedule(opts.windowSeconds, (start) => this.#flush(start));
     this.tracker = new DnsTracker({
       timeoutNs: BigInt(Math.round((opts.timeoutSeconds ?? 5) * 1e9)),
-      identify: (e) => appOfFlow(e, opts.cgroups, opts.processes),
+      identify: (e) => opts.identity.appOf(e),
       onRecord: (r) => {
         this.#agg.add(r);
         opts.onRecord?.(r);
@@ -111,7 +105,6 @@ export class DnsCollector {
       if (++sweepAt % 12 === 0) this.tracker.sweep(); // every 240 ms
     }, 20);
     this.#poll.unref();
-    this.#schedule.start();
   }
 
   /** Reads the ring buffer and matches what it holds. */
@@ -135,11 +128,6 @@ export class DnsCollector {
         if (this.handleErrors++ === 0) this.#opts.onError?.(err);
       }
     }
-  }
-
-  /** Writes what ended since the last flush as a window. Never overlaps itself. */
-  flush(): Promise<void> {
-    return this.#schedule.flush();
   }
 
   /** Removes the socket entries of processes that exited (the kernel map is LRU-bounded, but an
@@ -167,7 +155,8 @@ export class DnsCollector {
     this.dnsSockets = count - gone.length;
   }
 
-  async #flush(start: number): Promise<void> {
+  /** What ended since the last close, as the window that just ended. */
+  async closeWindows(ended: EndedWindow, final: boolean): Promise<WindowEnvelope[]> {
     this.poll();
     this.tracker.sweep();
     try {
@@ -175,16 +164,11 @@ export class DnsCollector {
     } catch (e) {
       this.#opts.onError?.(e);
     }
-    if (this.#agg.empty) return;
-    const w = this.#agg.take(start, this.#opts.windowSeconds, this.#opts.host);
+    void final;
+    if (this.#agg.empty) return [];
+    const w = this.#agg.take(ended.start, ended.seconds, this.#opts.host);
     this.recordsFolded += w.folded;
-    try {
-      await this.#opts.onWindow(w);
-      this.windowsFlushed++;
-    } catch (e) {
-      this.windowErrors++;
-      this.#opts.onError?.(e);
-    }
+    return [{ kind: 'dns', ...w }];
   }
 
   /** Kernel-side losses since load. */
@@ -193,6 +177,7 @@ export class DnsCollector {
   }
 
   stats(): Record<string, number> {
+    if (this.#final) return this.#final;
     const l = this.losses();
     return {
       ...this.tracker.stats,
@@ -200,8 +185,6 @@ export class DnsCollector {
       decodeErrors: this.decodeErrors,
       handleErrors: this.handleErrors,
       recordsFolded: this.recordsFolded,
-      windowsFlushed: this.windowsFlushed,
-      windowErrors: this.windowErrors,
       ringbufFull: Number(l.ringbufFull),
       argsMapFull: Number(l.argsMapFull),
       sockRegisterFailed: Number(l.sockRegisterFailed),
@@ -211,10 +194,32 @@ export class DnsCollector {
     };
   }
 
+  health(): CollectorHealth {
+    const s = this.stats();
+    return {
+      status: { ...s, timeoutSeconds: this.#opts.timeoutSeconds ?? 5, topDomains: this.#opts.topDomains ?? 100 },
+      losses: {
+        ringbuf_full: s.ringbufFull,
+        args_map_full: s.argsMapFull,
+        socket_not_registered: s.sockRegisterFailed,
+        messages_not_read: s.messagesNotRead,
+        queries_evicted: s.pendingEvicted ?? 0,
+        streams_dropped: s.streamsDropped ?? 0,
+      },
+      programs: this.#closed ? [] : this.bpf.progStats(),
+    };
+  }
+
+  #closed = false;
+
+  /** Stops polling and detaches (after the scheduler's final closeWindows). */
   async stop(): Promise<void> {
     if (this.#poll) clearInterval(this.#poll);
-    this.#schedule.stop();
-    await this.flush();
+    this.poll();
+    this.#final = this.stats();
+    this.#closed = true;
     this.bpf.close();
   }
+
+  #final: Record<string, number> | undefined;
 }

@@ -4,9 +4,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
-import { defaultProviders } from '../host/app-naming.js';
-import { CgroupResolver } from '../host/cgroup-resolver.js';
-import { ProcessTable } from '../host/process-table.js';
+import { HostIdentity } from '../host/identity.js';
 import { bpfTest } from '../testing/testkit.js';
 import { DnsCollector } from './collector.js';
 
@@ -17,11 +15,10 @@ describe('DNS socket map under process churn', bpfTest(), () => {
     dns = new DnsCollector({
       windowSeconds: 3600,
       host: 'test',
-      cgroups: new CgroupResolver(defaultProviders('/')),
-      processes: new ProcessTable(),
+      identity: HostIdentity.create(),
       maxSockets: 1024,
-      onWindow: async () => undefined,
     });
+    dns.start();
   });
 
   after(async () => {
@@ -31,7 +28,7 @@ describe('DNS socket map under process churn', bpfTest(), () => {
   it('removes the sockets of 600 exited processes at the next window, and counts them', async () => {
     // each subshell is a process of its own that connects a UDP socket to port 53 and sends a byte
     execFileSync('bash', ['-c', "for i in $(seq 600); do (printf x > /dev/udp/127.0.0.1/53) 2>/dev/null; done; true"]);
-    await dns.flush();
+    await dns.closeWindows({ start: Math.floor(Date.now() / 3_600_000) * 3600, seconds: 3600 }, false);
     const s = dns.stats();
     assert.ok(s.socketsOfExitedProcesses >= 590, `removed: ${s.socketsOfExitedProcesses}`);
     assert.ok(s.dnsSockets < 10, `left: ${s.dnsSockets}`);

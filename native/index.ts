@@ -76,16 +76,13 @@ export class BpfMap {
     readonly info: MapInfo,
   ) {}
 
-  /** Looks up and deletes every entry with batch calls; returns the entries read. */
+  /** Looks up and deletes every entry with batch calls; returns the entries read. The buffers hold the
+   *  whole map, so no batch ends early (ENOSPC when a hash bucket does not fit what is left). */
   drain(): { keys: Buffer; values: Buffer; count: number } {
     return load().mapDrain(this.info.fd, this.info.keySize, this.info.valueSize, this.info.maxEntries);
   }
 
-  /** Looks up and deletes at most `limit` entries (a map of large values drained in bounded chunks). */
-  drainSome(limit: number): { keys: Buffer; values: Buffer; count: number } {
-    if (!Number.isInteger(limit) || limit < 1) throw new RangeError(`${this.name}: drain limit ${limit}`);
-    return load().mapDrain(this.info.fd, this.info.keySize, this.info.valueSize, Math.min(limit, this.info.maxEntries));
-  }
+
 
   /** Reads every entry with batch calls, deleting nothing. */
   dump(): { keys: Buffer; values: Buffer; count: number } {

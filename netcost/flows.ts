@@ -1,12 +1,11 @@
 /* Network flows per window: the TCP collector's per-connection deltas named (application, peer and the
  * peer's application when the other end is on this kernel), classified by the zones of both ends, and
  * summed per (app, container, direction, peer address, service port, peer app, class) per window. */
-import { hostname } from 'node:os';
 import { LRUCache } from 'lru-cache';
-import type { CgroupResolver } from '../host/cgroup-resolver.js';
-import type { ProcessTable } from '../host/process-table.js';
+import type { Collector, CollectorHealth, EndedWindow, WindowEnvelope } from '../pipeline/contracts.js';
+import type { HostIdentity } from '../host/identity.js';
 import { Classifier, type TrafficClass } from './classify.js';
-import { appOfFlow, TcpCollector, type TcpDelta } from './tcp-collector.js';
+import { TcpCollector, type TcpDelta } from './tcp-collector.js';
 
 export type Direction = 'outbound' | 'inbound' | 'unknown';
 
@@ -48,13 +47,11 @@ const MAX_ROWS_PER_WINDOW = 20_000;
 export interface FlowCollectorOptions {
   windowSeconds: number;
   classifier: Classifier;
-  cgroups: CgroupResolver;
-  processes: ProcessTable;
+  identity: HostIdentity;
   collectIntervalMs?: number;
   closedIntervalMs?: number;
-  host?: string;
+  host: string;
   maxConnections?: number;
-  onWindow: (w: FlowWindow) => Promise<void>;
   onError?: (e: unknown) => void;
 }
 
@@ -65,13 +62,12 @@ export interface FlowStats {
   externalSkipped: number;
   /** flows summed into `~other` because a window had too many distinct flow keys */
   rowsFolded: number;
-  windowsFlushed: number;
-  windowErrors: number;
   connsMapFull: number;
   closedMapFull: number;
 }
 
-export class FlowCollector {
+export class FlowCollector implements Collector {
+  readonly name = 'tcp';
   readonly tcp: TcpCollector;
   readonly #opts: FlowCollectorOptions;
   readonly #host: string;
@@ -80,11 +76,11 @@ export class FlowCollector {
   #windows = new Map<number, Map<string, FlowRow>>();
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<void> | null = null;
-  readonly #stats: Omit<FlowStats, 'connsMapFull' | 'closedMapFull'> = { collects: 0, connectionsSeen: 0, externalSkipped: 0, rowsFolded: 0, windowsFlushed: 0, windowErrors: 0 };
+  readonly #stats: Omit<FlowStats, 'connsMapFull' | 'closedMapFull'> = { collects: 0, connectionsSeen: 0, externalSkipped: 0, rowsFolded: 0 };
 
   constructor(opts: FlowCollectorOptions) {
     this.#opts = opts;
-    this.#host = opts.host ?? hostname();
+    this.#host = opts.host;
     this.tcp = new TcpCollector({ maxConnections: opts.maxConnections });
   }
 
@@ -109,14 +105,13 @@ export class FlowCollector {
     } catch (e) {
       this.#opts.onError?.(e);
     }
-    await this.#flush(false);
   }
 
   /** Reads the kernel's counters once and adds them to the window `nowSec` falls in. */
   collectOnce(nowSec: number, open = true): void {
     const deltas = this.tcp.collect(open);
     this.#stats.collects++;
-    const named = deltas.map((d) => ({ d, app: this.#external(d) ? null : appOfFlow(d, this.#opts.cgroups, this.#opts.processes) }));
+    const named = deltas.map((d) => ({ d, app: this.#external(d) ? null : this.#opts.identity.appOf(d) }));
     for (const { d, app } of named) if (app) this.#endpoints.set(tuple(d.localAddress, d.localPort, d.remoteAddress, d.remotePort), app.app);
     const start = Math.floor(nowSec / this.#opts.windowSeconds) * this.#opts.windowSeconds;
     let rows = this.#windows.get(start);
@@ -183,31 +178,34 @@ export class FlowCollector {
     if (d.failed) row.failedConnects++;
   }
 
-  async #flush(all: boolean): Promise<void> {
-    const current = Math.floor(Date.now() / 1000 / this.#opts.windowSeconds) * this.#opts.windowSeconds;
+  /** Collects once more, then hands over every window that ended by the end of `ended` (all when final). */
+  async closeWindows(ended: EndedWindow, final: boolean): Promise<WindowEnvelope[]> {
+    await this.tick(true);
+    const out: WindowEnvelope[] = [];
     for (const [start, rows] of [...this.#windows].sort((a, b) => a[0] - b[0])) {
-      if (!all && start >= current) continue;
+      if (!final && start + this.#opts.windowSeconds > ended.start + ended.seconds) continue;
       this.#windows.delete(start);
-      if (rows.size === 0) continue;
-      try {
-        await this.#opts.onWindow({ start, seconds: this.#opts.windowSeconds, host: this.#host, rows: [...rows.values()] });
-        this.#stats.windowsFlushed++;
-      } catch (e) {
-        this.#stats.windowErrors++;
-        this.#opts.onError?.(e);
-      }
+      if (rows.size > 0) out.push({ kind: 'netflow', start, seconds: this.#opts.windowSeconds, host: this.#host, rows: [...rows.values()] });
     }
+    return out;
   }
 
-  /** Collects once more and flushes every window, complete or not. */
+  /** Stops collecting (after the scheduler's final closeWindows). */
   async stop(): Promise<void> {
     if (this.#timer) clearInterval(this.#timer);
     this.#timer = undefined;
-    await this.tick(); // whatever is in flight,
-    await this.tick(true); // then one full collect
-    await this.#flush(true);
+    await this.#running;
     this.#finalLosses = this.tcp.losses();
     this.tcp.close();
+  }
+
+  health(): CollectorHealth {
+    const s = this.stats();
+    return {
+      status: { ...s },
+      losses: { conns_map_full: s.connsMapFull, closed_map_full: s.closedMapFull },
+      programs: this.#finalLosses ? [] : this.tcp.bpf.progStats(),
+    };
   }
 
   #finalLosses: ReturnType<TcpCollector['losses']> | undefined;

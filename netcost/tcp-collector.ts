@@ -2,8 +2,6 @@
  * deltas since the previous collect() (cumulative -> delta, closed connections included exactly once). */
 import { BpfObject, type BpfMap } from '../native/index.js';
 import { readPerCpuCounters } from '../native/decode.js';
-import type { CgroupResolver } from '../host/cgroup-resolver.js';
-import type { ProcessTable } from '../host/process-table.js';
 import { TCP_CONN, TCP_STATS, decodeTcpConn, type TcpConn } from './tcp-layout.js';
 
 export interface TcpDelta extends Omit<TcpConn, 'bytesSent' | 'bytesReceived' | 'retransmits'> {
@@ -102,16 +100,4 @@ export class TcpCollector {
   close(): void {
     this.bpf.close();
   }
-}
-
-/**
- * The application a flow belongs to. Containers and units are named from the cgroup id, which still
- * resolves after the process (or the container) is gone; other processes by their executable, through
- * the process table (their comm when they exited before we saw them).
- */
-export function appOfFlow(d: Pick<TcpDelta, 'tgid' | 'cgroupId' | 'comm'>, cgroups: CgroupResolver, processes: ProcessTable): { app: string; containerId: string } {
-  const cg = cgroups.lookup(d.cgroupId);
-  if (!cg.app.startsWith('cgroup:') && !cg.app.startsWith('cgroup-id:')) return { app: cg.app, containerId: cg.containerId };
-  const p = processes.lookup(d.tgid, d.cgroupId, d.comm, false);
-  return { app: p.app, containerId: p.containerId };
 }

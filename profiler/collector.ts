@@ -1,8 +1,9 @@
-/* The CPU profiler as a whole: sampler → process table → symbolizer → window aggregator.
- * Drains every `drainIntervalMs` (never overlapping itself), hands completed windows to a sink. */
-import { hostname } from 'node:os';
+/* The CPU profiler as a whole: sampler → process table → symbolizer → window aggregator. Drains every
+ * `drainIntervalMs` (never overlapping itself); the scheduler closes its windows (a Collector, see
+ * ARCHITECTURE.md). */
 import { LRUCache } from 'lru-cache';
-import { ProcessTable, type ProcessTableOptions } from '../host/process-table.js';
+import type { ProcessTable } from '../host/process-table.js';
+import type { Collector, CollectorHealth, EndedWindow, WindowEnvelope } from '../pipeline/contracts.js';
 import { CpuSampler, type RawSample, type SamplerStats } from './sampler.js';
 import { Symbolizer, type ProcessView, type SymbolizerOptions } from './symbolizer.js';
 import { WindowAggregator, stackKey, type ProfileWindow } from './window.js';
@@ -12,31 +13,15 @@ export interface ProfileCollectorOptions {
   sampleHz: number;
   windowSeconds: number;
   drainIntervalMs?: number;
-  host?: string;
+  host: string;
   symbolizer?: SymbolizerOptions;
-  processes?: ProcessTableOptions;
-  /** called with every completed window; errors are counted and logged, not fatal */
-  onWindow: (w: ProfileWindow) => Promise<void>;
+  /** who a pid is: shared with the other collectors (host/) */
+  processes: ProcessTable;
   onError?: (e: unknown) => void;
-  /** called when samples or stacks were lost since the last call (once per flush at most), with the
-   *  newest window being flushed, before that window is handed to onWindow */
-  onLoss?: (loss: SampleLoss, window: { start: number; seconds: number }) => void;
-}
-
-/** What was lost between two reports: samples dropped whole, and samples kept without their stack. */
-export interface SampleLoss {
-  samplesDropped: bigint;
-  /** stacksMapFull + stacksEvicted */
-  stacksDropped: bigint;
-  stacksMapFull: bigint;
-  stacksEvicted: bigint;
-  stackWalkErrors: bigint;
 }
 
 export interface ProfileCollectorStats extends SamplerStats {
   samplesRecorded: bigint;
-  windowsFlushed: number;
-  windowErrors: number;
   drainErrors: number;
   drainMsTotal: number;
   processes: number;
@@ -54,7 +39,8 @@ export interface ProfileCollectorStats extends SamplerStats {
   goneImages: number;
 }
 
-export class ProfileCollector {
+export class ProfileCollector implements Collector {
+  readonly name = 'profiler';
   readonly sampler: CpuSampler;
   readonly symbolizer: Symbolizer;
   readonly processes: ProcessTable;
@@ -63,8 +49,6 @@ export class ProfileCollector {
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<void> | null = null;
   #samplesRecorded = 0n;
-  #windowsFlushed = 0;
-  #windowErrors = 0;
   #drainErrors = 0;
   #drainMs = 0;
   #stackFaults = 0;
@@ -77,8 +61,8 @@ export class ProfileCollector {
     const drainIntervalMs = opts.drainIntervalMs ?? 1000;
     this.sampler = new CpuSampler({ sampleHz: opts.sampleHz, drainIntervalMs });
     this.symbolizer = new Symbolizer(opts.symbolizer);
-    this.processes = new ProcessTable(opts.processes);
-    this.#agg = new WindowAggregator(opts.windowSeconds, opts.host ?? hostname(), this.sampler.periodNs);
+    this.processes = opts.processes;
+    this.#agg = new WindowAggregator(opts.windowSeconds, opts.host, this.sampler.periodNs);
   }
 
   start(): void {
@@ -87,7 +71,7 @@ export class ProfileCollector {
     this.#timer.unref();
   }
 
-  /** One drain plus flushing of completed windows. Concurrent calls share the one in flight. */
+  /** One drain. Concurrent calls share the one in flight. */
   tick(): Promise<void> {
     if (!this.#running) {
       this.#running = this.#tick().finally(() => {
@@ -104,34 +88,14 @@ export class ProfileCollector {
       this.#drainErrors++;
       this.#opts.onError?.(e);
     }
-    const windows = this.#agg.takeCompleted(Date.now() / 1000);
-    if (windows.length > 0) this.#reportLoss(windows[windows.length - 1]);
-    await this.#flush(windows);
   }
 
-  #lastLoss: SampleLoss = { samplesDropped: 0n, stacksDropped: 0n, stacksMapFull: 0n, stacksEvicted: 0n, stackWalkErrors: 0n };
-
-  /** Reports losses since the previous report: the count map filling up drops samples; a full stack
-   *  map or a stack gone from the cache keeps the sample without its stack. Stack walk errors
-   *  (e.g. a user stack in swapped-out memory) are normal in small numbers and reported alongside. */
-  #reportLoss(w: { start: number; seconds: number }): void {
-    const s = this.sampler.stats();
-    const now: SampleLoss = {
-      samplesDropped: s.countsFull,
-      stacksDropped: s.stacksFull + s.stacksMissing,
-      stacksMapFull: s.stacksFull,
-      stacksEvicted: s.stacksMissing,
-      stackWalkErrors: s.userStackErrors + s.kernelStackErrors,
-    };
-    const delta: SampleLoss = {
-      samplesDropped: now.samplesDropped - this.#lastLoss.samplesDropped,
-      stacksDropped: now.stacksDropped - this.#lastLoss.stacksDropped,
-      stacksMapFull: now.stacksMapFull - this.#lastLoss.stacksMapFull,
-      stacksEvicted: now.stacksEvicted - this.#lastLoss.stacksEvicted,
-      stackWalkErrors: now.stackWalkErrors - this.#lastLoss.stackWalkErrors,
-    };
-    this.#lastLoss = now;
-    if (delta.samplesDropped > 0n || delta.stacksDropped > 0n) this.#opts.onLoss?.(delta, { start: w.start, seconds: w.seconds });
+  /** Drains, then hands over every window that ended by the end of `ended` (all of them when final):
+   *  samples are filed under the second they were taken, so a window is whole once it has ended. */
+  async closeWindows(ended: EndedWindow, final: boolean): Promise<WindowEnvelope[]> {
+    await this.tick();
+    const windows = final ? this.#agg.takeAll() : this.#agg.takeCompleted(ended.start + ended.seconds);
+    return windows.map((w) => ({ kind: 'profile' as const, ...w }));
   }
 
   async drainOnce(): Promise<void> {
@@ -190,26 +154,23 @@ export class ProfileCollector {
     return frames;
   }
 
-  async #flush(windows: ProfileWindow[]): Promise<void> {
-    for (const w of windows) {
-      try {
-        await this.#opts.onWindow(w);
-        this.#windowsFlushed++;
-      } catch (e) {
-        this.#windowErrors++;
-        this.#opts.onError?.(e);
-      }
-    }
-  }
-
-  /** Drains once more and flushes every window, complete or not. */
+  /** Stops sampling (after the scheduler's final closeWindows). */
   async stop(): Promise<void> {
     if (this.#timer) clearInterval(this.#timer);
     this.#timer = undefined;
-    await this.tick();
-    await this.#flush(this.#agg.takeAll());
+    await this.#running;
     this.#finalSamplerStats = this.sampler.stats();
     this.sampler.close();
+  }
+
+  health(): CollectorHealth {
+    const s = this.stats();
+    return {
+      status: { ...s, sampleHz: Math.round(1e9 / this.sampler.periodNs), cpus: this.sampler.cpus.length },
+      // samples dropped whole, and samples kept without their stack (map full, or gone from the cache)
+      losses: { counts_map_full: Number(s.countsFull), stack_map_full: Number(s.stacksFull), stack_evicted: Number(s.stacksMissing) },
+      programs: this.#finalSamplerStats ? [] : this.sampler.bpf.progStats(),
+    };
   }
 
   #finalSamplerStats: SamplerStats | undefined;
@@ -218,8 +179,6 @@ export class ProfileCollector {
     return {
       ...(this.#finalSamplerStats ?? this.sampler.stats()),
       samplesRecorded: this.#samplesRecorded,
-      windowsFlushed: this.#windowsFlushed,
-      windowErrors: this.#windowErrors,
       drainErrors: this.#drainErrors,
       drainMsTotal: this.#drainMs,
       processes: this.processes.size,

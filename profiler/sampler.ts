@@ -90,8 +90,6 @@ export function mapSizes(cpuCount: number, sampleHz: number, drainIntervalMs: nu
 
 /** The user-space stack cache's bound: ~100k typical stacks (20 frames), or 16k of the deepest. */
 export const STACK_CACHE_BYTES = 16 << 20;
-/** Stacks read per batch call when draining the kernel stack map (1 KiB each). */
-const STACK_DRAIN_CHUNK = 1024;
 /** profile_state indexes (enum profile_state_idx in bpf/profile.h) */
 const STATE_ACTIVE = 0;
 const STATE_CLOCK_OFFSET = 1;
@@ -193,16 +191,15 @@ export class CpuSampler {
     this.#state.update(key, val);
   }
 
-  /** Moves every stack out of the kernel map into the cache, in bounded chunks; decodes only new ones. */
+  /** Moves every stack out of the kernel map into the cache; decodes only new ones. One batch call with
+   *  room for the whole map: a smaller buffer can end a batch early (a hash bucket that does not fit
+   *  gives ENOSPC) and leave stacks behind whose counts were already drained. */
   #drainStacks(): void {
-    for (let round = 0; round < 1 + this.#stacks.info.maxEntries / STACK_DRAIN_CHUNK; round++) {
-      const { keys, values, count } = this.#stacks.drainSome(STACK_DRAIN_CHUNK);
-      this.#stacksRead += BigInt(count);
-      for (let i = 0; i < count; i++) {
-        const h = keys.readBigUInt64LE(i * 8);
-        if (!this.#stackCache.has(h)) this.#stackCache.set(h, decodeProfileStack(values, i * PROFILE_STACK.size));
-      }
-      if (count < STACK_DRAIN_CHUNK) return;
+    const { keys, values, count } = this.#stacks.drain();
+    this.#stacksRead += BigInt(count);
+    for (let i = 0; i < count; i++) {
+      const h = keys.readBigUInt64LE(i * 8);
+      if (!this.#stackCache.has(h)) this.#stackCache.set(h, decodeProfileStack(values, i * PROFILE_STACK.size));
     }
   }
 

@@ -5,19 +5,19 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import { CgroupResolver } from '../host/cgroup-resolver.js';
-import { defaultProviders } from '../host/app-naming.js';
-import { RunqCollector, type RunqWindow } from './collector.js';
+import { HostIdentity } from '../host/identity.js';
+import type { WindowEnvelope } from '../pipeline/contracts.js';
+import { RunqCollector } from './collector.js';
 import { bpfTest, buildFixtures, type Fixtures } from '../testing/testkit.js';
 
 describe('run-queue kernel maps under thread churn', bpfTest(), () => {
   let fx: Fixtures;
   let runq: RunqCollector;
-  const windows: RunqWindow[] = [];
+  const windows: WindowEnvelope[] = [];
 
   before(() => {
     fx = buildFixtures();
-    runq = new RunqCollector({ windowSeconds: 3600, host: 'test', resolver: new CgroupResolver(defaultProviders('/')), maxThreads: 4096, onWindow: async (w) => void windows.push(w) });
+    runq = new RunqCollector({ host: 'test', identity: HostIdentity.create(), maxThreads: 4096 });
   });
 
   after(async () => {
@@ -31,8 +31,8 @@ describe('run-queue kernel maps under thread churn', bpfTest(), () => {
     const left = runq.startEntries();
     // what remains is threads runnable right now (this one, the collector's), never the exited ones
     assert.ok(left < 64, `starts left in the map: ${left} of 4096`);
-    await runq.flush();
-    const waits = windows.flatMap((w) => w.rows).reduce((n, r) => n + r.count, 0);
+    windows.push(...(await runq.closeWindows({ start: Math.floor(Date.now() / 3_600_000) * 3600, seconds: 3600 }, false)));
+    const waits = windows.flatMap((w) => (w.kind === 'runq' ? w.rows : [])).reduce((n, r) => n + r.count, 0);
     assert.ok(waits > 1_000_000, `waits recorded: ${waits}`);
     assert.deepEqual(runq.losses(), { startMapFull: 0n, histMapFull: 0n });
   });

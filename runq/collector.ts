@@ -1,10 +1,11 @@
-/* Run-queue latency per container: bpf/runq.bpf.c histograms per cgroup, drained every window,
- * named through the cgroup resolver and handed to a sink. */
+/* Run-queue latency per application: bpf/runq.bpf.c histograms per (cgroup, process), drained when the
+ * scheduler closes a window, named as every collector names a process (host/: a container or unit by
+ * its cgroup, anything else by its executable) and summed per application. A Collector (ARCHITECTURE.md). */
 import { BpfObject, type BpfMap } from '../native/index.js';
 import { readPerCpuCounters } from '../native/decode.js';
-import { CgroupResolver } from '../host/cgroup-resolver.js';
-import { RUNQ_HIST, RUNQ_STATS, decodeRunqHist } from './layout.js';
-import { WindowSchedule } from '../profiler/window.js';
+import type { HostIdentity } from '../host/identity.js';
+import type { Collector, CollectorHealth, EndedWindow, WindowEnvelope } from '../pipeline/contracts.js';
+import { RUNQ_HIST, RUNQ_KEY, RUNQ_SLOTS, RUNQ_STATS, decodeRunqHist, decodeRunqKey } from './layout.js';
 
 export interface RunqRow {
   app: string;
@@ -24,31 +25,30 @@ export interface RunqWindow {
 }
 
 export interface RunqCollectorOptions {
-  windowSeconds: number;
   host: string;
-  resolver: CgroupResolver;
-  onWindow: (w: RunqWindow) => Promise<void>;
+  /** who a process is (host/) */
+  identity: HostIdentity;
   onError?: (e: unknown) => void;
   /** threads that can be runnable at once (start map size); default 65536 */
   maxThreads?: number;
-  /** cgroups with waits in one window (histogram map size, ~1 KiB each, preallocated); default 2048 */
-  maxCgroups?: number;
+  /** processes with waits in one window (histogram map size, ~1 KiB each, preallocated); default 4096 */
+  maxProcesses?: number;
 }
 
-export class RunqCollector {
+export class RunqCollector implements Collector {
+  readonly name = 'runq';
   readonly bpf: BpfObject;
   readonly #hists: BpfMap;
   readonly #stats: BpfMap;
   readonly #starts: BpfMap;
   readonly #opts: RunqCollectorOptions;
-  readonly #schedule: WindowSchedule;
-  windowsFlushed = 0;
-  windowErrors = 0;
   waitsRecorded = 0;
+  #closed = false;
+  #finalLosses: Record<(typeof RUNQ_STATS)[number], bigint> | undefined;
 
   constructor(opts: RunqCollectorOptions) {
     this.#opts = opts;
-    const [obj, maps] = BpfObject.load('runq', { runq_start: opts.maxThreads ?? 65536, runq_hists: opts.maxCgroups ?? 2048 }, (o) => {
+    const [obj, maps] = BpfObject.load('runq', { runq_start: opts.maxThreads ?? 65536, runq_hists: opts.maxProcesses ?? 4096 }, (o) => {
       for (const p of ['runq_wakeup', 'runq_wakeup_new', 'runq_switch', 'runq_exit']) o.attach(p);
       return { hists: o.map('runq_hists'), stats: o.map('runq_stats'), starts: o.map('runq_start') };
     });
@@ -56,39 +56,34 @@ export class RunqCollector {
     this.#hists = maps.hists;
     this.#stats = maps.stats;
     this.#starts = maps.starts;
-    this.#schedule = new WindowSchedule(opts.windowSeconds, (start) => this.#flush(start));
   }
 
-  /** Flushes at every window boundary (plus a little, so the window is complete). */
-  start(): void {
-    this.#schedule.start();
-  }
+  /** Attached at load; the scheduler drains it. */
+  start(): void {}
 
-  /** Drains the histograms into the window that just ended. Never overlaps itself. */
-  flush(): Promise<void> {
-    return this.#schedule.flush();
-  }
-
-  /** The waits read now happened since the last flush: they belong to window `start`. */
-  async #flush(start: number): Promise<void> {
+  /** The waits read now happened since the last close: they belong to the window that just ended. */
+  async closeWindows(ended: EndedWindow, final: boolean): Promise<WindowEnvelope[]> {
+    void final;
     const { keys, values, count } = this.#hists.drain();
-    const rows: RunqRow[] = [];
+    const byApp = new Map<string, RunqRow>();
     for (let i = 0; i < count; i++) {
-      const cgroupId = keys.readBigUInt64LE(i * 8);
+      const k = decodeRunqKey(keys, i * RUNQ_KEY.size);
       const h = decodeRunqHist(values, i * RUNQ_HIST.size);
       if (h.count === 0) continue;
-      const id = this.#opts.resolver.lookup(cgroupId);
-      rows.push({ app: id.app, containerId: id.containerId, cgroupId, cgroupPath: id.path, slots: h.slots, totalNs: h.totalNs, count: h.count });
+      const id = this.#opts.identity.appOf(k);
+      const key = `${id.app}\0${id.containerId}`;
+      let row = byApp.get(key);
+      if (!row) {
+        row = { app: id.app, containerId: id.containerId, cgroupId: k.cgroupId, cgroupPath: this.#opts.identity.cgroups.lookup(k.cgroupId).path, slots: new Array<number>(RUNQ_SLOTS).fill(0), totalNs: 0, count: 0 };
+        byApp.set(key, row);
+      }
+      for (let s = 0; s < RUNQ_SLOTS; s++) row.slots[s] += h.slots[s];
+      row.totalNs += h.totalNs;
+      row.count += h.count;
       this.waitsRecorded += h.count;
     }
-    if (rows.length === 0) return;
-    try {
-      await this.#opts.onWindow({ start, seconds: this.#opts.windowSeconds, host: this.#opts.host, rows });
-      this.windowsFlushed++;
-    } catch (e) {
-      this.windowErrors++;
-      this.#opts.onError?.(e);
-    }
+    if (byApp.size === 0) return [];
+    return [{ kind: 'runq', start: ended.start, seconds: ended.seconds, host: this.#opts.host, rows: [...byApp.values()] }];
   }
 
   /** Threads waiting to run right now, as the kernel map holds them (reads the map: tests, soak bench). */
@@ -98,12 +93,22 @@ export class RunqCollector {
 
   /** Kernel-side losses since load. */
   losses(): Record<(typeof RUNQ_STATS)[number], bigint> {
-    return readPerCpuCounters(this.#stats, RUNQ_STATS);
+    return this.#finalLosses ?? readPerCpuCounters(this.#stats, RUNQ_STATS);
   }
 
+  health(): CollectorHealth {
+    const l = this.losses();
+    return {
+      status: { waitsRecorded: this.waitsRecorded, startMapFull: Number(l.startMapFull), histMapFull: Number(l.histMapFull) },
+      losses: { start_map_full: Number(l.startMapFull), hist_map_full: Number(l.histMapFull) },
+      programs: this.#closed ? [] : this.bpf.progStats(),
+    };
+  }
+
+  /** Detaches (after the scheduler's final closeWindows). */
   async stop(): Promise<void> {
-    this.#schedule.stop();
-    await this.flush();
+    this.#finalLosses = this.losses();
+    this.#closed = true;
     this.bpf.close();
   }
 }

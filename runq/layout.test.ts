@@ -1,10 +1,17 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { structLayouts } from '../native/index.js';
-import { RUNQ_HIST, RUNQ_SLOTS, quantileUs, slotBoundsUs, slotOf } from './layout.js';
+import { RUNQ_HIST, RUNQ_KEY, RUNQ_SLOTS, decodeRunqKey, quantileUs, slotBoundsUs, slotOf } from './layout.js';
 
 test('the runq_hist decoder uses the offsets of bpf/runq.h', () => {
   assert.deepEqual({ ...structLayouts().runq_hist }, { ...RUNQ_HIST });
+  assert.deepEqual({ ...structLayouts().runq_key }, { ...RUNQ_KEY });
+  const k = Buffer.alloc(RUNQ_KEY.size);
+  k.writeBigUInt64LE(99n, RUNQ_KEY.cgroup_id);
+  k.writeUInt32LE(4321, RUNQ_KEY.tgid);
+  k.writeUInt32LE(1, RUNQ_KEY.flags);
+  k.write('postgres\0thread', RUNQ_KEY.comm);
+  assert.deepEqual(decodeRunqKey(k, 0), { cgroupId: 99n, tgid: 4321, kthread: true, comm: 'postgres' });
 });
 
 test('buckets: under 1 us, then four per power of two, contiguous up to the open last one', () => {

@@ -1,5 +1,6 @@
 /* Decoders for bpf/runq.h, and the bucket bounds of its histogram. Offsets are checked against the C
- * header by runq.test.ts. */
+ * header by layout.test.ts. */
+import { cString } from '../native/decode.js';
 
 export const RUNQ_SLOTS = 121;
 
@@ -9,6 +10,33 @@ export const RUNQ_HIST = {
   total_ns: RUNQ_SLOTS * 8,
   count: RUNQ_SLOTS * 8 + 8,
 } as const;
+
+export const RUNQ_KEY = {
+  size: 32,
+  cgroup_id: 0,
+  tgid: 8,
+  flags: 12,
+  comm: 16,
+} as const;
+
+export const RUNQ_FLAG_KTHREAD = 1;
+
+export interface RunqKey {
+  cgroupId: bigint;
+  tgid: number;
+  kthread: boolean;
+  /** the process's name (its thread-group leader's comm) */
+  comm: string;
+}
+
+export function decodeRunqKey(buf: Buffer, off: number): RunqKey {
+  return {
+    cgroupId: buf.readBigUInt64LE(off + RUNQ_KEY.cgroup_id),
+    tgid: buf.readUInt32LE(off + RUNQ_KEY.tgid),
+    kthread: (buf.readUInt32LE(off + RUNQ_KEY.flags) & RUNQ_FLAG_KTHREAD) !== 0,
+    comm: cString(buf, off + RUNQ_KEY.comm, 16),
+  };
+}
 
 export const RUNQ_STATS = ['startMapFull', 'histMapFull'] as const;
 

@@ -2,7 +2,7 @@
  * the same load and against the kernel's own accounting (run_delay in /proc/PID/schedstat). */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -202,4 +202,60 @@ describe('run-queue latency per container', bpfTest(), () => {
     // the test's own HTTP requests to Kiln are TCP traffic of this process (named by its executable)
     assert.ok([...now].some(([k, v]) => k.startsWith('kiln_tcp_sent_bytes_total{') && k.includes('class="same-host"') && v > 0), 'TCP bytes per app and class');
 });
+});
+
+describe('run-queue latency of processes outside containers', bpfTest(), () => {
+  let kiln: KilnProcess;
+  const plain = `kiln-runq-plain-${randomHex(4)}`; // a cgroup no runtime or unit names
+  const peers: Record<string, string> = {};
+  let t0 = 0;
+  let t1 = 0;
+
+  before(async () => {
+    const fx = buildFixtures();
+    for (const name of ['rq-busy-a', 'rq-busy-b', 'rq-light']) copyFileSync(name === 'rq-light' ? fx.light : fx.busy, join(fx.dir, name));
+    kiln = await startKiln(['--window', String(WINDOW), '--data-dir', tempDir('runq-plain')]);
+    t0 = Math.floor(Date.now() / 1000);
+    // two CPU-bound programs sharing CPU 0, a light one alone on CPU 1: plain processes, named by executable
+    const cg = makeCgroup(plain);
+    const procs = [
+      spawnInCgroup(cg, 'taskset', ['-c', '0', join(fx.dir, 'rq-busy-a')]),
+      spawnInCgroup(cg, 'taskset', ['-c', '0', join(fx.dir, 'rq-busy-b')]),
+      spawnInCgroup(cg, 'taskset', ['-c', '1', join(fx.dir, 'rq-light')]),
+    ];
+    await sleep(1000);
+    // the peer: runqlat -p for each busy process over the same 5 s
+    const runs = ['rq-busy-a', 'rq-busy-b'].map((name, i) => {
+      const p = spawn('runqlat', ['-p', String(procs[i].pid), '5', '1'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      peers[name] = '';
+      p.stdout!.on('data', (d) => (peers[name] += d));
+      p.stderr!.on('data', (d) => (peers[name] += d));
+      return p;
+    });
+    assert.deepEqual(await Promise.all(runs.map(waitExit)), [0, 0], JSON.stringify(peers));
+    for (const p of procs) p.kill('SIGKILL');
+    await Promise.all(procs.map(waitExit));
+    t1 = Math.ceil(Date.now() / 1000);
+    await sleep(WINDOW * 1000 + 2500);
+  });
+
+  after(async () => {
+    await kiln?.stop();
+    removeCgroup(plain);
+  });
+
+  it('gives each process its own row named by its executable; the busy ones agree with runqlat -p within one log2 bucket at p50', async () => {
+    const { body } = await getJson<RunqRow[]>(`${kiln.url}/api/v1/runq?from=${t0 - WINDOW}&to=${t1 + WINDOW}`);
+    const rows = new Map(body.map((r) => [r.app, r]));
+    for (const name of ['rq-busy-a', 'rq-busy-b', 'rq-light']) assert.ok(rows.has(name), `a row for ${name}: ${body.map((r) => r.app).join(', ')}`);
+    assert.ok(!body.some((r) => r.app.startsWith('cgroup:') && r.app.includes(plain)), 'no cgroup row for plain processes');
+    for (const name of ['rq-busy-a', 'rq-busy-b']) {
+      const r = rows.get(name)!;
+      const peer = runqlatP50(peers[name]);
+      const kilnBucket = Math.floor(Math.log2(r.p50_us));
+      const peerBucket = Math.floor(Math.log2(peer.lo || 1));
+      assert.ok(Math.abs(kilnBucket - peerBucket) <= 1, `${name}: Kiln p50 ${r.p50_us} us (2^${kilnBucket}) vs runqlat ${peer.lo}-${peer.hi} us (2^${peerBucket})\n${peers[name]}`);
+    }
+    assert.ok(rows.get('rq-light')!.p50_us * 10 < rows.get('rq-busy-a')!.p50_us, 'the light one waits far less');
+  });
 });

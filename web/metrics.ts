@@ -8,6 +8,7 @@
  * default 100, the rest `~other`; at most `maxDomains` values per metric, default 2000), `qtype` and
  * `status` (noerror, nxdomain, servfail, refused, other, timeout); the DNS latency histogram has 13
  * buckets per app. */
+import type { WindowEnvelope, WindowSink } from '../pipeline/contracts.js';
 import type { FlowWindow } from '../netcost/flows.js';
 import { Counter, Gauge, Registry, type MetricValueWithName } from 'prom-client';
 import type { ProfileWindow } from '../profiler/window.js';
@@ -201,6 +202,20 @@ export class KilnMetrics {
 
   storeError(kind: string): void {
     this.#storeErrors.inc({ kind });
+  }
+
+  /** The metrics tee: a sink that observes every window (counts it, never stores it). */
+  sink(): WindowSink {
+    return {
+      write: (w: WindowEnvelope) => {
+        if (w.kind === 'profile') this.observeProfileWindow(w);
+        else if (w.kind === 'runq') this.observeRunqWindow(w);
+        else if (w.kind === 'netflow') this.observeFlowWindow(w);
+        else if (w.kind === 'dns') this.observeDnsWindow(w);
+      },
+      flush: async () => undefined,
+      close: async () => undefined,
+    };
   }
 
   async text(): Promise<{ body: string; contentType: string }> {

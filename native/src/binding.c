@@ -554,6 +554,14 @@ static napi_value make_layouts(napi_env env)
 	FIELD(rh, runq_hist, total_ns);
 	FIELD(rh, runq_hist, count);
 	napi_set_named_property(env, all, "runq_hist", rh);
+	napi_value rk;
+	napi_create_object(env, &rk);
+	set_layout_field(env, rk, "size", sizeof(struct runq_key));
+	FIELD(rk, runq_key, cgroup_id);
+	FIELD(rk, runq_key, tgid);
+	FIELD(rk, runq_key, flags);
+	FIELD(rk, runq_key, comm);
+	napi_set_named_property(env, all, "runq_key", rk);
 	napi_value tc;
 	napi_create_object(env, &tc);
 	set_layout_field(env, tc, "size", sizeof(struct tcp_conn));

@@ -1,0 +1,56 @@
+/* Every collector Kiln runs, one line each (ARCHITECTURE.md "Adding a collector"). A factory gets the
+ * agent's context (settings, host identity, where to log) and returns a Collector. */
+import { HostIdentity } from '../host/identity.js';
+import type { Collector } from '../pipeline/contracts.js';
+import { ProfileCollector } from '../profiler/collector.js';
+import { RunqCollector } from '../runq/collector.js';
+import { FlowCollector } from '../netcost/flows.js';
+import type { Classifier } from '../netcost/classify.js';
+import { DnsCollector } from '../dns/collector.js';
+
+export interface AgentSettings {
+  host: string;
+  windowSeconds: number;
+  sampleHz: number;
+  /** how often the profiler drains its maps (default 1000 ms) */
+  drainIntervalMs?: number;
+  debugDirs?: string[];
+  dnsTimeoutSeconds: number;
+  dnsTopDomains: number;
+  classifier: Classifier;
+}
+
+export interface CollectorContext {
+  settings: AgentSettings;
+  identity: HostIdentity;
+  /** logs one line about this collector */
+  onError: (e: unknown) => void;
+}
+
+export interface CollectorFactory {
+  name: string;
+  /** what the kernel refused when loading fails, for the one-line message */
+  what: string;
+  create(ctx: CollectorContext): Collector;
+}
+
+export const COLLECTORS: CollectorFactory[] = [
+  {
+    name: 'profiler',
+    what: "the CPU profiler's BPF program",
+    create: ({ settings: s, identity, onError }) =>
+      new ProfileCollector({ sampleHz: s.sampleHz, windowSeconds: s.windowSeconds, drainIntervalMs: s.drainIntervalMs, host: s.host, symbolizer: { debugDirs: s.debugDirs }, processes: identity.processes, onError }),
+  },
+  { name: 'runq', what: 'the run-queue BPF program', create: ({ settings: s, identity, onError }) => new RunqCollector({ host: s.host, identity, onError }) },
+  {
+    name: 'tcp',
+    what: "the TCP collector's BPF program",
+    create: ({ settings: s, identity, onError }) => new FlowCollector({ windowSeconds: s.windowSeconds, host: s.host, classifier: s.classifier, identity, onError }),
+  },
+  {
+    name: 'dns',
+    what: "the DNS collector's BPF programs",
+    create: ({ settings: s, identity, onError }) =>
+      new DnsCollector({ windowSeconds: s.windowSeconds, host: s.host, timeoutSeconds: s.dnsTimeoutSeconds, topDomains: s.dnsTopDomains, identity, onError }),
+  },
+];

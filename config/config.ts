@@ -1,0 +1,224 @@
+/* Flags and environment of every command, validated into one typed configuration (ARCHITECTURE.md
+ * "Composition"). A bad value is a UsageError with one line naming the flag, what it must be and what
+ * was given; `--help` on any command prints that command's help. */
+import { readFileSync, statSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+
+type ParseArgsOptionsConfig = NonNullable<ParseArgsConfig['options']>;
+
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
+
+/** Thrown when a command was asked for its help: the text to print, exit 0. */
+export class HelpRequested extends Error {
+  constructor(readonly text: string) {
+    super('help');
+  }
+}
+
+export const HELP = `kiln — continuous eBPF CPU profiler and network-cost analyzer
+
+Usage:
+  kiln run [options]        collectors + embedded ClickHouse (chDB) + API/UI on this host
+  kiln report --month YYYY-MM [--format focus|csv|json] [--url URL] [--token T]
+                            the month's network-cost report from a running Kiln (default
+                            http://127.0.0.1:7070), printed to stdout
+  kiln pricing refresh --provider aws --region R [--data-dir DIR] [--endpoint URL]
+                            fetch current AWS data-transfer prices (Price List API, needs AWS
+                            credentials) into DIR/pricing; on failure the old snapshot stays
+  kiln COMMAND --help       the options of one command
+  kiln --help`;
+
+export const RUN_HELP = `kiln run [options] — collectors + embedded ClickHouse (chDB) + API/UI on this host
+
+Options:
+  --listen HOST:PORT        API and UI address (default 127.0.0.1:7070)
+  --token TOKEN             bearer token for the API and UI (or KILN_TOKEN); required when
+                            --listen is not a loopback address. Any local user can read a
+                            command line: prefer --token-file or KILN_TOKEN
+  --token-file FILE         the token from a file readable only by its owner (chmod 600)
+  --data-dir DIR            embedded store directory (default ./data)
+  --window SECONDS          aggregation window (default 60)
+  --sample-hz N             CPU sampling rate per CPU (default 97)
+  --retention-days N        how long data is kept (default 7)
+  --debug-dir DIR           separate debug files (repeatable; default /usr/lib/debug)
+  --runtime-root DIR        where container runtime state is found (default /; e.g. /host in a container)
+  --zones FILE              where hosts are: regions, zones (name, id), CIDRs, internet (JSON or YAML;
+                            see README). Without it the zone comes from cloud metadata, if any
+  --cloud-metadata MODE     auto (default: ask the instance metadata service only when DMI names
+                            AWS, GCP or Azure), off, or a base URL to ask (e.g. http://169.254.169.254)
+  --dns-timeout SECONDS     a DNS query with no answer after this long is a timeout (default 5)
+  --dns-top-domains N       domains per application and window that keep their name; the rest
+                            are reported as ~other (default 100)
+  --query-timeout SECONDS   a store query running longer is stopped, the request gets 503 (default 30)
+  --max-concurrent-queries N  API requests querying the store at once (default 4); 4×N more wait
+                            up to --query-timeout, the rest get 429
+  --clickhouse-url URL      ClickHouse server instead of the embedded store (kiln server)
+
+Needs root (CAP_BPF, CAP_PERFMON), kernel BTF (/sys/kernel/btf/vmlinux), Linux 5.8+.`;
+
+export const REPORT_HELP = `kiln report --month YYYY-MM [--format focus|csv|json] [--url URL] [--token T]
+
+Prints the month's network-cost report, fetched from a running Kiln's API (its embedded store belongs
+to that process). --format: focus (FOCUS 1.2 CSV, default), csv or json. --url: default
+http://127.0.0.1:7070. --token or KILN_TOKEN when that Kiln has one.`;
+
+export const PRICING_HELP = `kiln pricing refresh --provider aws --region R [--data-dir DIR] [--endpoint URL]
+
+Fetches current AWS data-transfer prices through the Price List API (needs AWS credentials) into
+DIR/pricing/snapshot-aws.json. On any failure the previous snapshot stays.`;
+
+export interface Listen {
+  hostname: string;
+  port: number;
+  text: string;
+}
+
+export interface RunConfig {
+  listen: Listen;
+  token: string | undefined;
+  dataDir: string;
+  windowSeconds: number;
+  sampleHz: number;
+  retentionDays: number;
+  debugDirs: string[] | undefined;
+  runtimeRoot: string;
+  zonesFile: string | undefined;
+  cloudMetadata: string;
+  dnsTimeoutSeconds: number;
+  dnsTopDomains: number;
+  queryTimeoutSeconds: number;
+  maxConcurrentQueries: number;
+}
+
+function wantsHelp(argv: string[]): boolean {
+  return argv.includes('--help') || argv.includes('-h');
+}
+
+/** parseArgs with its errors as UsageErrors (e.g. "Unknown option '--bogus'"). */
+function parse(argv: string[], options: ParseArgsOptionsConfig): { values: Record<string, string | boolean | (string | boolean)[] | undefined> } {
+  try {
+    return parseArgs({ args: argv, options, strict: true, allowPositionals: false });
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+}
+
+export function intFlag(name: string, v: string | undefined, def: number, min: number, max: number): number {
+  if (v === undefined) return def;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min || n > max) throw new UsageError(`--${name} must be an integer from ${min} to ${max}, got "${v}"`);
+  return n;
+}
+
+export function parseListen(v: string): Listen {
+  const m = /^(\[[^\]]+\]|[^:]+):(\d+)$/.exec(v);
+  if (!m || Number(m[2]) > 65535) throw new UsageError(`--listen must be HOST:PORT, got "${v}"`);
+  return { hostname: m[1].replace(/^\[|\]$/g, ''), port: Number(m[2]), text: v };
+}
+
+/** True for addresses only this host can reach. */
+export function isLoopback(host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, '').toLowerCase();
+  return h === 'localhost' || h === '::1' || /^127\.\d+\.\d+\.\d+$/.test(h);
+}
+
+/** A token from a file (first line, trimmed): not on the command line, where any user reads it in
+ *  /proc/PID/cmdline. The file must not be readable by group or others. */
+function readTokenFile(path: string): string {
+  let mode: number;
+  try {
+    mode = statSync(path).mode;
+  } catch (e) {
+    throw new UsageError(`--token-file ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  if ((mode & 0o077) !== 0) throw new UsageError(`--token-file ${path} is readable by other users (mode ${(mode & 0o777).toString(8)}): chmod 600 ${path}`);
+  const token = readFileSync(path, 'utf8').split('\n')[0].trim();
+  if (!token) throw new UsageError(`--token-file ${path} is empty`);
+  return token;
+}
+
+export function runConfig(argv: string[], env: NodeJS.ProcessEnv = process.env): RunConfig {
+  if (wantsHelp(argv)) throw new HelpRequested(RUN_HELP);
+  const { values } = parse(argv, {
+    listen: { type: 'string', default: '127.0.0.1:7070' },
+    'data-dir': { type: 'string', default: './data' },
+    window: { type: 'string' },
+    'sample-hz': { type: 'string' },
+    'retention-days': { type: 'string' },
+    'debug-dir': { type: 'string', multiple: true },
+    'runtime-root': { type: 'string', default: '/' },
+    zones: { type: 'string' },
+    'cloud-metadata': { type: 'string', default: 'auto' },
+    'clickhouse-url': { type: 'string' },
+    'dns-timeout': { type: 'string' },
+    'dns-top-domains': { type: 'string' },
+    token: { type: 'string' },
+    'token-file': { type: 'string' },
+    'query-timeout': { type: 'string' },
+    'max-concurrent-queries': { type: 'string' },
+  });
+  const v = values as Record<string, string | string[] | undefined>;
+  const str = (k: string) => v[k] as string | undefined;
+  const dnsTimeoutSeconds = Number(str('dns-timeout') ?? 5);
+  if (!Number.isFinite(dnsTimeoutSeconds) || dnsTimeoutSeconds < 0.1 || dnsTimeoutSeconds > 300) throw new UsageError(`--dns-timeout must be a number of seconds from 0.1 to 300, got "${str('dns-timeout')}"`);
+  const listen = parseListen(str('listen')!);
+  if (str('token') !== undefined && str('token-file') !== undefined) throw new UsageError('give --token or --token-file, not both');
+  const token = str('token-file') !== undefined ? readTokenFile(str('token-file')!) : (str('token') ?? env.KILN_TOKEN ?? undefined);
+  if (token !== undefined && token.length < 8) throw new UsageError('--token must be at least 8 characters');
+  if (!isLoopback(listen.hostname) && !token) throw new UsageError(`refusing to serve on ${listen.text} (not loopback) without a token: pass --token or set KILN_TOKEN`);
+  if (str('clickhouse-url')) throw new UsageError('--clickhouse-url is for `kiln server` (ClickHouse server adapter); `kiln run` uses the embedded store');
+  const cloudMetadata = str('cloud-metadata')!;
+  if (cloudMetadata !== 'auto' && cloudMetadata !== 'off' && !/^https?:\/\/[^/]+/.test(cloudMetadata)) throw new UsageError(`--cloud-metadata must be auto, off or an http(s) base URL, got "${cloudMetadata}"`);
+  return {
+    listen,
+    token,
+    dataDir: resolve(str('data-dir')!),
+    windowSeconds: intFlag('window', str('window'), 60, 1, 3600),
+    sampleHz: intFlag('sample-hz', str('sample-hz'), 97, 1, 10000),
+    retentionDays: intFlag('retention-days', str('retention-days'), 7, 1, 3650),
+    debugDirs: v['debug-dir'] as string[] | undefined,
+    runtimeRoot: str('runtime-root')!,
+    zonesFile: str('zones'),
+    cloudMetadata,
+    dnsTimeoutSeconds,
+    dnsTopDomains: intFlag('dns-top-domains', str('dns-top-domains'), 100, 1, 10000),
+    queryTimeoutSeconds: intFlag('query-timeout', str('query-timeout'), 30, 1, 3600),
+    maxConcurrentQueries: intFlag('max-concurrent-queries', str('max-concurrent-queries'), 4, 1, 256),
+  };
+}
+
+export interface ReportConfig {
+  month: string;
+  format: string;
+  url: string;
+  token: string | undefined;
+}
+
+export function reportConfig(argv: string[], env: NodeJS.ProcessEnv = process.env): ReportConfig {
+  if (wantsHelp(argv)) throw new HelpRequested(REPORT_HELP);
+  const { values } = parse(argv, { month: { type: 'string' }, format: { type: 'string', default: 'focus' }, url: { type: 'string', default: 'http://127.0.0.1:7070' }, token: { type: 'string' } });
+  const v = values as Record<string, string | undefined>;
+  if (!v.month) throw new UsageError('--month YYYY-MM is required');
+  return { month: v.month, format: v.format!, url: v.url!, token: v.token ?? env.KILN_TOKEN };
+}
+
+export interface PricingConfig {
+  provider: string;
+  region: string;
+  dataDir: string;
+  endpoint: string | undefined;
+}
+
+export function pricingConfig(argv: string[]): PricingConfig {
+  if (wantsHelp(argv)) throw new HelpRequested(PRICING_HELP);
+  const [sub, ...rest] = argv;
+  if (sub !== 'refresh') throw new UsageError('the only subcommand is `refresh` (kiln pricing refresh --provider aws --region R)');
+  const { values } = parse(rest, { provider: { type: 'string', default: 'aws' }, region: { type: 'string' }, 'data-dir': { type: 'string', default: './data' }, endpoint: { type: 'string' } });
+  const v = values as Record<string, string | undefined>;
+  if (v.provider !== 'aws') throw new UsageError(`only --provider aws has a price API client here; ${v.provider} prices come from the bundled snapshot`);
+  if (!v.region) throw new UsageError('--region is required (e.g. us-east-1)');
+  return { provider: v.provider, region: v.region, dataDir: resolve(v['data-dir']!), endpoint: v.endpoint };
+}

@@ -1,0 +1,44 @@
+/* Who a process is, for every collector (ARCHITECTURE.md "Host identity"): built once by the
+ * composition root and shared, so no collector depends on another. Containers and units are named from
+ * the cgroup id, which still resolves after the process (or the container) is gone; other processes by
+ * their executable, through the process table (their comm when they exited before we saw them). */
+import { defaultProviders } from './app-naming.js';
+import { CgroupResolver } from './cgroup-resolver.js';
+import { KERNEL_APP, ProcessTable, type ProcessTableOptions } from './process-table.js';
+
+export interface ProcessRef {
+  tgid: number;
+  cgroupId: bigint;
+  /** the process's (or the sampled thread's) comm, used when /proc no longer has it */
+  comm: string;
+  kthread?: boolean;
+}
+
+export interface AppIdentity {
+  app: string;
+  containerId: string;
+}
+
+/** The application of a process: its container or unit, else its executable. */
+export function appOf(p: ProcessRef, cgroups: CgroupResolver, processes: ProcessTable): AppIdentity {
+  if (p.kthread) return { app: KERNEL_APP, containerId: '' };
+  const cg = cgroups.lookup(p.cgroupId);
+  if (!cg.app.startsWith('cgroup:') && !cg.app.startsWith('cgroup-id:')) return { app: cg.app, containerId: cg.containerId };
+  const e = processes.lookup(p.tgid, p.cgroupId, p.comm, false);
+  return { app: e.app, containerId: e.containerId };
+}
+
+export class HostIdentity {
+  constructor(
+    readonly processes: ProcessTable,
+    readonly cgroups: CgroupResolver,
+  ) {}
+
+  static create(opts: { runtimeRoot?: string } & ProcessTableOptions = {}): HostIdentity {
+    return new HostIdentity(new ProcessTable(opts), new CgroupResolver(defaultProviders(opts.runtimeRoot ?? '/')));
+  }
+
+  appOf(p: ProcessRef): AppIdentity {
+    return appOf(p, this.cgroups, this.processes);
+  }
+}
