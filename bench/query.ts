@@ -1,7 +1,7 @@
 /* Query time of the flamegraph and pprof endpoints for one application over 24 h of 60 s windows.
  * The data is generated: 1440 windows, each 97 Hz x 60 s of samples over 400 of a 3000-stack pool. */
-import { ProfileRepository } from '../store/profiles.js';
-import { ChdbStore } from '../store/chdb-store.js';
+import { ProfileRepository } from '../store/tables/profiles.js';
+import { ChdbStore } from '../store/adapters/chdb.js';
 import { schemaStatements } from '../store/schema.js';
 import { tempDir } from '../testing/testkit.js';
 import { createApi } from '../web/api.js';

@@ -12,7 +12,7 @@ import { currentSnapshot } from '../netcost/pricing.js';
 import { loadZonesFile, type Topology } from '../netcost/topology.js';
 import { teeSink } from '../pipeline/tee.js';
 import { preflight } from '../preflight.js';
-import { ChdbStore } from '../store/chdb-store.js';
+import { ChdbStore } from '../store/adapters/chdb.js';
 import { schemaStatements } from '../store/schema.js';
 import { StoreSink } from '../store/store-sink.js';
 import { createApi } from '../web/api.js';

@@ -12,7 +12,7 @@ import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { getJson, launchChromium, makeCgroup, removeCgroup, repoRoot, spawnInCgroup, startKiln, tempDir, waitExit, bpfTest, type KilnProcess } from '../testing/testkit.js';
 import { TestNet } from '../testing/netns.js';
-import type { DnsApiRow } from '../store/dns.js';
+import type { DnsApiRow } from '../store/tables/dns-windows.js';
 
 const SERVER = join(repoRoot, 'testing/testdata/dns-server.js');
 const ARTIFACTS = join(repoRoot, 'test-artifacts');

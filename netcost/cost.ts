@@ -10,6 +10,8 @@
  *   `nat-gateway-processing`) carrying billed bytes only, so bytes still sum to the traffic over rows.
  * Every row is auditable by hand: cost_usd = billed_bytes / pricing_unit_bytes × unit_price_usd. */
 import type { TrafficClass } from './classify.js';
+import type { GroupBy, NetcostRepository } from '../store/tables/net-flows.js';
+import type { TimeRange } from '../store/sql.js';
 import { allocateTiered, type PriceSnapshot } from './pricing.js';
 
 export interface UsageRow {
@@ -153,6 +155,32 @@ export function monthsOf(from: number, to: number): { month: string; start: numb
     const next = Date.UTC(y, m + 1, 1) / 1000;
     if (monthStart >= to) break;
     out.push({ month: `${y}-${String(m + 1).padStart(2, '0')}`, start: Math.max(from, monthStart), end: Math.min(to, next), monthStart });
+  }
+  return out;
+}
+
+/** Cost rows over a range: the stored usage priced here, where the month's tiers stand. */
+export async function costOf(flows: NetcostRepository, range: TimeRange, groupBy: GroupBy, snapshot: PriceSnapshot | null, app?: string): Promise<CostRow[]> {
+  const [usage, egressBefore] = await Promise.all([flows.usage(range, groupBy, app), flows.egressBefore(range)]);
+  return priceUsage(usage, { snapshot, egressBefore });
+}
+
+/**
+ * Cost per app over time (buckets of `step` seconds), for the UI chart: one usage query for all
+ * buckets; each bucket is priced where the month's tiers stand after the buckets before it.
+ */
+export async function costSeries(flows: NetcostRepository, range: TimeRange, step: number, snapshot: PriceSnapshot | null): Promise<{ t: number; app: string; cost_usd: number }[]> {
+  const [usage, egressBefore] = await Promise.all([flows.usage(range, 'app', undefined, step), flows.egressBefore(range)]);
+  const buckets = new Map<number, UsageRow[]>();
+  for (const u of usage) buckets.set(u.bucket, [...(buckets.get(u.bucket) ?? []), u]);
+  const out: { t: number; app: string; cost_usd: number }[] = [];
+  for (const [bucket, rows] of [...buckets].sort((a, b) => a[0] - b[0])) {
+    const byApp = new Map<string, number>();
+    for (const r of priceUsage(rows, { snapshot, egressBefore: new Map(egressBefore) })) byApp.set(String(r.group.app), (byApp.get(String(r.group.app)) ?? 0) + r.cost_usd);
+    for (const [app, cost] of byApp) out.push({ t: range.from + bucket * step, app, cost_usd: cost });
+    for (const r of rows) {
+      if (r.class === 'internet') egressBefore.set(`${r.month}|${r.region}`, (egressBefore.get(`${r.month}|${r.region}`) ?? 0) + r.bytesSent);
+    }
   }
   return out;
 }

@@ -4,7 +4,7 @@
  * (mapping i at i<<40) so mappings never overlap, keeping address - start + offset = file offset. */
 import { gzipSync } from 'node:zlib';
 import { Function as PFunction, Line, Location, Mapping, Profile, Sample, StringTable, ValueType } from 'pprof-format';
-import type { MappingRow, PprofStackRow } from '../store/profiles.js';
+import type { MappingRow, PprofStackRow } from '../store/tables/profiles.js';
 
 export interface PprofInput {
   stacks: PprofStackRow[];

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { buildFlamegraph } from './flamegraph.js';
 import type { Frame } from './types.js';
-import { TRUNCATED_FRAME, WindowAggregator, windowStart } from './window.js';
+import { windowStart } from '../pipeline/scheduler.js';
+import { TRUNCATED_FRAME, WindowAggregator } from './window.js';
 
 const m = { file: '/bin/x', buildId: '', start: 0n, limit: 0x1000n, offset: 0n };
 const frames = (...names: string[]): Frame[] => names.map((name, i) => ({ name, mapping: m, address: BigInt(i) }));

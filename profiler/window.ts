@@ -1,4 +1,5 @@
 /* Per-application aggregation of symbolized samples into fixed windows (aligned to the wall clock). */
+import { windowStart } from '../pipeline/scheduler.js';
 import type { Frame } from './types.js';
 
 export interface StackCount {
@@ -32,54 +33,6 @@ interface AppAgg {
 }
 
 export const TRUNCATED_FRAME = '[truncated: too many distinct stacks in window]';
-
-export function windowStart(unixSeconds: number, windowSeconds: number): number {
-  return Math.floor(unixSeconds / windowSeconds) * windowSeconds;
-}
-
-/**
- * Runs `flushWindow` just after every wall-clock window boundary (plus 200 ms, so the window is
- * complete), never overlapping itself. It gets the start of the window that what was collected since
- * the previous flush belongs to: the window containing the previous flush, or the one that just ended.
- */
-export class WindowSchedule {
-  #timer: NodeJS.Timeout | undefined;
-  #running: Promise<void> | null = null;
-  #lastFlush = Date.now() / 1000;
-
-  constructor(
-    readonly windowSeconds: number,
-    private readonly flushWindow: (start: number) => Promise<void>,
-  ) {}
-
-  start(): void {
-    const w = this.windowSeconds * 1000;
-    const next = Math.floor(Date.now() / w) * w + w + 200;
-    this.#timer = setTimeout(() => {
-      void this.flush().finally(() => this.start());
-    }, next - Date.now());
-    this.#timer.unref();
-  }
-
-  /** Flushes now (also at stop); a flush already running is joined, not repeated. */
-  flush(): Promise<void> {
-    this.#running ??= this.#flush().finally(() => {
-      this.#running = null;
-    });
-    return this.#running;
-  }
-
-  stop(): void {
-    if (this.#timer) clearTimeout(this.#timer);
-  }
-
-  #flush(): Promise<void> {
-    const now = Date.now() / 1000;
-    const start = windowStart(Math.max(this.#lastFlush, now - this.windowSeconds + 0.5), this.windowSeconds);
-    this.#lastFlush = now;
-    return this.flushWindow(start);
-  }
-}
 
 export function stackKey(frames: Frame[]): string {
   let k = '';

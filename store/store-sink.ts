@@ -2,11 +2,11 @@
  * queued in the bounded write queue. A window the queue drops is recorded as lost (its samples or rows)
  * in collector_losses, with the next window that gets through. */
 import type { WindowEnvelope, WindowSink } from '../pipeline/contracts.js';
-import { LossLedger, LossRepository } from './losses.js';
-import { ProfileRepository } from './profiles.js';
-import { RunqRepository } from './runq.js';
-import { DnsRepository } from './dns.js';
-import { NetcostRepository } from './netcost.js';
+import { LossLedger, LossRepository } from './tables/collector-losses.js';
+import { ProfileRepository } from './tables/profiles.js';
+import { RunqRepository } from './tables/runq-windows.js';
+import { DnsRepository } from './tables/dns-windows.js';
+import { NetcostRepository } from './tables/net-flows.js';
 import type { Store, TableInsert } from './store.js';
 import { WindowWriteQueue, type WriteQueueOptions, type WriteQueueStats } from './write-queue.js';
 

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { tempDir } from '../testing/testkit.js';
-import { ChdbStore } from './chdb-store.js';
+import { ChdbStore } from './adapters/chdb.js';
 import { StoreError, type QueryParams, type Store } from './store.js';
 import { WindowWriteQueue } from './write-queue.js';
 

@@ -7,14 +7,14 @@ import { z } from 'zod';
 import { diffTrees, rankChanges } from '../profiler/diff.js';
 import { buildFlamegraph } from '../profiler/flamegraph.js';
 import { buildPprof, encodePprofGzip } from '../profiler/pprof.js';
-import type { ProfileRepository } from '../store/profiles.js';
-import type { RunqRepository } from '../store/runq.js';
-import type { DnsRepository } from '../store/dns.js';
-import type { NetcostRepository } from '../store/netcost.js';
-import { LOSS_REASONS, type LossRepository } from '../store/losses.js';
+import type { ProfileRepository } from '../store/tables/profiles.js';
+import type { RunqRepository } from '../store/tables/runq-windows.js';
+import type { DnsRepository } from '../store/tables/dns-windows.js';
+import type { NetcostRepository } from '../store/tables/net-flows.js';
+import { LOSS_REASONS, type LossRepository } from '../store/tables/collector-losses.js';
 import type { PriceSnapshot } from '../netcost/pricing.js';
 import { focusCsv, focusRows, type ReportContext } from '../netcost/focus.js';
-import { monthRange, type CostRow } from '../netcost/cost.js';
+import { costOf, costSeries, monthRange, type CostRow } from '../netcost/cost.js';
 import { stringify } from 'csv-stringify/sync';
 import { requireLoopbackHost, requireToken } from './auth.js';
 import { QueryLimiter, type QueryLimitOptions } from './query-limits.js';
@@ -245,7 +245,7 @@ export function createApi(opts: ApiOptions): Hono {
     const q = parse(querySchemas.netcost, c);
     const r = range(q.from, q.to);
     const n = netcost();
-    const rows = await n.repo.cost(r, q.group_by, n.snapshot(), q.app);
+    const rows = await costOf(n.repo, r, q.group_by, n.snapshot(), q.app);
     return c.json(rows.map(costJson));
   });
 
@@ -255,14 +255,14 @@ export function createApi(opts: ApiOptions): Hono {
     const step = q.step ?? Math.max(60, Math.ceil((r.to - r.from) / 48 / 60) * 60);
     if ((r.to - r.from) / step > 500) bad(`step ${step} s gives more than 500 points over this range: use a larger step`);
     const n = netcost();
-    return c.json({ step, points: await n.repo.costSeries(r, step, n.snapshot()) });
+    return c.json({ step, points: await costSeries(n.repo, r, step, n.snapshot()) });
   });
 
   app.get('/api/v1/reports/monthly', async (c) => {
     const q = parse(querySchemas.monthly, c);
     const r = monthRange(q.month);
     const n = netcost();
-    const rows = await n.repo.cost(r, 'app', n.snapshot());
+    const rows = await costOf(n.repo, r, 'app', n.snapshot());
     if (q.format === 'json') return c.json({ month: q.month, rows: rows.map(costJson) });
     const file = `kiln-netcost-${q.month}${q.format === 'focus' ? '-focus' : ''}.csv`;
     const headers = { 'content-type': 'text/csv; charset=utf-8', 'content-disposition': `attachment; filename="${file}"` };

@@ -4,7 +4,7 @@
 
 import type { DiffNode, DiffTree, FunctionChange } from '../../profiler/diff.js';
 import type { FlameNode as PlainNode } from '../../profiler/flamegraph.js';
-import type { RunqRow } from '../../store/runq.js';
+import type { RunqRow } from '../../store/tables/runq-windows.js';
 import { $, getJson } from './dom.js';
 
 /* d3 and d3-flame-graph are loaded as globals by index.html */

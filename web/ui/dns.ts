@@ -3,7 +3,7 @@
  * rcodes, timeouts), and NXDOMAIN for a domain that also resolved in the range (a typo in one
  * config, a search-list expansion, a flapping record). The URL holds app, range, sort and filter. */
 
-import type { DnsApiRow } from '../../store/dns.js';
+import type { DnsApiRow } from '../../store/tables/dns-windows.js';
 import { $, appendCells, getJson } from './dom.js';
 
 type Row = DnsApiRow & { errors: number; checks: string[] };

@@ -1,9 +1,12 @@
 /* Profile reads and writes over a Store (same SQL for both adapters). */
 import { createHash } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
-import type { Frame, MappingDesc } from '../profiler/types.js';
-import type { ProfileWindow } from '../profiler/window.js';
-import { runInserts, type Store, type TableInsert } from './store.js';
+import type { Frame, MappingDesc } from '../../profiler/types.js';
+import type { ProfileWindow } from '../../profiler/window.js';
+import { runInserts, type Store, type TableInsert } from '../store.js';
+import { RANGE_SQL, appExists, defineTable, rfc3339, type RowOf, type TimeRange } from '../sql.js';
+
+export type { TimeRange };
 
 export function id64(parts: string): string {
   return createHash('sha1').update(parts).digest().readBigUInt64LE(0).toString();
@@ -49,19 +52,30 @@ export interface MappingRow {
   file_offset: string;
 }
 
-export interface TimeRange {
-  /** unix seconds, inclusive */
-  from: number;
-  /** unix seconds, exclusive */
-  to: number;
-}
-
-/** The windows of a TimeRange: those whose start lies in [from, to). */
-export const RANGE_SQL = 'ts >= toDateTime({from:Int64}) AND ts < toDateTime({to:Int64})';
-
-function rfc3339(clickhouseDateTime: string): string {
-  return `${clickhouseDateTime.replace(' ', 'T')}Z`;
-}
+/* "Stack stored once, samples by reference" (as in Coroot's and miHoYo's ClickHouse profiling designs):
+ * a sample row is (window, app, container, stack id, count); each distinct stack and mapping is a row
+ * of its own, de-duplicated by ReplacingMergeTree and kept alive by last_seen. */
+export const PROFILE_SAMPLES = defineTable(
+  'profile_samples',
+  { ts: 'DateTime', window_seconds: 'UInt32', host: 'LowCardinality(String)', app: 'LowCardinality(String)', container_id: 'String', stack_id: 'UInt64', samples: 'UInt64', period_ns: 'UInt64' },
+  (days) => `ENGINE = MergeTree PARTITION BY toDate(ts) ORDER BY (app, ts, stack_id) TTL ts + INTERVAL ${days} DAY DELETE`,
+);
+export const PROFILE_STACKS = defineTable(
+  'profile_stacks',
+  { stack_id: 'UInt64', functions: 'Array(String)', addresses: 'Array(UInt64)', mapping_ids: 'Array(UInt64)', last_seen: 'DateTime' },
+  (days) => `ENGINE = ReplacingMergeTree(last_seen) ORDER BY stack_id TTL last_seen + INTERVAL ${days} DAY DELETE`,
+);
+export const PROFILE_MAPPINGS = defineTable(
+  'profile_mappings',
+  { mapping_id: 'UInt64', file: 'String', build_id: 'String', memory_start: 'UInt64', memory_limit: 'UInt64', file_offset: 'UInt64', last_seen: 'DateTime' },
+  (days) => `ENGINE = ReplacingMergeTree(last_seen) ORDER BY mapping_id TTL last_seen + INTERVAL ${days} DAY DELETE`,
+);
+/** which applications had a window, for the app list */
+export const APP_WINDOWS = defineTable(
+  'app_windows',
+  { ts: 'DateTime', window_seconds: 'UInt32', host: 'LowCardinality(String)', app: 'LowCardinality(String)', container_id: 'String', source: 'LowCardinality(String)' },
+  (days) => `ENGINE = MergeTree PARTITION BY toDate(ts) ORDER BY (app, ts) TTL ts + INTERVAL ${days} DAY DELETE`,
+);
 
 export class ProfileRepository {
   /** stacks/mappings stored recently: not written again until an hour has passed (keeps last_seen fresh
@@ -84,10 +98,10 @@ export class ProfileRepository {
    */
   prepareWindow(w: ProfileWindow, source = 'profiler'): TableInsert[] {
     const lastSeen = w.start + w.seconds;
-    const mappingRows: Record<string, unknown>[] = [];
-    const stackRows: Record<string, unknown>[] = [];
-    const sampleRows: Record<string, unknown>[] = [];
-    const appRows: Record<string, unknown>[] = [];
+    const mappingRows: RowOf<typeof PROFILE_MAPPINGS.columns>[] = [];
+    const stackRows: RowOf<typeof PROFILE_STACKS.columns>[] = [];
+    const sampleRows: RowOf<typeof PROFILE_SAMPLES.columns>[] = [];
+    const appRows: RowOf<typeof APP_WINDOWS.columns>[] = [];
     const mappingIds = new Map<MappingDesc, string>();
     const stackIds = new Set<string>();
     const mappingSeen = new Set<string>();
@@ -143,10 +157,10 @@ export class ProfileRepository {
     };
     // referenced rows first, so a reader never sees a sample whose stack is missing
     return [
-      { table: 'profile_mappings', rows: mappingRows, done: mark('m', mappingRows, 'mapping_id') },
-      { table: 'profile_stacks', rows: stackRows, done: mark('s', stackRows, 'stack_id') },
-      { table: 'profile_samples', rows: sampleRows },
-      { table: 'app_windows', rows: appRows },
+      { table: PROFILE_MAPPINGS.name, rows: mappingRows, done: mark('m', mappingRows, 'mapping_id') },
+      { table: PROFILE_STACKS.name, rows: stackRows, done: mark('s', stackRows, 'stack_id') },
+      { table: PROFILE_SAMPLES.name, rows: sampleRows },
+      { table: APP_WINDOWS.name, rows: appRows },
     ];
   }
 
@@ -167,9 +181,8 @@ export class ProfileRepository {
     }));
   }
 
-  async appExists(app: string): Promise<boolean> {
-    const rows = await this.store.query('SELECT 1 AS x FROM app_windows WHERE app = {app:String} LIMIT 1', { app });
-    return rows.length > 0;
+  appExists(app: string): Promise<boolean> {
+    return appExists(this.store, APP_WINDOWS, app);
   }
 
   #stacksSql(columns: string): string {

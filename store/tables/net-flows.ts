@@ -1,10 +1,40 @@
 /* Network flows in the store, and the usage queries network cost is priced from. */
-import type { TrafficClass } from '../netcost/classify.js';
-import { monthsOf, priceUsage, type CostRow, type UsageRow } from '../netcost/cost.js';
-import type { FlowWindow } from '../netcost/flows.js';
-import type { PriceSnapshot } from '../netcost/pricing.js';
-import { RANGE_SQL, type TimeRange } from './profiles.js';
-import { runInserts, type Store, type TableInsert } from './store.js';
+import type { TrafficClass } from '../../netcost/classify.js';
+import { monthsOf, type UsageRow } from '../../netcost/cost.js';
+import type { FlowWindow } from '../../netcost/flows.js';
+import { RANGE_SQL, appExists, defineTable, type RowOf, type TimeRange } from '../sql.js';
+import { runInserts, type Store, type TableInsert } from '../store.js';
+
+/** Network flows per window; kept at least 62 days so the current and the previous month can be
+ *  reported (tiers need the whole month). */
+export const NET_FLOWS = defineTable(
+  'net_flows',
+  {
+    ts: 'DateTime',
+    window_seconds: 'UInt32',
+    host: 'LowCardinality(String)',
+    app: 'LowCardinality(String)',
+    container_id: 'String',
+    direction: 'LowCardinality(String)',
+    local_address: 'String',
+    peer_address: 'String',
+    port: 'UInt16',
+    peer_app: 'LowCardinality(String)',
+    class: 'LowCardinality(String)',
+    local_zone: 'LowCardinality(String)',
+    peer_zone: 'LowCardinality(String)',
+    region: 'LowCardinality(String)',
+    bytes_sent: 'UInt64',
+    bytes_received: 'UInt64',
+    retransmits: 'UInt64',
+    connections: 'UInt64',
+    failed_connects: 'UInt64',
+    via_nat: 'UInt8 DEFAULT 0',
+  },
+  (days) => `ENGINE = MergeTree PARTITION BY toYYYYMM(ts) ORDER BY (app, ts) TTL ts + INTERVAL ${Math.max(days, 62)} DAY DELETE`,
+  // data directories from before NAT gateway accounting
+  ['ALTER TABLE net_flows ADD COLUMN IF NOT EXISTS via_nat UInt8 DEFAULT 0'],
+);
 
 export type GroupBy = 'app' | 'peer' | 'class';
 
@@ -25,9 +55,8 @@ export class NetcostRepository {
   /** The window's rows, for the write queue. */
   prepareWindow(w: FlowWindow): TableInsert[] {
     return [{
-      table: 'net_flows',
-      rows:
-      w.rows.map((r) => ({
+      table: NET_FLOWS.name,
+      rows: w.rows.map((r): RowOf<typeof NET_FLOWS.columns> => ({
         ts: w.start,
         window_seconds: w.seconds,
         host: w.host,
@@ -94,11 +123,6 @@ export class NetcostRepository {
     return out;
   }
 
-  async cost(range: TimeRange, groupBy: GroupBy, snapshot: PriceSnapshot | null, app?: string): Promise<CostRow[]> {
-    const [usage, egressBefore] = await Promise.all([this.usage(range, groupBy, app), this.egressBefore(range)]);
-    return priceUsage(usage, { snapshot, egressBefore });
-  }
-
   /** The main peers of each app and class by bytes ("peer-app" or "address:port"), keyed `app\0class`. */
   async topPeers(range: TimeRange, n: number): Promise<Map<string, string[]>> {
     const rows = await this.store.query<{ app: string; class: string; peer: string }>(
@@ -111,26 +135,6 @@ export class NetcostRepository {
     for (const r of rows) {
       const k = `${r.app}\0${r.class}`;
       out.set(k, [...(out.get(k) ?? []), r.peer]);
-    }
-    return out;
-  }
-
-  /**
-   * Cost per app over time (buckets of `step` seconds), for the UI chart: one usage query for all
-   * buckets; each bucket is priced where the month's tiers stand after the buckets before it.
-   */
-  async costSeries(range: TimeRange, step: number, snapshot: PriceSnapshot | null): Promise<{ t: number; app: string; cost_usd: number }[]> {
-    const [usage, egressBefore] = await Promise.all([this.usage(range, 'app', undefined, step), this.egressBefore(range)]);
-    const buckets = new Map<number, UsageRow[]>();
-    for (const u of usage) buckets.set(u.bucket, [...(buckets.get(u.bucket) ?? []), u]);
-    const out: { t: number; app: string; cost_usd: number }[] = [];
-    for (const [bucket, rows] of [...buckets].sort((a, b) => a[0] - b[0])) {
-      const byApp = new Map<string, number>();
-      for (const r of priceUsage(rows, { snapshot, egressBefore: new Map(egressBefore) })) byApp.set(String(r.group.app), (byApp.get(String(r.group.app)) ?? 0) + r.cost_usd);
-      for (const [app, cost] of byApp) out.push({ t: range.from + bucket * step, app, cost_usd: cost });
-      for (const r of rows) {
-        if (r.class === 'internet') egressBefore.set(`${r.month}|${r.region}`, (egressBefore.get(`${r.month}|${r.region}`) ?? 0) + r.bytesSent);
-      }
     }
     return out;
   }

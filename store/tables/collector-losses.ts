@@ -1,7 +1,14 @@
 /* What collectors lost, per window (collector_losses): written beside the data, read by the pages so a
  * user sees that a selected range is incomplete, by how much and why. */
-import { RANGE_SQL, type TimeRange } from './profiles.js';
-import type { Store, TableInsert } from './store.js';
+import { RANGE_SQL, appExists, defineTable, type RowOf, type TimeRange } from '../sql.js';
+import type { Store, TableInsert } from '../store.js';
+
+/** What a collector lost, per window it was noticed in. */
+export const COLLECTOR_LOSSES = defineTable(
+  'collector_losses',
+  { ts: 'DateTime', window_seconds: 'UInt32', host: 'LowCardinality(String)', collector: 'LowCardinality(String)', reason: 'LowCardinality(String)', count: 'UInt64' },
+  (days) => `ENGINE = MergeTree PARTITION BY toDate(ts) ORDER BY (collector, ts) TTL ts + INTERVAL ${days} DAY DELETE`,
+);
 
 export interface LossRecord {
   /** window start (unix seconds) the loss was noticed in */
@@ -34,8 +41,8 @@ export class LossRepository {
   prepare(losses: LossRecord[]): TableInsert[] {
     const rows = losses
       .filter((l) => l.count > 0)
-      .map((l) => ({ ts: l.start, window_seconds: l.seconds, host: l.host, collector: l.collector, reason: l.reason, count: l.count }));
-    return rows.length ? [{ table: 'collector_losses', rows }] : [];
+      .map((l): RowOf<typeof COLLECTOR_LOSSES.columns> => ({ ts: l.start, window_seconds: l.seconds, host: l.host, collector: l.collector, reason: l.reason, count: l.count }));
+    return rows.length ? [{ table: COLLECTOR_LOSSES.name, rows }] : [];
   }
 
   /** Losses in the range, summed per collector and reason (one collector when given). */

@@ -3,7 +3,7 @@
  * delays collection's inserts by more than the one query running. Each query is bounded in time. */
 import { mkdirSync } from 'node:fs';
 import { Session } from 'chdb';
-import { StoreError, type QueryParams, type Store } from './store.js';
+import { StoreError, type QueryParams, type Store } from '../store.js';
 
 export interface ChdbStoreOptions {
   /** a query running longer is stopped with TIMEOUT_EXCEEDED (max_execution_time); default 30 */

@@ -1,9 +1,28 @@
 /* Run-queue latency windows: one row per cgroup per window, the histogram as a fixed-length array
  * (bpf/runq.h slots), so any range of windows sums with sumForEach. */
-import { RUNQ_SLOTS, quantileUs, slotBoundsUs } from '../runq/layout.js';
-import type { RunqWindow } from '../runq/collector.js';
-import { RANGE_SQL, type TimeRange } from './profiles.js';
-import { runInserts, type Store, type TableInsert } from './store.js';
+import { RUNQ_SLOTS, quantileUs, slotBoundsUs } from '../../runq/layout.js';
+import type { RunqWindow } from '../../runq/collector.js';
+import { RANGE_SQL, appExists, defineTable, type RowOf, type TimeRange } from '../sql.js';
+import { runInserts, type Store, type TableInsert } from '../store.js';
+
+/** One row per application per window, the histogram as a fixed-length array (bpf/runq.h slots), so any
+ *  range of windows sums with sumForEach. */
+export const RUNQ_WINDOWS = defineTable(
+  'runq_windows',
+  {
+    ts: 'DateTime',
+    window_seconds: 'UInt32',
+    host: 'LowCardinality(String)',
+    app: 'LowCardinality(String)',
+    container_id: 'String',
+    cgroup_id: 'UInt64',
+    cgroup_path: 'String',
+    slots: 'Array(UInt64)',
+    total_ns: 'UInt64',
+    waits: 'UInt64',
+  },
+  (days) => `ENGINE = MergeTree PARTITION BY toDate(ts) ORDER BY (app, ts) TTL ts + INTERVAL ${days} DAY DELETE`,
+);
 
 export interface RunqRow {
   app: string;
@@ -33,9 +52,8 @@ export class RunqRepository {
   /** The window's rows, for the write queue. */
   prepareWindow(w: RunqWindow): TableInsert[] {
     return [{
-      table: 'runq_windows',
-      rows:
-      w.rows.map((r) => ({
+      table: RUNQ_WINDOWS.name,
+      rows: w.rows.map((r): RowOf<typeof RUNQ_WINDOWS.columns> => ({
         ts: w.start,
         window_seconds: w.seconds,
         host: w.host,
@@ -50,8 +68,8 @@ export class RunqRepository {
     }];
   }
 
-  async appExists(app: string): Promise<boolean> {
-    return (await this.store.query('SELECT 1 AS x FROM runq_windows WHERE app = {app:String} LIMIT 1', { app })).length > 0;
+  appExists(app: string): Promise<boolean> {
+    return appExists(this.store, RUNQ_WINDOWS, app);
   }
 
   /** Per application: summed histogram, percentiles, total delay. All apps when `app` is omitted. */

@@ -1,8 +1,37 @@
 /* DNS windows: one row per application × domain × qtype per window; any range sums the counts and
  * merges the latency sketches (sumMap over DDSketch bins), so percentiles aggregate correctly. */
-import { binQuantiles, type DnsWindow } from '../dns/aggregate.js';
-import { RANGE_SQL, type TimeRange } from './profiles.js';
-import { runInserts, type Store, type TableInsert } from './store.js';
+import { binQuantiles, type DnsWindow } from '../../dns/aggregate.js';
+import { RANGE_SQL, appExists, defineTable, type RowOf, type TimeRange } from '../sql.js';
+import { runInserts, type Store, type TableInsert } from '../store.js';
+
+/** One row per application × domain × qtype per window; latency as DDSketch bins (keys, counts), which
+ *  merge over any range by summing (sumMap). */
+export const DNS_WINDOWS = defineTable(
+  'dns_windows',
+  {
+    ts: 'DateTime',
+    window_seconds: 'UInt32',
+    host: 'LowCardinality(String)',
+    app: 'LowCardinality(String)',
+    container_id: 'String',
+    domain: 'String',
+    qtype: 'LowCardinality(String)',
+    requests: 'UInt64',
+    noerror: 'UInt64',
+    nxdomain: 'UInt64',
+    servfail: 'UInt64',
+    refused: 'UInt64',
+    other_errors: 'UInt64',
+    no_answer: 'UInt64',
+    timeouts: 'UInt64',
+    latency_keys: 'Array(Int32)',
+    latency_counts: 'Array(UInt64)',
+    latency_sum_ms: 'Float64',
+    nameservers: 'Array(String)',
+    transports: 'Array(LowCardinality(String))',
+  },
+  (days) => `ENGINE = MergeTree PARTITION BY toDate(ts) ORDER BY (app, domain, ts) TTL ts + INTERVAL ${days} DAY DELETE`,
+);
 
 export interface DnsApiRow {
   app: string;
@@ -38,9 +67,8 @@ export class DnsRepository {
   /** The window's rows, for the write queue. */
   prepareWindow(w: DnsWindow): TableInsert[] {
     return [{
-      table: 'dns_windows',
-      rows:
-      w.rows.map((r) => {
+      table: DNS_WINDOWS.name,
+      rows: w.rows.map((r): RowOf<typeof DNS_WINDOWS.columns> => {
         const keys = [...r.latency.keys()].sort((a, b) => a - b);
         return {
           ts: w.start,
@@ -68,8 +96,8 @@ export class DnsRepository {
     }];
   }
 
-  async appExists(app: string): Promise<boolean> {
-    return (await this.store.query('SELECT 1 AS x FROM dns_windows WHERE app = {app:String} LIMIT 1', { app })).length > 0;
+  appExists(app: string): Promise<boolean> {
+    return appExists(this.store, DNS_WINDOWS, app);
   }
 
   /** Rows per application × domain × qtype over the range, most requests first. */

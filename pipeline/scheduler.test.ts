@@ -1,0 +1,81 @@
+/* The window scheduler with collectors of the test's own (the contract is small enough to implement in
+ * a few lines): every collector is asked to close the window that just ended, windows go to the sink,
+ * a failing collector does not stop the others, loss growth becomes a losses window, ticks never
+ * overlap, and stop() closes what is open before stopping every collector. */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { Collector, EndedWindow, WindowEnvelope, WindowSink } from './contracts.js';
+import { WindowScheduler, windowStart } from './scheduler.js';
+
+class TestCollector implements Collector {
+  calls: { ended: EndedWindow; final: boolean }[] = [];
+  lost = 0;
+  stopped = false;
+  running = 0;
+  maxRunning = 0;
+  constructor(
+    readonly name: string,
+    readonly fail = false,
+  ) {}
+  start(): void {}
+  async closeWindows(ended: EndedWindow, final: boolean): Promise<WindowEnvelope[]> {
+    this.running++;
+    this.maxRunning = Math.max(this.maxRunning, this.running);
+    await new Promise((r) => setTimeout(r, 5));
+    this.running--;
+    this.calls.push({ ended, final });
+    if (this.fail) throw new Error(`${this.name} broke`);
+    return [{ kind: 'runq', start: ended.start, seconds: ended.seconds, host: 'h', rows: [] }];
+  }
+  async stop(): Promise<void> {
+    this.stopped = true;
+  }
+  health() {
+    return { status: {}, losses: { map_full: this.lost }, programs: [] };
+  }
+}
+
+function collectingSink(): WindowSink & { got: WindowEnvelope[] } {
+  const got: WindowEnvelope[] = [];
+  return { got, write: (w) => void got.push(w), flush: async () => undefined, close: async () => undefined };
+}
+
+describe('window scheduler', () => {
+  it('closes the window that just ended in every collector, counts, and passes losses on', async () => {
+    let now = 1000.2; // just after the boundary of the window [990, 1000)
+    const a = new TestCollector('a');
+    const b = new TestCollector('b', true);
+    const sink = collectingSink();
+    const errors: string[] = [];
+    const s = new WindowScheduler({ windowSeconds: 10, host: 'h', collectors: [a, b], sink, now: () => now, onError: (n, e) => errors.push(`${n}: ${(e as Error).message}`) });
+    now = 1010.2;
+    a.lost = 3;
+    await Promise.all([s.tick(), s.tick()]); // the second call joins the first
+    assert.equal(a.calls.length, 1);
+    assert.deepEqual(a.calls[0], { ended: { start: 1000, seconds: 10 }, final: false });
+    assert.deepEqual(errors, ['b: b broke'], 'a failing collector is reported, the others go on');
+    assert.deepEqual(s.stats('a'), { windowsFlushed: 1, windowErrors: 0 });
+    assert.deepEqual(s.stats('b'), { windowsFlushed: 0, windowErrors: 1 });
+    assert.deepEqual(
+      sink.got.map((w) => w.kind),
+      ['runq', 'losses'],
+    );
+    const losses = sink.got[1];
+    assert.ok(losses.kind === 'losses');
+    assert.deepEqual(losses.rows, [{ collector: 'a', reason: 'map_full', count: 3 }]);
+    assert.equal(losses.start, 1000);
+    // no growth, no losses window
+    now = 1020.2;
+    await s.tick();
+    assert.equal(sink.got.filter((w) => w.kind === 'losses').length, 1);
+    assert.equal(a.maxRunning, 1, 'never overlapping');
+    await s.stop();
+    assert.equal(a.calls.at(-1)!.final, true, 'stop closes what is open');
+    assert.ok(a.stopped && b.stopped);
+  });
+
+  it('aligns windows to the wall clock', () => {
+    assert.equal(windowStart(125.7, 60), 120);
+    assert.equal(windowStart(120, 60), 120);
+  });
+});
