@@ -4,27 +4,29 @@
  * (anonymous and file-backed), Kiln's CPU, its BPF programs' run time, the fill of every kernel map of
  * Kiln's, the store queue and every loss counter. KILN_SOAK_MINUTES and KILN_SOAK_EVERY_MINUTES shorten it. */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { buildFixtures, startKiln, tempDir, waitExit } from '../testing/testkit.js';
 import { cpuSecondsPrecise, fmtMB, killAll } from './common.js';
 
-interface BpftoolMap {
-  id: number;
-  name?: string;
-  max_entries?: number;
-  pids?: { pid: number }[];
-}
-
-/** Entries in each of the process's BPF maps (hash and LRU maps; arrays are full by definition). */
+/** Entries in each hash map the process holds (its BPF map fds, from /proc/PID/fdinfo: map_id). */
 function mapFill(pid: number): string {
-  const maps = JSON.parse(execFileSync('bpftool', ['map', 'show', '--json'], { encoding: 'utf8' })) as (BpftoolMap & { type?: string })[];
+  const ids = new Set<number>();
+  for (const fd of readdirSync(`/proc/${pid}/fdinfo`)) {
+    try {
+      const m = /^map_id:\s*(\d+)/m.exec(readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'utf8'));
+      if (m) ids.add(Number(m[1]));
+    } catch {
+      // closed meanwhile
+    }
+  }
   const out: string[] = [];
-  for (const m of maps) {
-    if (!m.pids?.some((p) => p.pid === pid) || !m.type?.includes('hash')) continue;
-    const n = (JSON.parse(execFileSync('bpftool', ['map', 'dump', 'id', String(m.id), '--json'], { encoding: 'utf8', maxBuffer: 1 << 30 })) as unknown[]).length;
-    out.push(`${m.name} ${n}/${m.max_entries}`);
+  for (const id of [...ids].sort((a, b) => a - b)) {
+    const info = JSON.parse(execFileSync('bpftool', ['map', 'show', 'id', String(id), '--json'], { encoding: 'utf8' })) as { name?: string; type?: string; max_entries?: number };
+    if (!info.type?.includes('hash')) continue;
+    const n = (JSON.parse(execFileSync('bpftool', ['map', 'dump', 'id', String(id), '--json'], { encoding: 'utf8', maxBuffer: 1 << 30 })) as unknown[]).length;
+    out.push(`${info.name} ${n}/${info.max_entries}`);
   }
   return out.join(', ');
 }
@@ -35,9 +37,12 @@ function rssSplit(pid: number): { anon: number; file: number } {
   return { anon: kb('RssAnon'), file: kb('RssFile') + kb('RssShmem') };
 }
 
-function bpfSeconds(pid: number): number {
-  const progs = JSON.parse(execFileSync('bpftool', ['prog', 'show', '--json'], { encoding: 'utf8' })) as { run_time_ns?: number; pids?: { pid: number }[] }[];
-  return progs.filter((p) => p.pids?.some((x) => x.pid === pid)).reduce((t, p) => t + (p.run_time_ns ?? 0), 0) / 1e9;
+/** Kiln's own BPF run time so far, from its /metrics (the kernel's accounting per program). */
+async function bpfSeconds(url: string): Promise<number> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  let s = 0;
+  for (const m of text.matchAll(/^kiln_bpf_program_run_time_seconds_total\{[^}]*\} (\S+)$/gm)) s += Number(m[1]);
+  return s;
 }
 
 export async function soak(): Promise<void> {
@@ -67,14 +72,14 @@ export async function soak(): Promise<void> {
   console.log(`\nSoak: kiln run (60 s windows, 97 Hz), ${minutes} min of 4,096 recurring stacks on both CPUs, ~20 processes/s, thread storms, TCP and DNS churn`);
   const t0 = Date.now();
   let cpu0 = cpuSecondsPrecise(pid);
-  let bpf0 = bpfSeconds(pid);
+  let bpf0 = await bpfSeconds(kiln.url);
   let last = t0;
   try {
     for (let m = every; m <= minutes; m += every) {
       await sleep(Math.max(0, t0 + m * 60_000 - Date.now()));
       const now = Date.now();
       const cpu = cpuSecondsPrecise(pid);
-      const bpf = bpfSeconds(pid);
+      const bpf = await bpfSeconds(kiln.url);
       const wall = (now - last) / 1000;
       const rss = rssSplit(pid);
       const status = (await (await fetch(`${kiln.url}/api/v1/status`)).json()) as { store: Record<string, unknown>; profiler: Record<string, number>; dns: Record<string, number> };

@@ -10,7 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parse as parseCsv } from 'csv-parse/sync';
 import { getJson, launchChromium, makeCgroup, randomHex, removeCgroup, repoRoot, spawnInCgroup, startKiln, tempDir, waitExit, writeJson, bpfTest, type KilnProcess } from '../testing/testkit.js';
-import type { NetcostApiRow } from '../web/api.js';
+import type { NetcostApiRow } from '../web/routes/netcost.js';
 import { queryMetadata } from './cloud-metadata.js';
 import { monthRange } from './cost.js';
 import { TestNet } from '../testing/netns.js';

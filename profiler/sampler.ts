@@ -199,7 +199,8 @@ export class CpuSampler {
     this.#stacksRead += BigInt(count);
     for (let i = 0; i < count; i++) {
       const h = keys.readBigUInt64LE(i * 8);
-      if (!this.#stackCache.has(h)) this.#stackCache.set(h, decodeProfileStack(values, i * PROFILE_STACK.size));
+      // get(), not has(): a stack read again is recent again, so the least recently sampled go first
+      if (this.#stackCache.get(h) === undefined) this.#stackCache.set(h, decodeProfileStack(values, i * PROFILE_STACK.size));
     }
   }
 

@@ -2,7 +2,7 @@
  * price, tier and billed bytes behind each figure, and the cost over the month as a stacked chart.
  * The URL holds the month and grouping. */
 
-import type { NetcostApiRow } from '../api.js';
+import type { NetcostApiRow } from '../routes/netcost.js';
 import { $, appendCells, getJson } from './dom.js';
 
 /* d3 is loaded as a global by cost.html */

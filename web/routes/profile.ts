@@ -1,0 +1,100 @@
+/* /api/v1/apps and /api/v1/profile/*: the application list, flamegraphs, comparisons and pprof. */
+import { Hono } from 'hono';
+import { diffTrees, rankChanges } from '../../profiler/diff.js';
+import { buildFlamegraph } from '../../profiler/flamegraph.js';
+import { buildPprof, encodePprofGzip } from '../../profiler/pprof.js';
+import type { ProfileRepository } from '../../store/tables/profiles.js';
+import { bad, notFound, parseQuery, timeRange } from '../params.js';
+import { querySchemas } from '../schemas.js';
+
+export interface ProfileRoutesOptions {
+  profiles: ProfileRepository;
+  /** nominal period when a selection has no samples to derive one from */
+  defaultPeriodNs: number;
+  now: () => number;
+}
+
+export function appsRoutes(opts: ProfileRoutesOptions): Hono {
+  const app = new Hono();
+  app.get('/', async (c) => {
+    const q = parseQuery(querySchemas.range, c);
+    return c.json(await opts.profiles.apps(timeRange(opts.now(), q.from, q.to)));
+  });
+  return app;
+}
+
+export function profileRoutes(opts: ProfileRoutesOptions): Hono {
+  const app = new Hono();
+
+  async function requireApp(name: string): Promise<void> {
+    if (!(await opts.profiles.appExists(name))) notFound(`app "${name}" has never been seen`);
+  }
+
+  /** The two sides of a comparison: another range of the same app, or another app (same range by default). */
+  async function sides(q: { app: string; from?: string; to?: string; base_app?: string; base_from?: string; base_to?: string }) {
+    const now = opts.now();
+    const compared = timeRange(now, q.from, q.to);
+    if (!q.base_app && q.base_from === undefined && q.base_to === undefined) {
+      bad('base: give base_from and base_to (another range), or base_app (another app)');
+    }
+    const base = timeRange(now, q.base_from, q.base_to, 'base_', q.base_app ? compared : undefined);
+    const baseApp = q.base_app ?? q.app;
+    await requireApp(q.app);
+    if (baseApp !== q.app) await requireApp(baseApp);
+    const [a, b] = await Promise.all([opts.profiles.stacks(q.app, compared), opts.profiles.stacks(baseApp, base)]);
+    return { compared, base, baseApp, a, b };
+  }
+
+  app.get('/flamegraph', async (c) => {
+    const q = parseQuery(querySchemas.selection, c);
+    const r = timeRange(opts.now(), q.from, q.to);
+    await requireApp(q.app);
+    return c.json(buildFlamegraph(q.app, await opts.profiles.stacks(q.app, r)));
+  });
+
+  app.get('/diff', async (c) => {
+    const q = parseQuery(querySchemas.comparison, c);
+    const { a, b } = await sides(q);
+    return c.json(diffTrees(q.app, a, b, q.mode));
+  });
+
+  app.get('/changes', async (c) => {
+    const q = parseQuery(querySchemas.changes, c);
+    const { compared, base, baseApp, a, b } = await sides(q);
+    const total = a.reduce((s, x) => s + x.samples, 0);
+    const baseTotal = b.reduce((s, x) => s + x.samples, 0);
+    return c.json({
+      app: q.app,
+      base_app: baseApp,
+      from: compared.from,
+      to: compared.to,
+      base_from: base.from,
+      base_to: base.to,
+      total,
+      base_total: baseTotal,
+      functions: rankChanges(a, b, { limit: q.limit, minSamples: q.min_samples }),
+    });
+  });
+
+  app.get('/pprof', async (c) => {
+    const q = parseQuery(querySchemas.selection, c);
+    const r = timeRange(opts.now(), q.from, q.to);
+    await requireApp(q.app);
+    const { stacks, mappings } = await opts.profiles.pprofStacks(q.app, r);
+    let samples = 0;
+    let ns = 0;
+    for (const s of stacks) {
+      samples += s.samples;
+      ns += s.cpu_ns;
+    }
+    const periodNs = samples > 0 ? Math.round(ns / samples) : opts.defaultPeriodNs;
+    const profile = buildPprof({ stacks, mappings, from: r.from, to: r.to, periodNs, comment: [`kiln app=${q.app}`] });
+    const body = encodePprofGzip(profile);
+    const file = `${q.app.replace(/[^A-Za-z0-9._-]+/g, '_')}-${r.from}-${r.to}.pb.gz`;
+    return c.body(new Uint8Array(body), 200, {
+      'content-type': 'application/octet-stream',
+      'content-disposition': `attachment; filename="${file}"`,
+    });
+  });
+  return app;
+}
