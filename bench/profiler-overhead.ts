@@ -1,4 +1,4 @@
-/* Profiler overhead at 97 Hz with both CPUs busy (DESIGN.md: (agent CPU + BPF run time) / wall) for the
+/* Profiler overhead at 97 Hz with both CPUs busy ((agent CPU + BPF run time) / wall, as README.md "Performance" defines it) for the
  * collectors alone and for the whole `kiln run`, against `perf record -F 97 -a -g` in the same run; and
  * workload slowdown: spinner iterations in a fixed time with each tool running vs nothing. Modes
  * alternate within each round so drift in the machine hits all of them alike. */

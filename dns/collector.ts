@@ -1,5 +1,5 @@
 /* The DNS collector: bpf/dns.bpf.c on the syscall tracepoints, its ring buffer read every 20 ms, each
- * event matched into query records (tracker.ts), named per DESIGN.md and aggregated per window. */
+ * event matched into query records (tracker.ts), named through host/ (ARCHITECTURE.md "Host identity") and aggregated per window. */
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { BpfObject, type BpfMap } from '../native/index.js';

@@ -1,4 +1,4 @@
-/* Application names from cgroup paths (DESIGN.md "Application naming"): containers of the
+/* Application names from cgroup paths (ARCHITECTURE.md "Host identity", README.md "Application naming"): containers of the
  * recognised runtimes and systemd units get a name from their cgroup and the runtime's metadata;
  * anything else is named by its executable's base name, kernel threads are `kernel`. */
 import { readFileSync, readdirSync } from 'node:fs';

@@ -1,4 +1,4 @@
-/* Where hosts are: the zones file (`--zones FILE`, YAML or JSON, DESIGN.md format) parsed and validated
+/* Where hosts are: the zones file (`--zones FILE`, YAML or JSON, the format in README.md "Network cost") parsed and validated
  * into regions, zones (name and zone id) with their CIDRs, internet CIDRs, named services, and the
  * private CIDRs that reach the internet through a NAT gateway. */
 import { readFileSync } from 'node:fs';
