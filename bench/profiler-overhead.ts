@@ -1,7 +1,11 @@
-/* Profiler overhead at 97 Hz with both CPUs busy ((agent CPU + BPF run time) / wall, as README.md "Performance" defines it) for the
- * collectors alone and for the whole `kiln run`, against `perf record -F 97 -a -g` in the same run; and
- * workload slowdown: spinner iterations in a fixed time with each tool running vs nothing. Modes
- * alternate within each round so drift in the machine hits all of them alike. */
+/* Overhead at 97 Hz with both CPUs busy ((agent CPU + BPF run time) / wall, as README.md "Performance"
+ * defines it): the profiler alone (the collector harness with only the profiler, its BPF program), the
+ * whole `kiln run` at the default 60 s window (every collector, every one of its BPF programs, counted
+ * from its own /metrics), and `perf record -F 97 -a -g`, in the same run; and workload slowdown: spinner
+ * iterations in a fixed time with each tool running vs nothing. With KILN_BENCH_BASELINE=<another
+ * checkout, built>, that checkout's profiler and `kiln run` are measured too, alternating with these
+ * (before/after a change on the same machine). Modes alternate within each round so drift in the
+ * machine hits all of them alike. */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { join } from 'node:path';
@@ -22,21 +26,40 @@ interface Measured {
   work: number;
 }
 
-type Mode = 'nothing' | 'collectors' | 'kiln run' | 'perf record';
+type Mode = 'nothing' | 'collectors' | 'kiln run' | 'perf record' | 'collectors (baseline)' | 'kiln run (baseline)';
 
-async function startTool(mode: Mode, hz: number): Promise<{ pid: number | null; stop: () => Promise<void> }> {
-  if (mode === 'nothing') return { pid: null, stop: async () => {} };
-  if (mode === 'collectors') {
-    const h = spawn(process.execPath, [...AGENT_NODE_FLAGS, join(repoRoot, 'dist/bench/collector-harness.js'), '--sample-hz', String(hz), '--window', '60'], { stdio: ['ignore', 'pipe', 'inherit'] });
+const BASELINE = process.env.KILN_BENCH_BASELINE;
+
+interface Tool {
+  pid: number | null;
+  /** BPF seconds of this tool's own programs so far */
+  bpfSeconds: () => Promise<number>;
+  stop: () => Promise<void>;
+}
+
+/** Kiln's BPF run time from its own /metrics: every program of every collector, nobody else's. */
+async function kilnBpfSeconds(url: string): Promise<number> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  let sum = 0;
+  for (const m of text.matchAll(/^kiln_bpf_program_run_time_seconds_total\{[^}]*\} (\S+)$/gm)) sum += Number(m[1]);
+  return sum;
+}
+
+async function startTool(mode: Mode, hz: number): Promise<Tool> {
+  const none = async () => 0;
+  if (mode === 'nothing') return { pid: null, bpfSeconds: none, stop: async () => {} };
+  const root = mode.endsWith('(baseline)') ? BASELINE! : repoRoot;
+  if (mode.startsWith('collectors')) {
+    const h = spawn(process.execPath, [...AGENT_NODE_FLAGS, join(root, 'dist/bench/collector-harness.js'), '--only', 'profiler', '--sample-hz', String(hz), '--window', '60'], { stdio: ['ignore', 'pipe', 'inherit'] });
     await once(h.stdout!, 'data');
-    return { pid: h.pid!, stop: () => stopProc(h, 'SIGTERM') };
+    return { pid: h.pid!, bpfSeconds: async () => bpfRunTimeNs('kiln_profile').runTimeNs / 1e9, stop: () => stopProc(h, 'SIGTERM') };
   }
-  if (mode === 'kiln run') {
-    const k = await startKiln(['--sample-hz', String(hz), '--window', '10', '--data-dir', tempDir('bench-data')]);
-    return { pid: k.proc.pid!, stop: k.stop };
+  if (mode.startsWith('kiln run')) {
+    const k = await startKiln(['--sample-hz', String(hz), '--data-dir', tempDir('bench-data')], 30_000, root);
+    return { pid: k.proc.pid!, bpfSeconds: () => kilnBpfSeconds(k.url), stop: k.stop };
   }
   const p = spawn('perf', ['record', '-F', String(hz), '-a', '-g', '-q', '-o', join(tempDir('perf'), 'perf.data')], { stdio: 'ignore' });
-  return { pid: p.pid!, stop: () => stopProc(p, 'SIGINT') };
+  return { pid: p.pid!, bpfSeconds: none, stop: () => stopProc(p, 'SIGINT') };
 }
 
 async function stopProc(p: ChildProcess, sig: NodeJS.Signals): Promise<void> {
@@ -57,12 +80,12 @@ async function measure(mode: Mode, seconds: number, spinBin: string, hz = HZ): P
     });
     await sleep(500);
     const c0 = tool.pid ? cpuSecondsPrecise(tool.pid) : 0;
-    const b0 = mode === 'collectors' || mode === 'kiln run' ? bpfRunTimeNs('kiln_profile').runTimeNs : 0;
+    const b0 = await tool.bpfSeconds();
     const t0 = performance.now();
     await sleep(seconds * 1000);
     const wall = (performance.now() - t0) / 1000;
     const cpu = tool.pid ? (cpuSecondsPrecise(tool.pid) - c0) / wall : 0;
-    const bpf = b0 ? (bpfRunTimeNs('kiln_profile').runTimeNs - b0) / 1e9 / wall : 0;
+    const bpf = ((await tool.bpfSeconds()) - b0) / wall;
     // spinners ran 0.5 s before and until now: work per second of their whole life
     const lived = (performance.now() - t0) / 1000 + 0.5;
     await Promise.all(spinners.map((s) => stopProc(s, 'SIGTERM')));
@@ -73,10 +96,10 @@ async function measure(mode: Mode, seconds: number, spinBin: string, hz = HZ): P
   }
 }
 
-export async function profilerOverhead(seconds = 12, rounds = 3): Promise<void> {
+export async function profilerOverhead(seconds = Number(process.env.KILN_BENCH_SECONDS ?? 30), rounds = 3): Promise<void> {
   const spinBin = join(tempDir('spin'), 'spin');
   execFileSync('cc', ['-O1', '-fno-omit-frame-pointer', '-o', spinBin, join(repoRoot, 'bench/spin.c')]);
-  const modes: Mode[] = ['nothing', 'collectors', 'kiln run', 'perf record'];
+  const modes: Mode[] = ['nothing', 'collectors', 'kiln run', 'perf record', ...(BASELINE ? (['collectors (baseline)', 'kiln run (baseline)'] as Mode[]) : [])];
   const results = new Map<Mode, Measured[]>(modes.map((m) => [m, []]));
   for (let r = 0; r < rounds; r++) {
     // rotate the order each round
@@ -84,11 +107,13 @@ export async function profilerOverhead(seconds = 12, rounds = 3): Promise<void> 
   }
   const med = (m: Mode, f: keyof Measured) => median(results.get(m)!.map((x) => x[f]));
   const base = med('nothing', 'work');
-  console.log(`\nProfiler overhead at ${HZ} Hz, 2 CPUs busy, ${rounds} rounds x ${seconds} s, modes alternating (medians; % of one core):`);
-  console.log('  tool                 agent CPU   BPF run time    total   workload rate vs nothing');
+  console.log(`\nOverhead at ${HZ} Hz, 2 CPUs busy, ${rounds} rounds x ${seconds} s, modes alternating (medians; % of one core):`);
+  console.log('  collectors = the profiler alone (its process + kiln_profile); kiln run = the whole product at 60 s windows');
+  console.log(`  (process + every one of its BPF programs)${BASELINE ? `; (baseline) = ${BASELINE}` : ''}`);
+  console.log('  tool                    agent CPU   BPF run time    total   workload rate vs nothing');
   for (const m of modes.slice(1)) {
     console.log(
-      `  ${m.padEnd(18)}  ${fmtPct(med(m, 'cpu')).padStart(9)}   ${fmtPct(med(m, 'bpf')).padStart(11)}   ${fmtPct(med(m, 'total')).padStart(7)}   ${((med(m, 'work') / base) * 100).toFixed(2)}%`,
+      `  ${m.padEnd(21)}  ${fmtPct(med(m, 'cpu')).padStart(9)}   ${fmtPct(med(m, 'bpf')).padStart(11)}   ${fmtPct(med(m, 'total')).padStart(7)}   ${((med(m, 'work') / base) * 100).toFixed(2)}%`,
     );
   }
   const perf = med('perf record', 'total');

@@ -160,10 +160,10 @@ export interface KilnProcess {
   stop: () => Promise<void>;
 }
 
-/** Runs the real `kiln run` (dist/cli.js) and waits until it listens. */
-export async function startKiln(args: string[], timeoutMs = 30_000): Promise<KilnProcess> {
+/** Runs the real `kiln run` (dist/cli.js of this checkout, or of `root`) and waits until it listens. */
+export async function startKiln(args: string[], timeoutMs = 30_000, root = repoRoot): Promise<KilnProcess> {
   const port = await freePort();
-  const proc = spawn(process.execPath, [...AGENT_NODE_FLAGS, join(repoRoot, 'dist/cli.js'), 'run', '--listen', `127.0.0.1:${port}`, ...args], {
+  const proc = spawn(process.execPath, [...AGENT_NODE_FLAGS, join(root, 'dist/cli.js'), 'run', '--listen', `127.0.0.1:${port}`, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
