@@ -62,7 +62,7 @@ test('kiln rejects bad flags with a clear message', () => {
 
 test('kiln run on a data directory another process holds: one line naming that process', { skip: process.geteuid?.() !== 0 ? 'kiln run needs root to get as far as the store' : undefined }, async () => {
   const dir = tempDir('held');
-  const holder = spawn(process.execPath, ['--input-type=module', '-e', `import { ChdbStore } from '${join(repoRoot, 'dist/store/chdb-store.js')}'; const s = new ChdbStore('${dir}'); await s.query('SELECT 1'); console.log('held'); setInterval(() => {}, 1000);`], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const holder = spawn(process.execPath, ['--input-type=module', '-e', `import { ChdbStore } from '${join(repoRoot, 'dist/store/adapters/chdb.js')}'; const s = new ChdbStore('${dir}'); await s.query('SELECT 1'); console.log('held'); setInterval(() => {}, 1000);`], { stdio: ['ignore', 'pipe', 'inherit'] });
   try {
     await new Promise<void>((resolve, reject) => {
       holder.stdout!.on('data', (d) => String(d).includes('held') && resolve());
