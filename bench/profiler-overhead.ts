@@ -116,7 +116,6 @@ export async function profilerOverhead(seconds = Number(process.env.KILN_BENCH_S
       `  ${m.padEnd(21)}  ${fmtPct(med(m, 'cpu')).padStart(9)}   ${fmtPct(med(m, 'bpf')).padStart(11)}   ${fmtPct(med(m, 'total')).padStart(7)}   ${((med(m, 'work') / base) * 100).toFixed(2)}%`,
     );
   }
-  const perf = med('perf record', 'total');
   console.log('  perf record does its sampling and call-graph work in the kernel on the sampled CPUs: that cost shows');
   console.log('  only as workload slowdown, below this machine\'s noise at 97 Hz, hence the amplified run below.');
 

@@ -6,7 +6,7 @@ import { BpfObject, type BpfMap } from '../native/index.js';
 import { readPerCpuCounters } from '../native/decode.js';
 import type { HostIdentity } from '../host/identity.js';
 import type { Collector, CollectorHealth, EndedWindow, WindowEnvelope } from '../pipeline/contracts.js';
-import { DnsAggregator, type DnsWindow } from './aggregate.js';
+import { DnsAggregator } from './aggregate.js';
 import { DNS_STATS, decodeDnsEvents, type DnsEvent } from './layout.js';
 import { DnsTracker, type DnsQueryRecord } from './tracker.js';
 

@@ -6,7 +6,7 @@ import type { ProcessTable } from '../host/process-table.js';
 import type { Collector, CollectorHealth, EndedWindow, WindowEnvelope } from '../pipeline/contracts.js';
 import { CpuSampler, type RawSample, type SamplerStats } from './sampler.js';
 import { Symbolizer, type ProcessView, type SymbolizerOptions } from './symbolizer.js';
-import { WindowAggregator, stackKey, type ProfileWindow } from './window.js';
+import { WindowAggregator, stackKey } from './window.js';
 import { UNKNOWN_MAPPING, type Frame } from './types.js';
 
 export interface ProfileCollectorOptions {

@@ -1,6 +1,6 @@
 /* What collectors lost, per window (collector_losses): written beside the data, read by the pages so a
  * user sees that a selected range is incomplete, by how much and why. */
-import { RANGE_SQL, appExists, defineTable, type RowOf, type TimeRange } from '../sql.js';
+import { RANGE_SQL, defineTable, type RowOf, type TimeRange } from '../sql.js';
 import type { Store, TableInsert } from '../store.js';
 
 /** What a collector lost, per window it was noticed in. */

@@ -2,7 +2,7 @@
 import type { TrafficClass } from '../../netcost/classify.js';
 import { monthsOf, type UsageRow } from '../../netcost/cost.js';
 import type { FlowWindow } from '../../netcost/flows.js';
-import { RANGE_SQL, appExists, defineTable, type RowOf, type TimeRange } from '../sql.js';
+import { RANGE_SQL, defineTable, type RowOf, type TimeRange } from '../sql.js';
 import { runInserts, type Store, type TableInsert } from '../store.js';
 
 /** Network flows per window; kept at least 62 days so the current and the previous month can be
