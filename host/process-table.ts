@@ -114,10 +114,11 @@ export class ProcessTable {
         return hit;
       }
     }
+    let current: { exe: string; exeIno: bigint; startStack: bigint } | undefined;
     if (known) {
       const gone = this.#gone.get(`${tgid}:${image.startStack}`);
       if (gone && gone.cgroupId === cgroupId) return gone;
-      const current = this.#currentImage(tgid);
+      current = this.#image(tgid);
       if (current.startStack !== 0n && current.startStack !== image.startStack) {
         // the process exec'd again since this sample: /proc shows another image. Name the sampled one
         // by its executable (known by inode from this or an earlier look) and leave its frames
@@ -131,22 +132,24 @@ export class ProcessTable {
         return ghost;
       }
     }
-    const entry = this.#read(tgid, cgroupId, comm);
+    const entry = this.#read(tgid, cgroupId, comm, current);
     this.#byPid.set(tgid, entry);
     return entry;
   }
 
-  /** The image /proc shows now (stack start from /proc/PID/stat), and its executable remembered by inode. */
-  #currentImage(pid: number): { startStack: bigint } {
+  /** The image /proc shows now: its executable (remembered by inode, to name images that exec away
+   *  later) and its stack start (from /proc/PID/stat). */
+  #image(pid: number): { exe: string; exeIno: bigint; startStack: bigint } {
     const dir = `${this.#procRoot}/${pid}`;
+    const exe = this.#exe(pid);
+    let exeIno = 0n;
     try {
-      const exe = readlinkSync(`${dir}/exe`);
-      const ino = statSync(`${dir}/exe`, { bigint: true }).ino;
-      if (exe) this.#exeByIno.set(ino, exe);
+      exeIno = statSync(`${dir}/exe`, { bigint: true }).ino;
+      if (exe) this.#exeByIno.set(exeIno, exe);
     } catch {
-      // gone or no executable
+      // a kernel thread or a process gone: no executable
     }
-    return { startStack: this.#startStack(dir) };
+    return { exe, exeIno, startStack: this.#startStack(dir) };
   }
 
   #startStack(dir: string): bigint {
@@ -176,20 +179,13 @@ export class ProcessTable {
     }
   }
 
-  #read(pid: number, cgroupId: bigint, comm: string): ProcessEntry {
+  /** Reads a process from /proc; `image` when the caller just read it. */
+  #read(pid: number, cgroupId: bigint, comm: string, image = this.#image(pid)): ProcessEntry {
     const dir = `${this.#procRoot}/${pid}`;
+    const { exe, exeIno, startStack } = image;
     let exeBase = comm;
-    const exe = this.#exe(pid);
     let view: LiveProcess | null = null;
     let identity: { app: string; containerId: string } | null = null;
-    let exeIno = 0n;
-    try {
-      exeIno = statSync(`${dir}/exe`, { bigint: true }).ino;
-      if (exe) this.#exeByIno.set(exeIno, exe);
-    } catch {
-      // a kernel thread or a process gone: no executable
-    }
-    const startStack = this.#startStack(dir);
     try {
       const status = readFileSync(`${dir}/status`, 'utf8');
       const nsLine = /^NSpid:\s*(.*)$/m.exec(status);
