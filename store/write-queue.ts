@@ -108,8 +108,9 @@ export class WindowWriteQueue {
           this.#rows -= ins.rows.length;
           item.inserts.shift();
         }
-        if (this.#items[0] === item) this.#items.shift();
-        this.#rows -= item.rows; // 0 unless a table had no rows counted
+        // still the head: it cannot be dropped while one of its inserts runs, and nothing else runs
+        // between its last insert and here
+        this.#items.shift();
         this.#written++;
         this.#opts.onWritten?.(item.kind);
         delay = this.#opts.retryDelayMs;
@@ -125,19 +126,23 @@ export class WindowWriteQueue {
     }
   }
 
-  /** Sleeps, or less when stop() wants the worker to give up. */
+  /** Sleeps, or less when close() wants the worker to give up (one worker: one sleep at a time). */
   #sleep(ms: number): Promise<void> {
     return new Promise((resolve) => {
-      const t = setTimeout(resolve, ms);
-      t.unref();
-      this.#stopWaiters.push(() => {
-        clearTimeout(t);
+      const t = setTimeout(() => {
+        this.#wake = null;
         resolve();
-      });
+      }, ms);
+      t.unref();
+      this.#wake = () => {
+        clearTimeout(t);
+        this.#wake = null;
+        resolve();
+      };
     });
   }
 
-  #stopWaiters: (() => void)[] = [];
+  #wake: (() => void) | null = null;
 
   /** Resolves when every queued window is written (or `timeoutMs` passed: what is left is dropped). */
   async drain(timeoutMs: number): Promise<void> {
@@ -153,7 +158,7 @@ export class WindowWriteQueue {
   async close(timeoutMs = 10_000): Promise<void> {
     await this.drain(timeoutMs);
     this.#closed = true;
-    for (const wake of this.#stopWaiters.splice(0)) wake();
+    this.#wake?.();
     await this.#worker;
     for (const item of this.#items.splice(0)) {
       this.#rows -= item.rows;
