@@ -4,7 +4,7 @@ import { serve } from '@hono/node-server';
 import { readFileSync } from 'node:fs';
 import { hostname, networkInterfaces } from 'node:os';
 import { buildAgent, CollectorLoadError, why } from '../agent/agent.js';
-import { isLoopback, type RunConfig } from '../config/config.js';
+import type { RunConfig } from '../config/config.js';
 import { enableBpfStats } from '../native/index.js';
 import { Classifier } from '../netcost/classify.js';
 import { detectPlacement, type CloudPlacement } from '../netcost/cloud-metadata.js';
@@ -18,6 +18,7 @@ import { StoreSink } from '../store/store-sink.js';
 import { createApi } from '../web/api.js';
 import { KilnMetrics } from '../web/metrics.js';
 import { uiRoutes } from '../web/ui.js';
+import { isLoopback } from '../web/auth.js';
 
 export type Fail = (line: string) => never;
 

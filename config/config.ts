@@ -4,6 +4,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { isLoopback } from '../web/auth.js';
 
 type ParseArgsOptionsConfig = NonNullable<ParseArgsConfig['options']>;
 
@@ -117,12 +118,6 @@ export function parseListen(v: string): Listen {
   const m = /^(\[[^\]]+\]|[^:]+):(\d+)$/.exec(v);
   if (!m || Number(m[2]) > 65535) throw new UsageError(`--listen must be HOST:PORT, got "${v}"`);
   return { hostname: m[1].replace(/^\[|\]$/g, ''), port: Number(m[2]), text: v };
-}
-
-/** True for addresses only this host can reach. */
-export function isLoopback(host: string): boolean {
-  const h = host.replace(/^\[|\]$/g, '').toLowerCase();
-  return h === 'localhost' || h === '::1' || /^127\.\d+\.\d+\.\d+$/.test(h);
 }
 
 /** A token from a file (first line, trimmed): not on the command line, where any user reads it in

@@ -164,7 +164,6 @@ export class DnsCollector implements Collector {
     } catch (e) {
       this.#opts.onError?.(e);
     }
-    void final;
     if (this.#agg.empty) return [];
     const w = this.#agg.take(ended.start, ended.seconds, this.#opts.host);
     this.recordsFolded += w.folded;

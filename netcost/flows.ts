@@ -3,6 +3,7 @@
  * summed per (app, container, direction, peer address, service port, peer app, class) per window. */
 import { LRUCache } from 'lru-cache';
 import type { Collector, CollectorHealth, EndedWindow, WindowEnvelope } from '../pipeline/contracts.js';
+import { windowStart } from '../pipeline/scheduler.js';
 import type { HostIdentity } from '../host/identity.js';
 import { Classifier, type TrafficClass } from './classify.js';
 import { TcpCollector, type TcpDelta } from './tcp-collector.js';
@@ -113,7 +114,7 @@ export class FlowCollector implements Collector {
     this.#stats.collects++;
     const named = deltas.map((d) => ({ d, app: this.#external(d) ? null : this.#opts.identity.appOf(d) }));
     for (const { d, app } of named) if (app) this.#endpoints.set(tuple(d.localAddress, d.localPort, d.remoteAddress, d.remotePort), app.app);
-    const start = Math.floor(nowSec / this.#opts.windowSeconds) * this.#opts.windowSeconds;
+    const start = windowStart(nowSec, this.#opts.windowSeconds);
     let rows = this.#windows.get(start);
     if (!rows) this.#windows.set(start, (rows = new Map()));
     for (const { d, app } of named) {

@@ -94,6 +94,15 @@ export const STACK_CACHE_BYTES = 16 << 20;
 const STATE_ACTIVE = 0;
 const STATE_CLOCK_OFFSET = 1;
 
+/** Writes one u64 slot of profile_state. */
+function writeState(state: BpfMap, index: number, value: bigint): void {
+  const key = Buffer.alloc(4);
+  key.writeUInt32LE(index);
+  const val = Buffer.alloc(8);
+  val.writeBigInt64LE(value);
+  state.update(key, val);
+}
+
 export class CpuSampler {
   readonly periodNs: number;
   readonly cpus: number[];
@@ -126,11 +135,7 @@ export class CpuSampler {
           stats: o.map('profile_stats'),
         };
         // the clock offset before the first sample, so every sample carries a unix time
-        const key = Buffer.alloc(4);
-        key.writeUInt32LE(STATE_CLOCK_OFFSET);
-        const val = Buffer.alloc(8);
-        val.writeBigInt64LE(bootTimeOffsetNs());
-        m.state.update(key, val);
+        writeState(m.state, STATE_CLOCK_OFFSET, bootTimeOffsetNs());
         for (const cpu of this.cpus) o.attachCpuClock('kiln_profile', cpu, this.periodNs);
         return m;
       },
@@ -155,8 +160,8 @@ export class CpuSampler {
   async drain(): Promise<RawSample[]> {
     const old = this.#active;
     this.#active = old ^ 1;
-    this.#setState(STATE_ACTIVE, BigInt(this.#active));
-    this.#setState(STATE_CLOCK_OFFSET, bootTimeOffsetNs()); // follows clock steps (NTP) between drains
+    writeState(this.#state, STATE_ACTIVE, BigInt(this.#active));
+    writeState(this.#state, STATE_CLOCK_OFFSET, bootTimeOffsetNs()); // follows clock steps (NTP) between drains
     await sleep(2);
     const { keys, values, count } = this.#counts[old].drain();
     this.#drains++;
@@ -183,14 +188,6 @@ export class CpuSampler {
     return out;
   }
 
-  #setState(index: number, value: bigint): void {
-    const key = Buffer.alloc(4);
-    key.writeUInt32LE(index);
-    const val = Buffer.alloc(8);
-    val.writeBigInt64LE(value);
-    this.#state.update(key, val);
-  }
-
   /** Moves every stack out of the kernel map into the cache; decodes only new ones. One batch call with
    *  room for the whole map: a smaller buffer can end a batch early (a hash bucket that does not fit
    *  gives ENOSPC) and leave stacks behind whose counts were already drained. */
@@ -202,11 +199,6 @@ export class CpuSampler {
       // get(), not has(): a stack read again is recent again, so the least recently sampled go first
       if (this.#stackCache.get(h) === undefined) this.#stackCache.set(h, decodeProfileStack(values, i * PROFILE_STACK.size));
     }
-  }
-
-  /** Entries in the kernel maps right now (reads them whole: for tests and the soak bench, not scrapes). */
-  mapFill(): { stacks: number; counts: number } {
-    return { stacks: this.#stacks.dump().count, counts: this.#counts[0].dump().count + this.#counts[1].dump().count };
   }
 
   #stack(h: bigint): BigUint64Array | null {

@@ -63,7 +63,6 @@ export class RunqCollector implements Collector {
 
   /** The waits read now happened since the last close: they belong to the window that just ended. */
   async closeWindows(ended: EndedWindow, final: boolean): Promise<WindowEnvelope[]> {
-    void final;
     const { keys, values, count } = this.#hists.drain();
     const byApp = new Map<string, RunqRow>();
     for (let i = 0; i < count; i++) {

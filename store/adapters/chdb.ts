@@ -66,11 +66,6 @@ export class ChdbStore implements Store {
       });
   }
 
-  /** Calls waiting for the engine: writes and queries. */
-  pending(): { writes: number; reads: number } {
-    return { writes: this.#writes.length, reads: this.#reads.length };
-  }
-
   exec(sql: string, params: QueryParams = {}): Promise<void> {
     return this.#serial(async () => {
       try {
