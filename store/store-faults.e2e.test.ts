@@ -86,7 +86,9 @@ describe('store faults and load under kiln run', bpfTest(), () => {
       procs.push(busy);
       const started = Math.ceil(Date.now() / 1000);
       await waitFor('inserts failing', async () => (await status()).store.insertErrors >= 3, 60_000, k.log);
-      await sleep(3 * WINDOW * 1000); // a few windows with the disk full
+      // the disk stays full for five windows of busy's life: the windows checked below (from the first
+      // whole one to two after recovery) are then at least five, however fast the failures came
+      await waitFor('five windows of the outage', async () => Date.now() / 1000 >= started + 5 * WINDOW, 60_000, k.log);
       rmSync(join(mnt, 'filler'));
       const recovered = Math.ceil(Date.now() / 1000);
       await waitFor('the queue written out', async () => (await status()).store.queuedWindows === 0, 60_000, k.log);
