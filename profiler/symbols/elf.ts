@@ -26,6 +26,7 @@ export interface LoadSegment {
 interface Section {
   name: string;
   type: number;
+  addr: number;
   offset: number;
   size: number;
   link: number;
@@ -123,6 +124,7 @@ export class ElfFile {
         raw.push({
           nameOff: sh.readUInt32LE(o),
           type: sh.readUInt32LE(o + 4),
+          addr: Number(sh.readBigUInt64LE(o + 16)),
           offset: Number(sh.readBigUInt64LE(o + 24)),
           size: Number(sh.readBigUInt64LE(o + 32)),
           link: sh.readUInt32LE(o + 40),
@@ -178,6 +180,14 @@ export class ElfFile {
       o = descStart + ((descsz + 3) & ~3);
     }
     return '';
+  }
+
+  /** A section's bytes and address by name; null when absent, empty or without bytes in the file. */
+  section(name: string, maxBytes: number): { data: Buffer; vaddr: number } | null {
+    const sec = this.#sections.find((s) => s.name === name);
+    if (!sec || sec.type === SHT_NOBITS || sec.size === 0) return null;
+    if (sec.size > maxBytes) throw new RangeError(`${name} is ${sec.size} bytes, over the ${maxBytes}-byte bound`);
+    return { data: this.#read(sec.offset, sec.size), vaddr: sec.addr };
   }
 
   /** Function symbols from .symtab (preferred: it has the local ones) plus .dynsym. */
