@@ -3,6 +3,7 @@
 import { HostIdentity } from '../host/identity.js';
 import type { Collector } from '../pipeline/contracts.js';
 import { ProfileCollector } from '../profiler/collector.js';
+import type { UnwindMode } from '../profiler/sampler.js';
 import { RunqCollector } from '../runq/collector.js';
 import { FlowCollector } from '../netcost/flows.js';
 import type { Classifier } from '../netcost/classify.js';
@@ -15,6 +16,9 @@ export interface AgentSettings {
   /** how often the profiler drains its maps (default 1000 ms) */
   drainIntervalMs?: number;
   debugDirs?: string[];
+  /** how user stacks are walked (default tables) and the kernel memory for the tables */
+  unwind?: UnwindMode;
+  unwindTableBytes?: number;
   dnsTimeoutSeconds: number;
   dnsTopDomains: number;
   classifier: Classifier;
@@ -39,7 +43,17 @@ export const COLLECTORS: CollectorFactory[] = [
     name: 'profiler',
     what: "the CPU profiler's BPF program",
     create: ({ settings: s, identity, onError }) =>
-      new ProfileCollector({ sampleHz: s.sampleHz, windowSeconds: s.windowSeconds, drainIntervalMs: s.drainIntervalMs, host: s.host, symbolizer: { debugDirs: s.debugDirs }, processes: identity.processes, onError }),
+      new ProfileCollector({
+        sampleHz: s.sampleHz,
+        windowSeconds: s.windowSeconds,
+        drainIntervalMs: s.drainIntervalMs,
+        host: s.host,
+        symbolizer: { debugDirs: s.debugDirs },
+        unwind: s.unwind,
+        unwindTableBytes: s.unwindTableBytes,
+        processes: identity.processes,
+        onError,
+      }),
   },
   { name: 'runq', what: 'the run-queue BPF program', create: ({ settings: s, identity, onError }) => new RunqCollector({ host: s.host, identity, onError }) },
   {

@@ -54,6 +54,39 @@ struct {
 	__type(value, __u64);
 } profile_stats SEC(".maps");
 
+/* ---- unwind tables: sizes set by user space before load (profiler/unwind/unwind-maps.ts) ---- */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct unwind_row);
+} unwind_rows SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct unwind_table);
+} unwind_tables SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, __u32);
+	__type(value, struct unwind_proc);
+} unwind_procs SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u32);
+	__type(value, __u32);
+} unwind_requests SEC(".maps");
+
+/* set before load: 1 = walk user stacks with unwind tables, 0 = frame pointers only (the kernel's walk) */
+const volatile __u32 unwind_with_tables = 0;
+
 /* per-CPU scratch for one stack walk (too large for the 512-byte BPF stack) */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -88,6 +121,20 @@ static __always_inline __u64 hash_stack(const struct profile_stack *s, __u32 dep
 	return h ? h : 1;
 }
 
+/* Stores scratch's first `depth` frames if new; returns their hash (0 when the map is full). */
+static __always_inline __u64 store_stack(struct profile_stack *scratch, __u32 depth)
+{
+	scratch->depth = depth;
+	scratch->pad = 0;
+	__u64 h = hash_stack(scratch, depth);
+	long err = bpf_map_update_elem(&profile_stacks, &h, scratch, BPF_NOEXIST);
+	if (err && err != -17 /* EEXIST: already stored */) {
+		stat_inc(PROFILE_STAT_STACKS_FULL);
+		return 0;
+	}
+	return h;
+}
+
 /* Walk one stack into scratch, store it if new, return its hash (0 when the walk failed). */
 static __always_inline __u64 record_stack(struct bpf_perf_event_data *ctx, struct profile_stack *scratch,
 					  __u64 flags, __u32 err_stat)
@@ -103,15 +150,239 @@ static __always_inline __u64 record_stack(struct bpf_perf_event_data *ctx, struc
 	if (depth > KILN_MAX_STACK_DEPTH)
 		depth = KILN_MAX_STACK_DEPTH;
 	/* slots past depth keep stale frames: the hash covers only [0, depth) and readers stop at depth */
-	scratch->depth = depth;
-	scratch->pad = 0;
-	__u64 h = hash_stack(scratch, depth);
-	long err = bpf_map_update_elem(&profile_stacks, &h, scratch, BPF_NOEXIST);
-	if (err && err != -17 /* EEXIST: already stored */) {
-		stat_inc(PROFILE_STAT_STACKS_FULL);
+	return store_stack(scratch, depth);
+}
+
+/* ---- the walk by unwind tables ----
+ * One bpf_loop whose every iteration is one small step of a state machine: start a frame, halve the
+ * search among the process's mappings, halve the search among the binary's rows, apply the rule. The
+ * verifier checks the step once, whatever the table sizes (nested bounded loops made it walk every
+ * combination of search paths). */
+
+enum walk_end {
+	WALK_GOING = 0,
+	WALK_DONE,       /* outermost frame, or a zero return address / frame pointer */
+	WALK_SIGNAL,
+	WALK_UNSUPPORTED,
+	WALK_READ,
+	WALK_DEPTH,
+	WALK_BAD_FRAME,
+};
+
+enum walk_phase {
+	PHASE_FRAME = 0, /* record pc, start the mapping search */
+	PHASE_MAPPING,   /* binary search over the process's mappings: [lo, hi) */
+	PHASE_ROW,       /* binary search over the table's rows: [lo, hi), first row `first` */
+};
+
+struct walk {
+	__u64 pc;
+	__u64 sp;
+	__u64 bp;
+	__u64 lookup; /* pc, or pc - 1 for a return address: the call is the byte before */
+	__u64 rel;    /* lookup as an ELF address of the binary */
+	__u32 tgid;
+	__u32 depth;
+	__u32 end;
+	__u32 outside; /* a pc fell outside every mapping with a table */
+	__u32 phase;
+	__u32 lo;
+	__u32 hi;
+	__u32 first;
+};
+
+/* Moves to the caller by the rule `row` (NULL: no rule covers pc, take a frame-pointer step).
+ * Returns 1 when the walk ends. */
+static __always_inline long apply_rule(struct walk *w, struct unwind_row *row)
+{
+	__u8 kind = row ? row->kind : UNWIND_NONE;
+	__u64 cfa, ra, bp = w->bp;
+	if (kind == UNWIND_NONE) {
+		/* frame pointers: [bp] = caller's bp, [bp + 8] = return address */
+		stat_inc(PROFILE_STAT_FRAMES_FP);
+		if (w->bp == 0) {
+			w->end = WALK_DONE;
+			return 1;
+		}
+		__u64 frame[2];
+		if (w->bp < w->sp) {
+			w->end = WALK_BAD_FRAME;
+			return 1;
+		}
+		if (bpf_probe_read_user(frame, sizeof(frame), (void *)w->bp)) {
+			w->end = WALK_READ;
+			return 1;
+		}
+		cfa = w->bp + 16;
+		bp = frame[0];
+		ra = frame[1];
+	} else if (kind == UNWIND_CFA_RSP || kind == UNWIND_CFA_RBP || kind == UNWIND_PLT) {
+		cfa = (kind == UNWIND_CFA_RBP ? w->bp : w->sp) + (__u64)row->cfa_off8 * 8;
+		if (kind == UNWIND_PLT && (w->pc & 15) >= (__u64)(__u8)row->rbp_off8)
+			cfa += 8;
+		if (bpf_probe_read_user(&ra, sizeof(ra), (void *)(cfa - 8))) {
+			w->end = WALK_READ;
+			return 1;
+		}
+		if (kind != UNWIND_PLT && row->rbp_off8 != 0 &&
+		    bpf_probe_read_user(&bp, sizeof(bp), (void *)(cfa + (__s64)row->rbp_off8 * 8))) {
+			w->end = WALK_READ;
+			return 1;
+		}
+	} else {
+		w->end = kind == UNWIND_OUTERMOST ? WALK_DONE : kind == UNWIND_SIGNAL ? WALK_SIGNAL : WALK_UNSUPPORTED;
+		return 1;
+	}
+	/* the caller's frame lies above this one on the stack */
+	if (cfa <= w->sp) {
+		w->end = WALK_BAD_FRAME;
+		return 1;
+	}
+	if (ra == 0) {
+		w->end = WALK_DONE;
+		return 1;
+	}
+	w->pc = ra;
+	w->sp = cfa;
+	w->bp = bp;
+	w->phase = PHASE_FRAME;
+	return 0;
+}
+
+static long unwind_step(__u32 i, void *arg)
+{
+	struct walk *w = arg;
+	if (w->phase == PHASE_FRAME) {
+		__u32 zero = 0;
+		struct profile_stack *st = bpf_map_lookup_elem(&profile_scratch, &zero);
+		if (!st)
+			return 1;
+		__u32 d = w->depth;
+		if (d >= KILN_MAX_STACK_DEPTH) {
+			w->end = WALK_DEPTH;
+			return 1;
+		}
+		st->ips[d] = w->pc;
+		w->depth = d + 1;
+		w->lookup = d ? w->pc - 1 : w->pc;
+		struct unwind_proc *p = bpf_map_lookup_elem(&unwind_procs, &w->tgid);
+		if (!p) {
+			w->end = WALK_BAD_FRAME; /* deleted under us: the process exited */
+			return 1;
+		}
+		__u32 n = p->count;
+		w->lo = 0;
+		w->hi = n > KILN_UNWIND_MAX_MAPPINGS ? KILN_UNWIND_MAX_MAPPINGS : n;
+		w->phase = PHASE_MAPPING;
 		return 0;
 	}
-	return h;
+	if (w->phase == PHASE_MAPPING) {
+		struct unwind_proc *p = bpf_map_lookup_elem(&unwind_procs, &w->tgid);
+		if (!p) {
+			w->end = WALK_BAD_FRAME;
+			return 1;
+		}
+		if (w->lo < w->hi) { /* the first mapping starting above lookup */
+			__u32 mid = w->lo + (w->hi - w->lo) / 2;
+			if (p->maps[mid & (KILN_UNWIND_MAX_MAPPINGS - 1)].start <= w->lookup)
+				w->lo = mid + 1;
+			else
+				w->hi = mid;
+			return 0;
+		}
+		struct unwind_mapping *m = w->lo ? &p->maps[(w->lo - 1) & (KILN_UNWIND_MAX_MAPPINGS - 1)] : NULL;
+		if (!m || w->lookup >= m->end) {
+			w->outside = 1;
+			return apply_rule(w, NULL);
+		}
+		__u32 t = m->table;
+		struct unwind_table *tab = bpf_map_lookup_elem(&unwind_tables, &t);
+		w->rel = w->lookup - m->bias;
+		if (!tab || tab->rows == 0 || w->rel > 0xffffffffULL)
+			return apply_rule(w, NULL);
+		w->first = tab->first;
+		w->lo = tab->first;
+		w->hi = tab->first + tab->rows;
+		w->phase = PHASE_ROW;
+		return 0;
+	}
+	/* PHASE_ROW: the first row starting above rel; the one before it is in force */
+	if (w->lo < w->hi) {
+		__u32 mid = w->lo + (w->hi - w->lo) / 2;
+		struct unwind_row *r = bpf_map_lookup_elem(&unwind_rows, &mid);
+		if (!r)
+			return apply_rule(w, NULL);
+		if (r->pc <= (__u32)w->rel)
+			w->lo = mid + 1;
+		else
+			w->hi = mid;
+		return 0;
+	}
+	if (w->lo == w->first)
+		return apply_rule(w, NULL);
+	__u32 idx = w->lo - 1;
+	return apply_rule(w, bpf_map_lookup_elem(&unwind_rows, &idx));
+}
+
+/* steps for a whole walk: per frame one to start it, 8 halvings of the mappings, up to 24 of the rows */
+#define WALK_MAX_STEPS (KILN_MAX_STACK_DEPTH * 34)
+
+static __always_inline void request_tables(__u32 tgid, __u32 why)
+{
+	long err = bpf_map_update_elem(&unwind_requests, &tgid, &why, BPF_NOEXIST);
+	if (err && err != -17 /* EEXIST: already asked */)
+		stat_inc(PROFILE_STAT_REQUESTS_FULL);
+}
+
+/* The user stack by the process's unwind tables; by frame pointers (the kernel's walk) until user space
+ * has loaded them, asking it to. */
+static __always_inline __u64 unwind_user(struct bpf_perf_event_data *ctx, struct profile_stack *scratch, __u32 tgid, __u64 image, int user_mode)
+{
+	struct unwind_proc *p = bpf_map_lookup_elem(&unwind_procs, &tgid);
+	if (!p || p->image != image) {
+		request_tables(tgid, p ? UNWIND_REQ_EXEC : UNWIND_REQ_NEW);
+		stat_inc(PROFILE_STAT_WALK_FP);
+		return record_stack(ctx, scratch, BPF_F_USER_STACK, PROFILE_STAT_USTACK_ERR);
+	}
+	struct walk w = { .tgid = tgid };
+	if (user_mode) {
+		w.pc = *(volatile __u64 *)&ctx->regs.ip;
+		w.sp = *(volatile __u64 *)&ctx->regs.sp;
+		w.bp = *(volatile __u64 *)&ctx->regs.bp;
+	} else {
+		/* in the kernel: the user registers saved at entry */
+		struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+		if (!regs)
+			return 0;
+		w.pc = BPF_CORE_READ(regs, ip);
+		w.sp = BPF_CORE_READ(regs, sp);
+		w.bp = BPF_CORE_READ(regs, bp);
+	}
+	if (w.pc == 0)
+		return 0;
+	stat_inc(PROFILE_STAT_WALK_TABLES);
+	bpf_loop(WALK_MAX_STEPS, unwind_step, &w, 0);
+	switch (w.end) {
+	case WALK_SIGNAL: stat_inc(PROFILE_STAT_END_SIGNAL); break;
+	case WALK_UNSUPPORTED: stat_inc(PROFILE_STAT_END_UNSUPPORTED); break;
+	case WALK_READ: stat_inc(PROFILE_STAT_END_READ); break;
+	case WALK_DEPTH: stat_inc(PROFILE_STAT_END_DEPTH); break;
+	case WALK_BAD_FRAME: stat_inc(PROFILE_STAT_END_BAD_FRAME); break;
+	}
+	if (w.outside) {
+		/* a pc in no mapping with a table: a library loaded since, or JIT code; ask again every 5 s at most */
+		__u64 now = bpf_ktime_get_ns();
+		if (now - p->refresh_ns > 5000000000ULL) {
+			p->refresh_ns = now;
+			request_tables(tgid, UNWIND_REQ_REFRESH);
+		}
+	}
+	__u32 depth = w.depth;
+	if (depth == 0)
+		return 0;
+	if (depth > KILN_MAX_STACK_DEPTH)
+		depth = KILN_MAX_STACK_DEPTH;
+	return store_stack(scratch, depth);
 }
 
 static __always_inline int sampled_user_mode(struct bpf_perf_event_data *ctx)
@@ -159,10 +430,15 @@ int kiln_profile(struct bpf_perf_event_data *ctx)
 	}
 
 	/* a sample that interrupted user mode has no kernel stack to walk */
-	if (!sampled_user_mode(ctx))
+	int user_mode = sampled_user_mode(ctx);
+	if (!user_mode)
 		key.kernel_stack_hash = record_stack(ctx, scratch, 0, PROFILE_STAT_KSTACK_ERR);
-	if (!(key.flags & KILN_FLAG_KTHREAD))
-		key.user_stack_hash = record_stack(ctx, scratch, BPF_F_USER_STACK, PROFILE_STAT_USTACK_ERR);
+	if (!(key.flags & KILN_FLAG_KTHREAD)) {
+		if (unwind_with_tables)
+			key.user_stack_hash = unwind_user(ctx, scratch, key.tgid, key.start_stack, user_mode);
+		else
+			key.user_stack_hash = record_stack(ctx, scratch, BPF_F_USER_STACK, PROFILE_STAT_USTACK_ERR);
+	}
 
 	__u64 *active = bpf_map_lookup_elem(&profile_state, &zero);
 	void *counts = (active && *active) ? (void *)&profile_counts1 : (void *)&profile_counts0;

@@ -48,7 +48,73 @@ enum profile_stat {
 	PROFILE_STAT_STACKS_FULL = 3,   /* stack lost (sample kept without it): stacks map full */
 	PROFILE_STAT_USTACK_ERR = 4,    /* user stack walk failed */
 	PROFILE_STAT_KSTACK_ERR = 5,    /* kernel stack walk failed */
-	PROFILE_STAT_MAX = 6,
+	/* user stacks by unwind tables (ARCHITECTURE.md, "Unwinding"): how each walk went */
+	PROFILE_STAT_WALK_TABLES = 6,   /* user stacks walked with the process's unwind tables */
+	PROFILE_STAT_WALK_FP = 7,       /* process not loaded yet (or exec'd): whole stack by frame pointers */
+	PROFILE_STAT_FRAMES_FP = 8,     /* frames taken by a frame-pointer step (no table covers the code) */
+	PROFILE_STAT_END_SIGNAL = 9,    /* walk ended at a signal frame */
+	PROFILE_STAT_END_UNSUPPORTED = 10, /* walk ended at a rule it cannot follow (CFA expression, register) */
+	PROFILE_STAT_END_READ = 11,     /* walk ended: the stack could not be read (paged out, bad pointer) */
+	PROFILE_STAT_END_DEPTH = 12,    /* walk ended at KILN_MAX_STACK_DEPTH with frames left */
+	PROFILE_STAT_END_BAD_FRAME = 13, /* walk ended: the next frame would not be above this one */
+	PROFILE_STAT_REQUESTS_FULL = 14, /* a process could not ask for its tables: request map full */
+	PROFILE_STAT_MAX = 15,
+};
+
+/* ---- unwind tables (filled by profiler/unwind/, read by the walk in profile.bpf.c) ---- */
+
+/* What a row tells the walk to do (profiler/unwind/cfi.ts UnwindKind). */
+enum unwind_kind {
+	UNWIND_NONE = 0,        /* no information: frame-pointer step */
+	UNWIND_CFA_RSP = 1,     /* CFA = rsp + cfa_off8 * 8 */
+	UNWIND_CFA_RBP = 2,     /* CFA = rbp + cfa_off8 * 8 */
+	UNWIND_PLT = 3,         /* CFA = rsp + cfa_off8 * 8, + 8 when (pc & 15) >= rbp_off8 */
+	UNWIND_OUTERMOST = 4,   /* return address undefined: the first frame */
+	UNWIND_SIGNAL = 5,
+	UNWIND_UNSUPPORTED = 6,
+};
+
+/* One row: from ELF address `pc` on (until the next row), the rule. The return address is at CFA - 8;
+ * the caller's rbp at CFA + rbp_off8 * 8, or unchanged when rbp_off8 is 0. 8 bytes. */
+struct unwind_row {
+	__u32 pc;
+	__u16 cfa_off8;
+	__u8 kind;
+	__s8 rbp_off8;
+};
+
+/* A binary's rows: unwind_rows[first, first + rows), sorted by pc. Index: table id. */
+struct unwind_table {
+	__u32 first;
+	__u32 rows;
+};
+
+#define KILN_UNWIND_MAX_MAPPINGS 128
+#define KILN_UNWIND_NO_TABLE 0xffffffffu
+
+/* One executable mapping with a table: pc in [start, end) uses table `table` at ELF address pc - bias. */
+struct unwind_mapping {
+	__u64 start;
+	__u64 end;
+	__u64 bias;
+	__u32 table;
+	__u32 pad;
+};
+
+/* A process's executable mappings with tables, sorted by start; keyed by tgid. */
+struct unwind_proc {
+	__u64 image;        /* mm->start_stack of the image they were read from: another value, it exec'd */
+	__u64 refresh_ns;   /* last time the walk asked for the mappings again (a pc outside all of them) */
+	__u32 count;
+	__u32 pad;
+	struct unwind_mapping maps[KILN_UNWIND_MAX_MAPPINGS];
+};
+
+/* Why a process asks user space for its tables (value in unwind_requests, keyed by tgid). */
+enum unwind_request {
+	UNWIND_REQ_NEW = 1,     /* never loaded */
+	UNWIND_REQ_EXEC = 2,    /* a new image */
+	UNWIND_REQ_REFRESH = 3, /* a pc outside every known mapping (dlopen, or JIT code) */
 };
 
 #endif

@@ -104,6 +104,8 @@ export async function run(cfg: RunConfig, fail: Fail): Promise<void> {
         windowSeconds: cfg.windowSeconds,
         sampleHz: cfg.sampleHz,
         debugDirs: cfg.debugDirs,
+        unwind: cfg.unwind,
+        unwindTableBytes: cfg.unwindTableMiB << 20,
         dnsTimeoutSeconds: cfg.dnsTimeoutSeconds,
         dnsTopDomains: cfg.dnsTopDomains,
         classifier: new Classifier(topology, hostAddresses, hostZone),

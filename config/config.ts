@@ -45,6 +45,10 @@ Options:
   --sample-hz N             CPU sampling rate per CPU (default 97)
   --retention-days N        how long data is kept (default 7)
   --debug-dir DIR           separate debug files (repeatable; default /usr/lib/debug)
+  --unwind MODE             user stacks: tables (default: each binary's .eh_frame/.debug_frame, frame
+                            pointers where it has none) or fp (frame pointers only)
+  --unwind-table-mb N       kernel memory for unwind tables, in MiB (default 32: 4 Mi rows; one binary
+                            may take half)
   --runtime-root DIR        where container runtime state is found (default /; e.g. /host in a container)
   --zones FILE              where hosts are: regions, zones (name, id), CIDRs, internet (JSON or YAML;
                             see README). Without it the zone comes from cloud metadata, if any
@@ -85,6 +89,8 @@ export interface RunConfig {
   sampleHz: number;
   retentionDays: number;
   debugDirs: string[] | undefined;
+  unwind: 'tables' | 'fp';
+  unwindTableMiB: number;
   runtimeRoot: string;
   zonesFile: string | undefined;
   cloudMetadata: string;
@@ -144,6 +150,8 @@ export function runConfig(argv: string[], env: NodeJS.ProcessEnv = process.env):
     'sample-hz': { type: 'string' },
     'retention-days': { type: 'string' },
     'debug-dir': { type: 'string', multiple: true },
+    unwind: { type: 'string', default: 'tables' },
+    'unwind-table-mb': { type: 'string' },
     'runtime-root': { type: 'string', default: '/' },
     zones: { type: 'string' },
     'cloud-metadata': { type: 'string', default: 'auto' },
@@ -165,6 +173,8 @@ export function runConfig(argv: string[], env: NodeJS.ProcessEnv = process.env):
   if (token !== undefined && token.length < 8) throw new UsageError('--token must be at least 8 characters');
   if (!isLoopback(listen.hostname) && !token) throw new UsageError(`refusing to serve on ${listen.text} (not loopback) without a token: pass --token or set KILN_TOKEN`);
   if (str('clickhouse-url')) throw new UsageError('--clickhouse-url is for `kiln server` (ClickHouse server adapter); `kiln run` uses the embedded store');
+  const unwind = str('unwind')!;
+  if (unwind !== 'tables' && unwind !== 'fp') throw new UsageError(`--unwind must be tables or fp, got "${unwind}"`);
   const cloudMetadata = str('cloud-metadata')!;
   if (cloudMetadata !== 'auto' && cloudMetadata !== 'off' && !/^https?:\/\/[^/]+/.test(cloudMetadata)) throw new UsageError(`--cloud-metadata must be auto, off or an http(s) base URL, got "${cloudMetadata}"`);
   return {
@@ -175,6 +185,8 @@ export function runConfig(argv: string[], env: NodeJS.ProcessEnv = process.env):
     sampleHz: intFlag('sample-hz', str('sample-hz'), 97, 1, 10000),
     retentionDays: intFlag('retention-days', str('retention-days'), 7, 1, 3650),
     debugDirs: v['debug-dir'] as string[] | undefined,
+    unwind,
+    unwindTableMiB: intFlag('unwind-table-mb', str('unwind-table-mb'), 32, 1, 1024),
     runtimeRoot: str('runtime-root')!,
     zonesFile: str('zones'),
     cloudMetadata,

@@ -35,6 +35,8 @@ interface Addon {
   mapTake(fd: number, keys: Buffer, keySize: number, valueSize: number): { values: Buffer; found: Buffer };
   mapLookup(fd: number, key: Buffer, valueSize: number): Buffer | null;
   mapUpdate(fd: number, key: Buffer, value: Buffer, flags: number): void;
+  mapDelete(fd: number, key: Buffer): boolean;
+  mapUpdateBatch(fd: number, keys: Buffer, values: Buffer, keySize: number, valueSize: number): void;
   ringbufConsume(h: unknown, map: string): Buffer;
   progStats(h: unknown): ProgStat[];
   enableStats(): void;
@@ -101,6 +103,20 @@ export class BpfMap {
     return load().mapLookup(this.info.fd, key, valueSize);
   }
 
+  /** Writes many entries (keys and values concatenated) with batch calls. */
+  updateBatch(keys: Buffer, values: Buffer): void {
+    if (keys.length % this.info.keySize !== 0 || values.length !== (keys.length / this.info.keySize) * this.info.valueSize) {
+      throw new RangeError(`${this.name}: ${keys.length} key bytes and ${values.length} value bytes do not pair up`);
+    }
+    if (keys.length === 0) return;
+    load().mapUpdateBatch(this.info.fd, keys, values, this.info.keySize, this.info.valueSize);
+  }
+
+  /** Deletes one entry; false when it was not there. */
+  delete(key: Buffer): boolean {
+    return load().mapDelete(this.info.fd, key);
+  }
+
   update(key: Buffer, value: Buffer, flags = BPF_ANY): void {
     if (key.length !== this.info.keySize) throw new RangeError(`${this.name}: key must be ${this.info.keySize} bytes`);
     load().mapUpdate(this.info.fd, key, value, flags);
@@ -117,13 +133,15 @@ export class BpfObject {
   }
 
   /**
-   * Opens an embedded object, sizes its maps, loads it, then runs `setup` (attach programs, look up
-   * maps) and returns what it returns. On any failure the object is closed and the error thrown.
+   * Opens an embedded object, sizes its maps, sets its `const volatile` globals, loads it, then runs
+   * `setup` (attach programs, look up maps) and returns what it returns. On any failure the object is
+   * closed and the error thrown.
    */
-  static load<T>(name: string, maxEntries: Record<string, number>, setup: (obj: BpfObject) => T): [BpfObject, T] {
+  static load<T>(name: string, maxEntries: Record<string, number>, setup: (obj: BpfObject) => T, globals: Record<string, Buffer> = {}): [BpfObject, T] {
     const obj = new BpfObject(name);
     try {
       for (const [map, n] of Object.entries(maxEntries)) obj.setMaxEntries(map, n);
+      for (const [g, v] of Object.entries(globals)) obj.setGlobal(g, v);
       obj.load();
       return [obj, setup(obj)];
     } catch (e) {

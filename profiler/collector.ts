@@ -4,7 +4,7 @@
 import { LRUCache } from 'lru-cache';
 import type { ProcessTable } from '../host/process-table.js';
 import type { Collector, CollectorHealth, EndedWindow, WindowEnvelope } from '../pipeline/contracts.js';
-import { CpuSampler, type RawSample, type SamplerStats } from './sampler.js';
+import { CpuSampler, type RawSample, type SamplerStats, type UnwindMode } from './sampler.js';
 import { Symbolizer, type ProcessView, type SymbolizerOptions } from './symbolizer.js';
 import { WindowAggregator, stackKey } from './window.js';
 import { UNKNOWN_MAPPING, type Frame } from './types.js';
@@ -15,6 +15,8 @@ export interface ProfileCollectorOptions {
   drainIntervalMs?: number;
   host: string;
   symbolizer?: SymbolizerOptions;
+  unwind?: UnwindMode;
+  unwindTableBytes?: number;
   /** who a pid is: shared with the other collectors (host/) */
   processes: ProcessTable;
   onError?: (e: unknown) => void;
@@ -59,7 +61,14 @@ export class ProfileCollector implements Collector {
   constructor(opts: ProfileCollectorOptions) {
     this.#opts = opts;
     const drainIntervalMs = opts.drainIntervalMs ?? 1000;
-    this.sampler = new CpuSampler({ sampleHz: opts.sampleHz, drainIntervalMs });
+    this.sampler = new CpuSampler({
+      sampleHz: opts.sampleHz,
+      drainIntervalMs,
+      unwind: opts.unwind,
+      unwindTableBytes: opts.unwindTableBytes,
+      debugDirs: opts.symbolizer?.debugDirs,
+      onError: opts.onError,
+    });
     this.symbolizer = new Symbolizer(opts.symbolizer);
     this.processes = opts.processes;
     this.#agg = new WindowAggregator(opts.windowSeconds, opts.host, this.sampler.periodNs);
@@ -168,7 +177,22 @@ export class ProfileCollector implements Collector {
     return {
       status: { ...s, sampleHz: Math.round(1e9 / this.sampler.periodNs), cpus: this.sampler.cpus.length },
       // samples dropped whole, and samples kept without their stack (map full, or gone from the cache)
-      losses: { counts_map_full: Number(s.countsFull), stack_map_full: Number(s.stacksFull), stack_evicted: Number(s.stacksMissing) },
+      losses: {
+        counts_map_full: Number(s.countsFull),
+        stack_map_full: Number(s.stacksFull),
+        stack_evicted: Number(s.stacksMissing),
+        // user stacks cut short (ARCHITECTURE.md, "Unwinding"): the walk ended before the outermost frame
+        user_stack_ended_signal_frame: Number(s.walkEndSignal),
+        user_stack_ended_unsupported_rule: Number(s.walkEndUnsupported),
+        user_stack_ended_unreadable: Number(s.walkEndRead),
+        user_stack_ended_max_depth: Number(s.walkEndDepth),
+        user_stack_ended_bad_frame: Number(s.walkEndBadFrame),
+        // walked by frame pointers: the process's tables were not loaded yet
+        user_stack_frame_pointers_only: Number(s.walksByFramePointers),
+        unwind_requests_map_full: Number(s.unwindRequestsFull),
+        // binaries whose code is walked by frame pointers, by why they have no table
+        ...Object.fromEntries(Object.entries(s.unwind?.fallbackBinaries ?? {}).map(([k, v]) => [`unwind_fallback_binaries_${k}`, v])),
+      },
       programs: this.#finalSamplerStats ? [] : this.sampler.bpf.progStats(),
     };
   }

@@ -370,6 +370,28 @@ static napi_value js_map_take(napi_env env, napi_callback_info info)
 	return r;
 }
 
+/* mapDelete(fd, key) -> boolean (false: no such key) */
+static napi_value js_map_delete(napi_env env, napi_callback_info info)
+{
+	ARGS(2);
+	uint32_t fd;
+	void *key;
+	size_t klen;
+	if (napi_get_value_uint32(env, argv[0], &fd) != napi_ok || napi_get_buffer_info(env, argv[1], &key, &klen) != napi_ok) {
+		napi_throw_type_error(env, NULL, "mapDelete(fd, key)");
+		return NULL;
+	}
+	napi_value r;
+	if (bpf_map_delete_elem((int)fd, key)) {
+		if (errno != ENOENT)
+			return throw_errno(env, errno, "BPF map delete");
+		NAPI_CALL(env, napi_get_boolean(env, false, &r));
+		return r;
+	}
+	NAPI_CALL(env, napi_get_boolean(env, true, &r));
+	return r;
+}
+
 /* mapLookup(fd, key, valueSize) -> Buffer | null */
 static napi_value js_map_lookup(napi_env env, napi_callback_info info)
 {
@@ -410,6 +432,26 @@ static napi_value js_map_update(napi_env env, napi_callback_info info)
 	}
 	if (bpf_map_update_elem((int)fd, key, val, flags))
 		return throw_errno(env, errno, "BPF map update");
+	return NULL;
+}
+
+/* mapUpdateBatch(fd, keys, values, keySize, valueSize): writes every (key, value) pair with batch calls */
+static napi_value js_map_update_batch(napi_env env, napi_callback_info info)
+{
+	ARGS(5);
+	uint32_t fd, ks, vs;
+	void *keys, *vals;
+	size_t klen, vlen;
+	if (napi_get_value_uint32(env, argv[0], &fd) != napi_ok || napi_get_buffer_info(env, argv[1], &keys, &klen) != napi_ok ||
+	    napi_get_buffer_info(env, argv[2], &vals, &vlen) != napi_ok || napi_get_value_uint32(env, argv[3], &ks) != napi_ok ||
+	    napi_get_value_uint32(env, argv[4], &vs) != napi_ok || ks == 0 || vs == 0 || klen % ks || vlen % vs ||
+	    klen / ks != vlen / vs) {
+		napi_throw_type_error(env, NULL, "mapUpdateBatch(fd, keys, values, keySize, valueSize)");
+		return NULL;
+	}
+	int err = kiln_map_update_batch((int)fd, keys, vals, (uint32_t)(klen / ks), ks, vs);
+	if (err)
+		return throw_errno(env, -err, "BPF map batch update");
 	return NULL;
 }
 
@@ -547,6 +589,33 @@ static napi_value make_layouts(napi_env env)
 	FIELD(ps, profile_stack, ips);
 	FIELD(ps, profile_stack, depth);
 	napi_set_named_property(env, all, "profile_stack", ps);
+	napi_value ur, ut, um, up;
+	napi_create_object(env, &ur);
+	set_layout_field(env, ur, "size", sizeof(struct unwind_row));
+	FIELD(ur, unwind_row, pc);
+	FIELD(ur, unwind_row, cfa_off8);
+	FIELD(ur, unwind_row, kind);
+	FIELD(ur, unwind_row, rbp_off8);
+	napi_set_named_property(env, all, "unwind_row", ur);
+	napi_create_object(env, &ut);
+	set_layout_field(env, ut, "size", sizeof(struct unwind_table));
+	FIELD(ut, unwind_table, first);
+	FIELD(ut, unwind_table, rows);
+	napi_set_named_property(env, all, "unwind_table", ut);
+	napi_create_object(env, &um);
+	set_layout_field(env, um, "size", sizeof(struct unwind_mapping));
+	FIELD(um, unwind_mapping, start);
+	FIELD(um, unwind_mapping, end);
+	FIELD(um, unwind_mapping, bias);
+	FIELD(um, unwind_mapping, table);
+	napi_set_named_property(env, all, "unwind_mapping", um);
+	napi_create_object(env, &up);
+	set_layout_field(env, up, "size", sizeof(struct unwind_proc));
+	FIELD(up, unwind_proc, image);
+	FIELD(up, unwind_proc, refresh_ns);
+	FIELD(up, unwind_proc, count);
+	FIELD(up, unwind_proc, maps);
+	napi_set_named_property(env, all, "unwind_proc", up);
 	napi_value rh;
 	napi_create_object(env, &rh);
 	set_layout_field(env, rh, "size", sizeof(struct runq_hist));
@@ -617,6 +686,8 @@ static napi_value init(napi_env env, napi_value exports)
 		{ "mapTake", NULL, js_map_take, NULL, NULL, NULL, napi_default, NULL },
 		{ "mapLookup", NULL, js_map_lookup, NULL, NULL, NULL, napi_default, NULL },
 		{ "mapUpdate", NULL, js_map_update, NULL, NULL, NULL, napi_default, NULL },
+		{ "mapDelete", NULL, js_map_delete, NULL, NULL, NULL, napi_default, NULL },
+		{ "mapUpdateBatch", NULL, js_map_update_batch, NULL, NULL, NULL, napi_default, NULL },
 		{ "ringbufConsume", NULL, js_ringbuf_consume, NULL, NULL, NULL, napi_default, NULL },
 		{ "progStats", NULL, js_prog_stats, NULL, NULL, NULL, napi_default, NULL },
 		{ "enableStats", NULL, js_enable_stats, NULL, NULL, NULL, napi_default, NULL },

@@ -260,6 +260,24 @@ int kiln_map_dump(int fd, uint32_t key_size, uint32_t value_size, uint32_t cap, 
 	return map_batch(fd, key_size, value_size, cap, keys, vals, count, 0);
 }
 
+int kiln_map_update_batch(int fd, const void *keys, const void *vals, uint32_t n, uint32_t key_size, uint32_t value_size)
+{
+	LIBBPF_OPTS(bpf_map_batch_opts, opts);
+	uint32_t done = 0;
+	while (done < n) {
+		/* the kernel may take fewer than asked: go on from where it stopped */
+		uint32_t count = n - done;
+		int err = bpf_map_update_batch(fd, (const char *)keys + (size_t)done * key_size,
+					       (const char *)vals + (size_t)done * value_size, &count, &opts);
+		done += count;
+		if (err && done < n)
+			return -errno;
+		if (count == 0 && done < n)
+			return -EIO;
+	}
+	return 0;
+}
+
 int kiln_obj_prog_stats(struct kiln_obj *o, struct kiln_prog_stat *out, int cap)
 {
 	struct bpf_program *p;

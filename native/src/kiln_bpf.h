@@ -30,6 +30,9 @@ int kiln_map_drain(int fd, uint32_t key_size, uint32_t value_size, uint32_t cap,
 int kiln_map_dump(int fd, uint32_t key_size, uint32_t value_size, uint32_t cap, void *keys, void *vals,
 		  uint32_t *count);
 
+/* Writes n (key, value) pairs with batch calls (array and hash maps). */
+int kiln_map_update_batch(int fd, const void *keys, const void *vals, uint32_t n, uint32_t key_size, uint32_t value_size);
+
 struct kiln_prog_stat {
 	char name[64];
 	uint32_t id;

@@ -1,0 +1,362 @@
+/* User-space half of unwinding by tables (ARCHITECTURE.md, "Unwinding"): answers the BPF walk's requests
+ * for a process by reading its executable mappings, compiling each binary's table once (shared by every
+ * process that maps it, keyed by build id), and writing rows, tables and the process's mapping list into
+ * the BPF maps. Bounded: a fixed row space and table count; what does not fit falls back to frame
+ * pointers and is counted by reason. */
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { LRUCache } from 'lru-cache';
+import type { BpfMap } from '../../native/index.js';
+import { UNWIND_MAPPING, UNWIND_MAX_MAPPINGS, UNWIND_PROC, UNWIND_ROW, UNWIND_TABLE } from '../bpf-layout.js';
+import type { LoadSegment } from '../symbols/elf.js';
+import { parseProcMaps, type ProcMapping } from '../symbols/proc-maps.js';
+import { buildBinaryTable, type BinaryTable } from './binary-table.js';
+
+export interface UnwindMapsOptions {
+  rows: BpfMap;
+  tables: BpfMap;
+  procs: BpfMap;
+  requests: BpfMap;
+  /** where separate debug files live (default /usr/lib/debug) */
+  debugDirs?: string[];
+  /** how long a table nobody maps stays loaded when its space is not needed */
+  idleTableMs?: number;
+}
+
+/** Why a binary's code is walked by frame pointers instead of its table. */
+export type FallbackReason =
+  | 'no_unwind_info'
+  | 'table_too_large'
+  | 'row_space_full'
+  | 'table_ids_full'
+  | 'unreadable'
+  | 'mappings_over_limit';
+
+export interface UnwindStats {
+  processes: number;
+  processesFull: number;
+  requests: Record<'new' | 'exec' | 'refresh', number>;
+  tables: number;
+  tablesBuilt: number;
+  tablesEvicted: number;
+  rowsUsed: number;
+  rowsCapacity: number;
+  /** bytes of BPF map memory for rows and tables (preallocated), and process entries in use */
+  rowBytes: number;
+  procBytes: number;
+  buildMsTotal: number;
+  cfiBytesParsed: number;
+  /** binaries (by identity) whose code falls back to frame pointers, by reason */
+  fallbackBinaries: Record<FallbackReason, number>;
+}
+
+interface TableEntry {
+  id: number;
+  key: string;
+  first: number;
+  rows: number;
+  refs: number;
+  idleSince: number;
+}
+
+interface ProcEntry {
+  image: bigint;
+  tables: TableEntry[];
+}
+
+/** Free row ranges, first fit, neighbours merged on free. */
+class RowSpace {
+  #free: { start: number; len: number }[];
+  constructor(readonly capacity: number) {
+    this.#free = [{ start: 0, len: capacity }];
+  }
+  get used(): number {
+    return this.capacity - this.#free.reduce((a, f) => a + f.len, 0);
+  }
+  alloc(n: number): number | null {
+    for (let i = 0; i < this.#free.length; i++) {
+      const f = this.#free[i];
+      if (f.len < n) continue;
+      const start = f.start;
+      f.start += n;
+      f.len -= n;
+      if (f.len === 0) this.#free.splice(i, 1);
+      return start;
+    }
+    return null;
+  }
+  free(start: number, len: number): void {
+    let i = 0;
+    while (i < this.#free.length && this.#free[i].start < start) i++;
+    this.#free.splice(i, 0, { start, len });
+    // merge with the next, then with the previous
+    const cur = this.#free[i];
+    const next = this.#free[i + 1];
+    if (next && cur.start + cur.len === next.start) {
+      cur.len += next.len;
+      this.#free.splice(i + 1, 1);
+    }
+    const prev = this.#free[i - 1];
+    if (prev && prev.start + prev.len === cur.start) {
+      prev.len += cur.len;
+      this.#free.splice(i, 1);
+    }
+  }
+}
+
+const u32Key = (n: number) => {
+  const b = Buffer.alloc(4);
+  b.writeUInt32LE(n);
+  return b;
+};
+
+/** The start_stack field (28th) of /proc/PID/stat: the same value the BPF program reads as the image. */
+export function readStartStack(pid: number): bigint {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return BigInt(fields[28 - 3]);
+}
+
+export class UnwindMaps {
+  readonly #o: UnwindMapsOptions;
+  readonly #space: RowSpace;
+  readonly #maxRowsPerTable: number;
+  readonly #tableIds: number[] = [];
+  readonly #tables = new Map<string, TableEntry>();
+  /** dev:inode of a mapping → the table key (build id) or a fallback, with the file's size and mtime */
+  readonly #identities = new LRUCache<string, { size: number; mtimeMs: number; key: string | null; segments: LoadSegment[] }>({ max: 8192 });
+  readonly #procs = new Map<number, ProcEntry>();
+  readonly #maxProcs: number;
+  readonly #stats: Omit<UnwindStats, 'processes' | 'tables' | 'rowsUsed' | 'rowsCapacity' | 'rowBytes' | 'procBytes'> = {
+    processesFull: 0,
+    requests: { new: 0, exec: 0, refresh: 0 },
+    tablesBuilt: 0,
+    tablesEvicted: 0,
+    buildMsTotal: 0,
+    cfiBytesParsed: 0,
+    fallbackBinaries: {
+      no_unwind_info: 0,
+      table_too_large: 0,
+      row_space_full: 0,
+      table_ids_full: 0,
+      unreadable: 0,
+      mappings_over_limit: 0,
+    },
+  };
+  #lastSweep = 0;
+
+  constructor(opts: UnwindMapsOptions) {
+    this.#o = opts;
+    this.#space = new RowSpace(opts.rows.info.maxEntries);
+    // one binary may take half the row space: a huge one (libchdb.so: 5.7 M rows) cannot crowd out the rest
+    this.#maxRowsPerTable = Math.min(Math.floor(opts.rows.info.maxEntries / 2), 1 << 24);
+    for (let i = opts.tables.info.maxEntries - 1; i >= 0; i--) this.#tableIds.push(i);
+    this.#maxProcs = opts.procs.info.maxEntries;
+  }
+
+  /** Answers every pending request from the BPF walk, and every few seconds forgets exited processes. */
+  poll(now = Date.now()): void {
+    const { keys, values, count } = this.#o.requests.drain();
+    for (let i = 0; i < count; i++) {
+      const tgid = keys.readUInt32LE(i * 4);
+      const why = values.readUInt32LE(i * 4);
+      this.#stats.requests[why === 2 ? 'exec' : why === 3 ? 'refresh' : 'new']++;
+      this.loadProcess(tgid);
+    }
+    if (now - this.#lastSweep >= 5000) {
+      this.#lastSweep = now;
+      this.sweep(now);
+    }
+  }
+
+  /** Reads a process's executable mappings and writes its entry (tables built or shared as needed). */
+  loadProcess(tgid: number): void {
+    let image: bigint;
+    let maps: ProcMapping[];
+    try {
+      image = readStartStack(tgid);
+      maps = parseProcMaps(readFileSync(`/proc/${tgid}/maps`, 'latin1'));
+    } catch {
+      this.#forget(tgid); // gone
+      return;
+    }
+    const old = this.#procs.get(tgid);
+    if (!old && this.#procs.size >= this.#maxProcs) {
+      this.#stats.processesFull++;
+      return;
+    }
+    const entries: { m: ProcMapping; bias: bigint; table: TableEntry }[] = [];
+    const tables: TableEntry[] = [];
+    let overLimit = false;
+    for (const m of maps) {
+      if (m.perms[2] !== 'x' || m.inode === 0 || !m.path.startsWith('/')) continue;
+      const got = this.#tableFor(tgid, m);
+      if (!got) continue;
+      if (entries.length >= UNWIND_MAX_MAPPINGS) {
+        overLimit = true;
+        continue;
+      }
+      entries.push({ m, bias: got.bias, table: got.table });
+      if (!tables.includes(got.table)) {
+        tables.push(got.table);
+        got.table.refs++;
+      }
+    }
+    if (overLimit) this.#stats.fallbackBinaries.mappings_over_limit++;
+
+    const v = Buffer.alloc(UNWIND_PROC.size);
+    v.writeBigUInt64LE(image, UNWIND_PROC.image);
+    v.writeUInt32LE(entries.length, UNWIND_PROC.count);
+    entries.forEach((e, i) => {
+      const o = UNWIND_PROC.maps + i * UNWIND_MAPPING.size;
+      v.writeBigUInt64LE(e.m.start, o + UNWIND_MAPPING.start);
+      v.writeBigUInt64LE(e.m.end, o + UNWIND_MAPPING.end);
+      v.writeBigUInt64LE(BigInt.asUintN(64, e.bias), o + UNWIND_MAPPING.bias);
+      v.writeUInt32LE(e.table.id, o + UNWIND_MAPPING.table);
+    });
+    try {
+      this.#o.procs.update(u32Key(tgid), v);
+    } catch {
+      this.#stats.processesFull++;
+      for (const t of tables) this.#unref(t);
+      return;
+    }
+    this.#procs.set(tgid, { image, tables });
+    if (old) for (const t of old.tables) this.#unref(t);
+  }
+
+  /** The table for one executable mapping and its bias (pc - bias = ELF address), or null (frame pointers). */
+  #tableFor(tgid: number, m: ProcMapping): { table: TableEntry; bias: bigint } | null {
+    const mapFile = `/proc/${tgid}/map_files/${m.start.toString(16)}-${m.end.toString(16)}`;
+    const realPath = m.path.replace(/ \(deleted\)$/, '');
+    let st: { size: number; mtimeMs: number };
+    let openPath = mapFile;
+    try {
+      st = statSync(mapFile);
+    } catch {
+      openPath = `/proc/${tgid}/root${realPath}`;
+      try {
+        st = statSync(openPath);
+      } catch {
+        return null;
+      }
+    }
+    const idKey = `${m.dev}:${m.inode}`;
+    let id = this.#identities.get(idKey);
+    if (id && (id.size !== st.size || id.mtimeMs !== st.mtimeMs)) id = undefined; // the inode was reused
+    let built: BinaryTable | null = null;
+    if (!id || (id.key && !this.#tables.has(id.key))) {
+      built = buildBinaryTable(openPath, realPath, `/proc/${tgid}/root`, this.#maxRowsPerTable, this.#o.debugDirs ?? ['/usr/lib/debug']);
+      const key = built.info?.buildId ? `build:${built.info.buildId}` : `file:${idKey}:${st.size}:${st.mtimeMs}`;
+      id = { size: st.size, mtimeMs: st.mtimeMs, key: built.ok ? key : null, segments: built.info?.segments ?? [] };
+      if (!built.ok) this.#stats.fallbackBinaries[built.reason]++;
+      this.#identities.set(idKey, id);
+    }
+    if (!id.key) return null;
+    let table = this.#tables.get(id.key);
+    if (!table) {
+      if (!built || !built.ok) return null;
+      table = this.#install(id.key, built) ?? undefined;
+      if (!table) {
+        id.key = null;
+        return null;
+      }
+    }
+    // the ELF address of the mapping's first byte comes from the segment holding its file offset (the
+    // mapping starts at the page holding the segment's first byte)
+    const seg = id.segments.find((s) => s.executable && m.offset >= (s.offset & ~0xfffn) && m.offset < s.offset + s.filesz);
+    if (!seg) return null;
+    const bias = m.start - m.offset + seg.offset - seg.vaddr;
+    return { table, bias };
+  }
+
+  /** Writes a built table into the row space; evicts idle tables to make room. */
+  #install(key: string, built: Extract<BinaryTable, { ok: true }>): TableEntry | null {
+    const n = built.table.pcs.length;
+    let first = this.#space.alloc(n);
+    while (first === null && this.#evictOneIdle()) first = this.#space.alloc(n);
+    if (first === null) {
+      this.#stats.fallbackBinaries.row_space_full++;
+      return null;
+    }
+    if (this.#tableIds.length === 0 && !this.#evictOneIdle()) {
+      this.#space.free(first, n);
+      this.#stats.fallbackBinaries.table_ids_full++;
+      return null;
+    }
+    const id = this.#tableIds.pop()!;
+    const keys = Buffer.alloc(n * 4);
+    const vals = Buffer.alloc(n * UNWIND_ROW.size);
+    for (let i = 0; i < n; i++) {
+      keys.writeUInt32LE(first + i, i * 4);
+      vals.writeUInt32LE(built.table.pcs[i], i * 8);
+      vals.writeUInt32LE(built.table.rules[i], i * 8 + 4);
+    }
+    this.#o.rows.updateBatch(keys, vals);
+    const t = Buffer.alloc(UNWIND_TABLE.size);
+    t.writeUInt32LE(first, UNWIND_TABLE.first);
+    t.writeUInt32LE(n, UNWIND_TABLE.rows);
+    this.#o.tables.update(u32Key(id), t);
+    const entry: TableEntry = { id, key, first, rows: n, refs: 0, idleSince: Date.now() };
+    this.#tables.set(key, entry);
+    this.#stats.tablesBuilt++;
+    this.#stats.buildMsTotal += built.buildMs;
+    this.#stats.cfiBytesParsed += built.cfiBytes;
+    return entry;
+  }
+
+  #unref(t: TableEntry): void {
+    if (--t.refs <= 0) {
+      t.refs = 0;
+      t.idleSince = Date.now();
+    }
+  }
+
+  /** Frees the table idle longest; false when every table is in use. */
+  #evictOneIdle(): boolean {
+    let victim: TableEntry | null = null;
+    for (const t of this.#tables.values()) if (t.refs === 0 && (!victim || t.idleSince < victim.idleSince)) victim = t;
+    if (!victim) return false;
+    this.#evict(victim);
+    return true;
+  }
+
+  #evict(t: TableEntry): void {
+    // the table's row count goes to 0 first: a walk still holding the id finds no rows, not another's
+    this.#o.tables.update(u32Key(t.id), Buffer.alloc(UNWIND_TABLE.size));
+    this.#space.free(t.first, t.rows);
+    this.#tableIds.push(t.id);
+    this.#tables.delete(t.key);
+    this.#stats.tablesEvicted++;
+  }
+
+  #forget(tgid: number): void {
+    const p = this.#procs.get(tgid);
+    this.#o.procs.delete(u32Key(tgid));
+    if (!p) return;
+    this.#procs.delete(tgid);
+    for (const t of p.tables) this.#unref(t);
+  }
+
+  /** Drops exited processes, then tables nobody has mapped for idleTableMs. */
+  sweep(now = Date.now()): void {
+    for (const tgid of [...this.#procs.keys()]) {
+      if (!existsSync(`/proc/${tgid}`)) this.#forget(tgid);
+    }
+    const idleMs = this.#o.idleTableMs ?? 60_000;
+    for (const t of [...this.#tables.values()]) if (t.refs === 0 && now - t.idleSince >= idleMs) this.#evict(t);
+  }
+
+  stats(): UnwindStats {
+    return {
+      ...this.#stats,
+      requests: { ...this.#stats.requests },
+      fallbackBinaries: { ...this.#stats.fallbackBinaries },
+      processes: this.#procs.size,
+      tables: this.#tables.size,
+      rowsUsed: this.#space.used,
+      rowsCapacity: this.#space.capacity,
+      rowBytes: this.#space.capacity * UNWIND_ROW.size + this.#o.tables.info.maxEntries * UNWIND_TABLE.size,
+      procBytes: this.#procs.size * (UNWIND_PROC.size + 64),
+    };
+  }
+}
