@@ -110,7 +110,14 @@ export class ProfileCollector implements Collector {
   async drainOnce(): Promise<void> {
     const t0 = performance.now();
     const samples = await this.sampler.drain();
+    // new processes get their unwind tables before the symbolization below holds the thread
+    this.sampler.pollUnwind();
+    let polled = performance.now();
     for (const s of samples) {
+      if (performance.now() - polled > 50) {
+        this.sampler.pollUnwind();
+        polled = performance.now();
+      }
       const proc = this.processes.lookup(s.tgid, s.cgroupId, s.comm, s.kthread, s);
       // a stack lost on the way (null ips) must not share an entry with the same hash found
       const cacheKey = `${proc.serial}:${s.tgid}:${s.userIps ? s.userStackHash : 0}:${s.kernelIps ? s.kernelStackHash : 0}`;
@@ -181,14 +188,7 @@ export class ProfileCollector implements Collector {
         counts_map_full: Number(s.countsFull),
         stack_map_full: Number(s.stacksFull),
         stack_evicted: Number(s.stacksMissing),
-        // user stacks cut short (ARCHITECTURE.md, "Unwinding"): the walk ended before the outermost frame
-        user_stack_ended_signal_frame: Number(s.walkEndSignal),
-        user_stack_ended_unsupported_rule: Number(s.walkEndUnsupported),
-        user_stack_ended_unreadable: Number(s.walkEndRead),
-        user_stack_ended_max_depth: Number(s.walkEndDepth),
-        user_stack_ended_bad_frame: Number(s.walkEndBadFrame),
-        // walked by frame pointers: the process's tables were not loaded yet
-        user_stack_frame_pointers_only: Number(s.walksByFramePointers),
+        // (how each user-stack walk ended is in the status: those are properties of the code, not losses)
         unwind_requests_map_full: Number(s.unwindRequestsFull),
         // binaries whose code is walked by frame pointers, by why they have no table
         ...Object.fromEntries(Object.entries(s.unwind?.fallbackBinaries ?? {}).map(([k, v]) => [`unwind_fallback_binaries_${k}`, v])),

@@ -191,20 +191,26 @@ export class CpuSampler {
     this.#statsMap = maps.stats;
     this.unwind = maps.unwind;
     if (this.unwind) {
-      const unwind = this.unwind;
-      this.#unwindTimer = setInterval(() => {
-        try {
-          unwind.poll();
-        } catch (e) {
-          this.#unwindErrors++;
-          if (this.#unwindErrors === 1) opts.onError?.(e);
-        }
-      }, UNWIND_POLL_MS);
+      this.#onUnwindError = opts.onError;
+      this.#unwindTimer = setInterval(() => this.pollUnwind(), UNWIND_POLL_MS);
       this.#unwindTimer.unref();
     }
   }
 
   readonly unwind: UnwindMaps | null;
+  #onUnwindError: ((e: unknown) => void) | undefined;
+
+  /** Answers the walk's pending requests for unwind tables (on a timer, and between long steps of a
+   *  drain so that a new process does not wait for a whole drain's symbolization). */
+  pollUnwind(): void {
+    if (!this.unwind) return;
+    try {
+      this.unwind.poll();
+    } catch (e) {
+      this.#unwindErrors++;
+      if (this.#unwindErrors === 1) this.#onUnwindError?.(e);
+    }
+  }
   #unwindTimer: NodeJS.Timeout | undefined;
   #unwindErrors = 0;
 

@@ -156,9 +156,11 @@ export class UnwindMaps {
   /** Answers every pending request from the BPF walk, and every few seconds forgets exited processes. */
   poll(now = Date.now()): void {
     const { keys, values, count } = this.#o.requests.drain();
-    for (let i = 0; i < count; i++) {
-      const tgid = keys.readUInt32LE(i * 4);
-      const why = values.readUInt32LE(i * 4);
+    const order: { tgid: number; why: number }[] = [];
+    for (let i = 0; i < count; i++) order.push({ tgid: keys.readUInt32LE(i * 4), why: values.readUInt32LE(i * 4) });
+    // processes without tables first: a refresh only adds a library to a process already walked
+    order.sort((a, b) => (a.why === 3 ? 1 : 0) - (b.why === 3 ? 1 : 0));
+    for (const { tgid, why } of order) {
       this.#stats.requests[why === 2 ? 'exec' : why === 3 ? 'refresh' : 'new']++;
       this.loadProcess(tgid);
     }
