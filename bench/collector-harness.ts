@@ -2,7 +2,7 @@
  * composition as `kiln run` (agent/agent.ts) into a sink that only counts. Prints one JSON line with
  * the collectors' status on SIGTERM.
  * Args: --sample-hz N --window S [--drain-ms MS] [--only profiler|runq|tcp|dns|none|all] (default:
- * profiler and runq) */
+ * profiler and runq) [--unwind tables|fp] */
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import { buildAgent } from '../agent/agent.js';
@@ -10,7 +10,7 @@ import { enableBpfStats } from '../native/index.js';
 import { Classifier } from '../netcost/classify.js';
 import type { WindowEnvelope, WindowSink } from '../pipeline/contracts.js';
 
-const { values } = parseArgs({ options: { 'sample-hz': { type: 'string', default: '97' }, window: { type: 'string', default: '60' }, 'drain-ms': { type: 'string', default: '1000' }, only: { type: 'string' } } });
+const { values } = parseArgs({ options: { 'sample-hz': { type: 'string', default: '97' }, window: { type: 'string', default: '60' }, 'drain-ms': { type: 'string', default: '1000' }, only: { type: 'string' }, unwind: { type: 'string', default: 'tables' } } });
 if (!process.env.KILN_BENCH_NO_BPF_STATS) enableBpfStats();
 const counts = { windows: 0, stacks: 0, waits: 0, flowRows: 0, dnsRows: 0 };
 const countingSink: WindowSink = {
@@ -32,6 +32,7 @@ const agent = buildAgent({
     windowSeconds: Number(values.window),
     sampleHz: Number(values['sample-hz']),
     drainIntervalMs: Number(values['drain-ms']),
+    unwind: values.unwind === 'fp' ? 'fp' : 'tables',
     dnsTimeoutSeconds: 5,
     dnsTopDomains: 100,
     classifier: new Classifier({ provider: 'other', zones: [], internet: [], services: [], nat: [] }),

@@ -7,6 +7,7 @@ import { uiRender } from './ui-render.js';
 import { tcpOverhead } from './tcp-overhead.js';
 import { dnsOverhead } from './dns-overhead.js';
 import { soak } from './soak.js';
+import { unwindBench } from './unwind.js';
 
 const benches: Record<string, () => Promise<void>> = {
   'profiler-overhead': () => profilerOverhead(),
@@ -16,6 +17,7 @@ const benches: Record<string, () => Promise<void>> = {
   'runq-overhead': () => runqOverhead(),
   'tcp-overhead': () => tcpOverhead(),
   'dns-overhead': () => dnsOverhead(),
+  unwind: () => unwindBench(),
   soak: () => soak(),
 };
 

@@ -62,6 +62,8 @@ export interface SamplerOptions {
   unwind?: UnwindMode;
   /** BPF map memory for unwind rows (8 bytes each); default UNWIND_TABLE_BYTES */
   unwindTableBytes?: number;
+  /** how long a table nobody maps stays loaded when its rows are not needed (default 60 s) */
+  unwindIdleTableMs?: number;
   /** separate debug files (for .debug_frame) */
   debugDirs?: string[];
   /** called with errors of the unwind table loader (kept going; counted) */
@@ -174,7 +176,7 @@ export class CpuSampler {
           state: o.map('profile_state'),
           stats: o.map('profile_stats'),
           unwind: tables
-            ? new UnwindMaps({ rows: o.map('unwind_rows'), tables: o.map('unwind_tables'), procs: o.map('unwind_procs'), requests: o.map('unwind_requests'), debugDirs: opts.debugDirs })
+            ? new UnwindMaps({ rows: o.map('unwind_rows'), tables: o.map('unwind_tables'), procs: o.map('unwind_procs'), requests: o.map('unwind_requests'), debugDirs: opts.debugDirs, idleTableMs: opts.unwindIdleTableMs })
             : null,
         };
         // the clock offset before the first sample, so every sample carries a unix time

@@ -11,9 +11,10 @@ export type BinaryTable =
   | { ok: true; table: CfiTable; stats: CfiStats; source: TableSource; info: ElfInfo; buildMs: number; cfiBytes: number }
   | { ok: false; reason: 'no_unwind_info' | 'table_too_large' | 'unreadable'; info: ElfInfo | null; detail: string };
 
-/** .eh_frame bytes per row, measured on Debian's binaries (libc 6.6, node 10, libchdb 5.9): a section
- *  bigger than maxRows times this is refused before it is parsed. */
-const MIN_BYTES_PER_ROW = 5;
+/** .eh_frame bytes per row are 5.9 to 10 on Debian's binaries (libchdb.so 5.9, python3 7, node 10): a
+ *  section over maxRows times this surely has more rows than allowed, and is refused before parsing
+ *  (libchdb.so's 33.7 MB would take 5 s to parse for nothing at the default bound). */
+const MAX_BYTES_PER_ROW = 16;
 
 /**
  * @param openPath a path this process can open (/proc/PID/map_files/..., /proc/PID/root/...)
@@ -29,7 +30,7 @@ export function buildBinaryTable(openPath: string, realPath: string, rootPrefix:
   }
   const t0 = performance.now();
   try {
-    const maxBytes = maxRows * MIN_BYTES_PER_ROW;
+    const maxBytes = maxRows * MAX_BYTES_PER_ROW;
     let source: TableSource = '.eh_frame';
     let sec: { data: Buffer; vaddr: number } | null;
     try {

@@ -1,0 +1,64 @@
+/* The unwind row space fills, is counted, and empties again: three copies of Debian's python3 (58 k rows
+ * each, no build id, so three tables) in 1 MiB of rows (131 k; one binary may take 65 k). */
+import assert from 'node:assert/strict';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { copyFileSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { bpfTest, tempDir } from '../../testing/testkit.js';
+import { CpuSampler } from '../sampler.js';
+
+describe('unwind table space', bpfTest(), () => {
+  const procs: ChildProcess[] = [];
+  let sampler: CpuSampler | undefined;
+  after(() => {
+    for (const p of procs) p.kill('SIGKILL');
+    sampler?.close();
+  });
+
+  async function pythonCopy(dir: string, name: string): Promise<ChildProcess> {
+    const bin = join(dir, name);
+    copyFileSync('/usr/bin/python3.11', bin);
+    // no build id: the table is keyed by the file, so each copy needs one of its own
+    execFileSync('objcopy', ['--remove-section', '.note.gnu.build-id', bin]);
+    const p = spawn(bin, ['-c', 'import time; time.sleep(120)'], { stdio: 'ignore' });
+    procs.push(p);
+    // mapped and running its image (not the forking node) before it is loaded
+    for (const deadline = Date.now() + 10_000; Date.now() < deadline; await sleep(20)) {
+      if (readFileSync(`/proc/${p.pid}/maps`, 'utf8').includes(bin)) return p;
+    }
+    throw new Error(`${name} did not start`);
+  }
+
+  it('refuses a table that does not fit, counts it, and takes it once an idle table is evicted', async () => {
+    sampler = new CpuSampler({ sampleHz: 19, drainIntervalMs: 1000, unwindTableBytes: 1 << 20, unwindIdleTableMs: 0 });
+    const unwind = sampler.unwind!;
+    const dir = tempDir('rowspace');
+    const a = await pythonCopy(dir, 'py-copy-a');
+    const b = await pythonCopy(dir, 'py-copy-b');
+
+    unwind.loadProcess(process.pid); // node's 277 k rows: over the per-binary half
+    assert.ok(unwind.stats().fallbackBinaries.table_too_large >= 1, JSON.stringify(unwind.stats()));
+    unwind.loadProcess(a.pid!);
+    const afterA = unwind.stats();
+    assert.ok(afterA.rowsUsed > 58_000 && afterA.rowsUsed <= afterA.rowsCapacity, JSON.stringify(afterA));
+    unwind.loadProcess(b.pid!);
+    const afterB = unwind.stats();
+    assert.equal(afterB.fallbackBinaries.row_space_full, 1, `the second copy does not fit: ${JSON.stringify(afterB)}`);
+    assert.ok(afterB.rowsUsed <= afterB.rowsCapacity);
+    assert.equal(afterB.rowsUsed, afterA.rowsUsed, 'nothing half-written');
+
+    // the first copy exits: its table is unreferenced, then evicted for the second
+    a.kill('SIGKILL');
+    for (const deadline = Date.now() + 5000; Date.now() < deadline && a.exitCode === null && a.signalCode === null; await sleep(20));
+    await sleep(50);
+    unwind.sweep(Date.now() + 1);
+    const swept = unwind.stats();
+    assert.ok(swept.tablesEvicted >= 1 && swept.rowsUsed < afterA.rowsUsed - 50_000, JSON.stringify(swept));
+    unwind.loadProcess(b.pid!);
+    const final = unwind.stats();
+    assert.equal(final.fallbackBinaries.row_space_full, 1, 'no new refusal');
+    assert.ok(final.rowsUsed > 58_000 && final.rowsUsed <= final.rowsCapacity, JSON.stringify(final));
+  });
+});
