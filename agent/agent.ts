@@ -5,6 +5,7 @@ import { HostIdentity } from '../host/identity.js';
 import { isNativeError, type ProgStat } from '../native/index.js';
 import type { Collector, EndedWindow, WindowSink } from '../pipeline/contracts.js';
 import { WindowScheduler } from '../pipeline/scheduler.js';
+import { ProfileCollector, type UnwindHealth } from '../profiler/collector.js';
 import { COLLECTORS, type AgentSettings } from './registry.js';
 
 export interface AgentOptions {
@@ -32,6 +33,8 @@ export interface Agent {
   status(): Record<string, unknown>;
   losses(): { collector: string; reason: string; value: number }[];
   programs(): ProgStat[];
+  /** the profiler's unwinding by tables, for /metrics (null without it) */
+  unwind(): UnwindHealth | null;
 }
 
 /** An error with its cause chain, one link per part: the user sees why, not only what. */
@@ -77,5 +80,6 @@ export function buildAgent(opts: AgentOptions): Agent {
     status: () => Object.fromEntries(collectors.map((c) => [c.name, { ...c.health().status, ...scheduler.stats(c.name) }])),
     losses: () => collectors.flatMap((c) => Object.entries(c.health().losses).map(([reason, value]) => ({ collector: c.name, reason, value }))),
     programs: () => collectors.flatMap((c) => c.health().programs),
+    unwind: () => collectors.find((c): c is ProfileCollector => c instanceof ProfileCollector)?.unwindHealth() ?? null,
   };
 }

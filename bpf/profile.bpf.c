@@ -370,10 +370,11 @@ static __always_inline __u64 unwind_user(struct bpf_perf_event_data *ctx, struct
 	case WALK_BAD_FRAME: stat_inc(PROFILE_STAT_END_BAD_FRAME); break;
 	}
 	if (w.outside) {
-		/* a pc in no mapping with a table: a library loaded since, or JIT code; ask again every 5 s at most */
+		/* a pc in no mapping with a table: a library loaded since, or JIT code. Ask when user space's
+		 * back-off allows; the 1 s guard keeps samples before its answer from asking again */
 		__u64 now = bpf_ktime_get_ns();
-		if (now - p->refresh_ns > 5000000000ULL) {
-			p->refresh_ns = now;
+		if (now >= p->refresh_after_ns) {
+			p->refresh_after_ns = now + 1000000000ULL;
 			request_tables(tgid, UNWIND_REQ_REFRESH);
 		}
 	}

@@ -104,7 +104,8 @@ struct unwind_mapping {
 /* A process's executable mappings with tables, sorted by start; keyed by tgid. */
 struct unwind_proc {
 	__u64 image;        /* mm->start_stack of the image they were read from: another value, it exec'd */
-	__u64 refresh_ns;   /* last time the walk asked for the mappings again (a pc outside all of them) */
+	__u64 refresh_after_ns; /* CLOCK_MONOTONIC: a pc outside every mapping asks for a re-read only after this;
+				 * user space backs off while re-reads find nothing new (JIT code, not dlopen) */
 	__u32 count;
 	__u32 pad;
 	struct unwind_mapping maps[KILN_UNWIND_MAX_MAPPINGS];

@@ -87,6 +87,7 @@ export async function run(cfg: RunConfig, fail: Fail): Promise<void> {
   const metrics = new KilnMetrics({
     losses: () => [...(agentRef?.losses() ?? []), ...storeSink.drops()],
     programs: () => agentRef?.programs() ?? [],
+    unwind: () => agentRef?.unwind() ?? null,
   });
 
   try {

@@ -22,6 +22,20 @@ export interface ProfileCollectorOptions {
   onError?: (e: unknown) => void;
 }
 
+/** What /metrics shows of unwinding (kiln_profiler_unwind_*). */
+export interface UnwindHealth {
+  /** binaries walked by frame pointers, by why they have no table */
+  fallbackBinaries: Record<string, number>;
+  rowsUsed: number;
+  rowsCapacity: number;
+  processes: number;
+  /** user stacks walked by tables, or by frame pointers (process not loaded yet) */
+  walks: Record<'tables' | 'frame_pointers', number>;
+  /** table walks that ended before the outermost frame, by why */
+  ends: Record<string, number>;
+  framesByFramePointers: number;
+}
+
 export interface ProfileCollectorStats extends SamplerStats {
   samplesRecorded: bigint;
   drainErrors: number;
@@ -188,16 +202,36 @@ export class ProfileCollector implements Collector {
         counts_map_full: Number(s.countsFull),
         stack_map_full: Number(s.stacksFull),
         stack_evicted: Number(s.stacksMissing),
-        // (how each user-stack walk ended is in the status: those are properties of the code, not losses)
+        // how user-stack walks went and which binaries have no table are not losses: they are in the
+        // status and in /metrics as kiln_profiler_unwind_* (see unwindHealth)
         unwind_requests_map_full: Number(s.unwindRequestsFull),
-        // binaries whose code is walked by frame pointers, by why they have no table
-        ...Object.fromEntries(Object.entries(s.unwind?.fallbackBinaries ?? {}).map(([k, v]) => [`unwind_fallback_binaries_${k}`, v])),
       },
       programs: this.#finalSamplerStats ? [] : this.sampler.bpf.progStats(),
     };
   }
 
   #finalSamplerStats: SamplerStats | undefined;
+
+  /** Unwinding by tables, for /metrics: null with --unwind fp. */
+  unwindHealth(): UnwindHealth | null {
+    const s = this.#finalSamplerStats ?? this.sampler.stats();
+    if (!s.unwind) return null;
+    return {
+      fallbackBinaries: s.unwind.fallbackBinaries,
+      rowsUsed: s.unwind.rowsUsed,
+      rowsCapacity: s.unwind.rowsCapacity,
+      processes: s.unwind.processes,
+      walks: { tables: Number(s.walksByTables), frame_pointers: Number(s.walksByFramePointers) },
+      ends: {
+        signal_frame: Number(s.walkEndSignal),
+        unsupported_rule: Number(s.walkEndUnsupported),
+        unreadable: Number(s.walkEndRead),
+        max_depth: Number(s.walkEndDepth),
+        bad_frame: Number(s.walkEndBadFrame),
+      },
+      framesByFramePointers: Number(s.framesByFramePointers),
+    };
+  }
 
   stats(): ProfileCollectorStats {
     return {

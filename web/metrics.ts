@@ -8,6 +8,7 @@
  * default 100, the rest `~other`; at most `maxDomains` values per metric, default 2000), `qtype` and
  * `status` (noerror, nxdomain, servfail, refused, other, timeout); the DNS latency histogram has 13
  * buckets per app. */
+import type { UnwindHealth } from '../profiler/collector.js';
 import type { WindowEnvelope, WindowSink } from '../pipeline/contracts.js';
 import type { FlowWindow } from '../netcost/flows.js';
 import { Counter, Gauge, Registry, type MetricValueWithName } from 'prom-client';
@@ -82,6 +83,8 @@ export interface HealthSource {
   losses(): { collector: string; reason: string; value: number }[];
   /** every loaded BPF program's kernel accounting */
   programs(): ProgStat[];
+  /** the profiler's unwinding by tables (null: --unwind fp, or no profiler) */
+  unwind?(): UnwindHealth | null;
 }
 
 export class KilnMetrics {
@@ -146,6 +149,50 @@ export class KilnMetrics {
       collect() {
         this.reset();
         for (const p of health.programs()) this.inc({ program: p.name }, Number(p.runCount));
+      },
+    });
+    new Gauge({
+      name: 'kiln_profiler_unwind_fallback_binaries',
+      help: 'Binaries whose code is walked by frame pointers instead of unwind tables, by why they have none',
+      labelNames: ['reason'],
+      registers,
+      collect() {
+        this.reset();
+        for (const [reason, n] of Object.entries(health.unwind?.()?.fallbackBinaries ?? {})) this.set({ reason }, n);
+      },
+    });
+    new Gauge({
+      name: 'kiln_profiler_unwind_table_rows',
+      help: 'Rows of unwind tables in the kernel map: in use, and its capacity (--unwind-table-mb, 8 bytes a row)',
+      labelNames: ['state'],
+      registers,
+      collect() {
+        this.reset();
+        const u = health.unwind?.();
+        if (u) {
+          this.set({ state: 'used' }, u.rowsUsed);
+          this.set({ state: 'capacity' }, u.rowsCapacity);
+        }
+      },
+    });
+    new Counter({
+      name: 'kiln_profiler_user_stack_walks_total',
+      help: 'User stacks walked by unwind tables, or by frame pointers while the process had no tables loaded yet',
+      labelNames: ['walk'],
+      registers,
+      collect() {
+        this.reset();
+        for (const [walk, n] of Object.entries(health.unwind?.()?.walks ?? {})) this.inc({ walk }, n);
+      },
+    });
+    new Counter({
+      name: 'kiln_profiler_user_stack_walk_ends_total',
+      help: 'Table walks that ended before the outermost frame, by why (signal frame, unsupported rule, unreadable stack, max depth, bad frame)',
+      labelNames: ['end'],
+      registers,
+      collect() {
+        this.reset();
+        for (const [end, n] of Object.entries(health.unwind?.()?.ends ?? {})) this.inc({ end }, n);
       },
     });
     new Gauge({

@@ -612,7 +612,7 @@ static napi_value make_layouts(napi_env env)
 	napi_create_object(env, &up);
 	set_layout_field(env, up, "size", sizeof(struct unwind_proc));
 	FIELD(up, unwind_proc, image);
-	FIELD(up, unwind_proc, refresh_ns);
+	FIELD(up, unwind_proc, refresh_after_ns);
 	FIELD(up, unwind_proc, count);
 	FIELD(up, unwind_proc, maps);
 	napi_set_named_property(env, all, "unwind_proc", up);

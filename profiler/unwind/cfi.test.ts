@@ -73,8 +73,8 @@ function compareWithReadelf(path: string): { checked: number; rows: number } {
   return { checked, rows: rows.pcs.length };
 }
 
-test('.eh_frame rows match readelf on Debian\'s libc, python3 and ld.so', () => {
-  for (const path of ['/lib/x86_64-linux-gnu/libc.so.6', '/usr/bin/python3.11', '/lib64/ld-linux-x86-64.so.2']) {
+test('.eh_frame rows match readelf on Debian\'s libc, python3, ld.so and libstdc++ (C++: FDEs with an LSDA)', () => {
+  for (const path of ['/lib/x86_64-linux-gnu/libc.so.6', '/usr/bin/python3.11', '/lib64/ld-linux-x86-64.so.2', '/usr/lib/x86_64-linux-gnu/libstdc++.so.6']) {
     const { checked, rows } = compareWithReadelf(path);
     assert.ok(checked > 10_000 || path.includes('ld-linux'), `${path}: ${checked} rows checked`);
     assert.ok(rows > 1000, `${path}: ${rows} rows`);

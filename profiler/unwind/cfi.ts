@@ -49,6 +49,9 @@ export function unpackRule(pc: number, rule: number): CfiRow {
 }
 
 const RULE_NONE = packRule(UnwindKind.none, 0, 0);
+const RULE_SIGNAL = packRule(UnwindKind.signal, 0, 0);
+const RULE_OUTERMOST = packRule(UnwindKind.outermost, 0, 0);
+const RULE_UNSUPPORTED = packRule(UnwindKind.unsupported, 0, 0);
 
 /** Rows sorted by pc: pcs[i] is where rules[i] starts to apply (ELF addresses below 4 GiB). */
 export interface CfiTable {
@@ -100,7 +103,7 @@ class Reader {
   constructor(
     readonly data: Uint8Array,
     pos: number,
-    readonly end: number,
+    public end: number,
   ) {
     this.#view = new DataView(data.buffer, data.byteOffset, data.byteLength);
     this.pos = pos;
@@ -219,153 +222,217 @@ interface Cie {
   instrEnd: number;
 }
 
-/** A register's rule: how to find the caller's value. */
-type RegRule =
-  | { t: 'same' }
-  | { t: 'undefined' }
-  | { t: 'offset'; n: number } // saved at CFA + n
-  | { t: 'other' }; // register, expression, val_offset ...: not followed
-
-type CfaRule = { t: 'reg'; reg: number; off: number } | { t: 'expr'; plt: { off: number; threshold: number } | null };
-
-interface FrameState {
-  cfa: CfaRule;
-  rbp: RegRule;
-  ra: RegRule;
-}
-
-const cloneState = (s: FrameState): FrameState => ({ cfa: { ...s.cfa } as CfaRule, rbp: s.rbp, ra: s.ra });
+// a register's rule: how to find the caller's value
+const R_SAME = 0;
+const R_UNDEFINED = 1;
+const R_OFFSET = 2; // saved at CFA + n
+const R_OTHER = 3; // register, expression, val_offset ...: not followed
+// the CFA's rule
+const C_REG = 0;
+const C_PLT = 1;
+const C_EXPR = 2;
 
 /**
  * Recognises the expression GCC and binutils give PLT entries: DW_OP_breg7 (rsp) N; DW_OP_breg16 (rip) 0;
  * DW_OP_lit15; DW_OP_and; DW_OP_lit<T>; DW_OP_ge; DW_OP_lit3; DW_OP_shl; DW_OP_plus — "rsp + N, plus 8
- * once the entry's push has run", which depends on where in the 16-byte entry rip is.
+ * once the entry's push has run", which depends on where in the 16-byte entry rip is. Returns
+ * N | T << 8, or -1.
  */
-function pltExpression(expr: Uint8Array): { off: number; threshold: number } | null {
-  if (expr.length !== 11) return null;
-  const [b0, n, b2, z, l15, and, lt, ge, l3, shl, plus] = expr;
-  if (b0 !== 0x77 || b2 !== 0x80 || z !== 0 || l15 !== 0x3f || and !== 0x1a || ge !== 0x2a || l3 !== 0x33 || shl !== 0x24 || plus !== 0x22) return null;
-  if (lt < 0x30 || lt > 0x4f || n > 0x3f) return null; // a literal 0..31, a small positive offset
-  return { off: n, threshold: lt - 0x30 };
+function pltExpression(d: Uint8Array, at: number, len: number): number {
+  if (len !== 11) return -1;
+  const n = d[at + 1];
+  const lt = d[at + 6];
+  if (d[at] !== 0x77 || d[at + 2] !== 0x80 || d[at + 3] !== 0 || d[at + 4] !== 0x3f || d[at + 5] !== 0x1a) return -1;
+  if (d[at + 7] !== 0x2a || d[at + 8] !== 0x33 || d[at + 9] !== 0x24 || d[at + 10] !== 0x22) return -1;
+  if (lt < 0x30 || lt > 0x4f || n > 0x3f) return -1; // a literal 0..31, a small positive offset
+  return n | ((lt - 0x30) << 8);
 }
 
-function ruleOf(s: FrameState, signal: boolean): number {
-  const unsupported = packRule(UnwindKind.unsupported, 0, 0);
-  if (signal) return packRule(UnwindKind.signal, 0, 0);
-  if (s.ra.t === 'undefined') return packRule(UnwindKind.outermost, 0, 0);
-  let rbpOffset8 = 0;
-  if (s.rbp.t === 'offset') {
-    if (s.rbp.n % 8 !== 0 || s.rbp.n / 8 < -128 || s.rbp.n / 8 > 127 || s.rbp.n === 0) return unsupported;
-    rbpOffset8 = s.rbp.n / 8;
-  }
-  // the call instruction leaves the return address right below the caller's stack pointer
-  if (s.ra.t !== 'offset' || s.ra.n !== -8) return unsupported;
-  if (s.cfa.t === 'expr') {
-    if (!s.cfa.plt || s.cfa.plt.off % 8 !== 0) return unsupported;
-    return packRule(UnwindKind.plt, s.cfa.plt.off / 8, s.cfa.plt.threshold);
-  }
-  if (s.cfa.off % 8 !== 0 || s.cfa.off < 0 || s.cfa.off / 8 > 0xffff) return unsupported;
-  if (s.cfa.reg === REG_RSP) return packRule(UnwindKind.cfaRsp, s.cfa.off / 8, rbpOffset8);
-  if (s.cfa.reg === REG_RBP) return packRule(UnwindKind.cfaRbp, s.cfa.off / 8, rbpOffset8);
-  return unsupported;
-}
+/** Fields of a frame state, in the order the remember stack keeps them. */
+const STATE_FIELDS = 8;
 
 /**
- * Runs one FDE's instructions after its CIE's initial ones and appends a row at every address where
- * the rule changes, plus a `none` row at the FDE's end (removed later when the next FDE starts there).
+ * The CFA program interpreter: one per section, its state in numbers (no object per instruction or row),
+ * reused for every FDE.
  */
-function runFde(sec: CfiSection, cie: Cie, pcBegin: number, pcEnd: number, instrStart: number, instrEnd: number, out: RowBuffer): void {
-  let initial: FrameState = { cfa: { t: 'reg', reg: REG_RSP, off: 8 }, rbp: { t: 'same' }, ra: { t: 'same' } };
-  let state = cloneState(initial);
-  const stack: FrameState[] = [];
-  let loc = pcBegin;
-  const first = out.length;
-  const emit = () => {
+class Interpreter {
+  // the state: CFA rule (kind, register, offset, PLT word), rbp rule, return address rule
+  cfaKind = C_REG;
+  cfaReg = REG_RSP;
+  cfaOff = 8;
+  plt = 0;
+  rbpT = R_SAME;
+  rbpN = 0;
+  raT = R_SAME;
+  raN = 0;
+  // the CIE's rules, for DW_CFA_restore
+  iRbpT = R_SAME;
+  iRbpN = 0;
+  iRaT = R_SAME;
+  iRaN = 0;
+  stack: number[] = [];
+  readonly r: Reader;
+
+  constructor(readonly sec: CfiSection) {
+    this.r = new Reader(sec.data, 0, sec.data.length);
+  }
+
+  rule(signal: boolean): number {
+    if (signal) return RULE_SIGNAL;
+    if (this.raT === R_UNDEFINED) return RULE_OUTERMOST;
+    let rbpOffset8 = 0;
+    if (this.rbpT === R_OFFSET) {
+      const n = this.rbpN;
+      if (n % 8 !== 0 || n / 8 < -128 || n / 8 > 127 || n === 0) return RULE_UNSUPPORTED;
+      rbpOffset8 = n / 8;
+    }
+    // the call instruction leaves the return address right below the caller's stack pointer
+    if (this.raT !== R_OFFSET || this.raN !== -8) return RULE_UNSUPPORTED;
+    if (this.cfaKind === C_PLT) {
+      const off = this.plt & 0xff;
+      return off % 8 !== 0 ? RULE_UNSUPPORTED : packRule(UnwindKind.plt, off / 8, this.plt >> 8);
+    }
+    if (this.cfaKind !== C_REG) return RULE_UNSUPPORTED;
+    const off = this.cfaOff;
+    if (off % 8 !== 0 || off < 0 || off / 8 > 0xffff) return RULE_UNSUPPORTED;
+    if (this.cfaReg === REG_RSP) return packRule(UnwindKind.cfaRsp, off / 8, rbpOffset8);
+    if (this.cfaReg === REG_RBP) return packRule(UnwindKind.cfaRbp, off / 8, rbpOffset8);
+    return RULE_UNSUPPORTED;
+  }
+
+  #setReg(cie: Cie, reg: number, t: number, n: number): void {
+    if (reg === REG_RBP) {
+      this.rbpT = t;
+      this.rbpN = n;
+    } else if (reg === REG_RA || reg === cie.raReg) {
+      this.raT = t;
+      this.raN = n;
+    }
+  }
+
+  #restoreReg(cie: Cie, reg: number): void {
+    if (reg === REG_RBP) {
+      this.rbpT = this.iRbpT;
+      this.rbpN = this.iRbpN;
+    } else if (reg === REG_RA || reg === cie.raReg) {
+      this.raT = this.iRaT;
+      this.raN = this.iRaN;
+    }
+  }
+
+  /**
+   * Runs one FDE's instructions after its CIE's initial ones and appends a row at every address where
+   * the rule changes, plus a `none` row at the FDE's end (removed later when the next FDE starts there).
+   */
+  fde(cie: Cie, pcBegin: number, pcEnd: number, instrStart: number, instrEnd: number, out: RowBuffer): void {
+    this.cfaKind = C_REG;
+    this.cfaReg = REG_RSP;
+    this.cfaOff = 8;
+    this.plt = 0;
+    this.rbpT = this.iRbpT = R_SAME;
+    this.raT = this.iRaT = R_SAME;
+    this.rbpN = this.raN = this.iRbpN = this.iRaN = 0;
+    this.stack.length = 0;
+    this.#run(cie, cie.instrStart, cie.instrEnd, -1, 0, out);
+    this.iRbpT = this.rbpT; // DW_CFA_restore goes back to the CIE's rules
+    this.iRbpN = this.rbpN;
+    this.iRaT = this.raT;
+    this.iRaN = this.raN;
+    this.stack.length = 0;
+    const loc = this.#run(cie, instrStart, instrEnd, pcBegin, pcEnd, out);
+    this.#emit(cie, loc, pcEnd, out, out.length);
+    out.push(pcEnd, RULE_NONE);
+  }
+
+  #emit(cie: Cie, loc: number, pcEnd: number, out: RowBuffer, first: number): void {
     if (loc >= pcEnd) return;
-    const rule = ruleOf(state, cie.signal);
+    const rule = this.rule(cie.signal);
     // a later rule at the same address replaces the earlier one
     if (out.length > first && out.pcs[out.length - 1] === loc) out.rules[out.length - 1] = rule;
     else out.push(loc, rule);
-  };
-  const setReg = (reg: number, rule: RegRule) => {
-    if (reg === REG_RBP) state.rbp = rule;
-    else if (reg === REG_RA || reg === cie.raReg) state.ra = rule;
-  };
-  const restoreReg = (reg: number) => {
-    if (reg === REG_RBP) state.rbp = initial.rbp;
-    else if (reg === REG_RA || reg === cie.raReg) state.ra = initial.ra;
-  };
+  }
 
-  const run = (start: number, end: number, isCie: boolean) => {
-    const r = new Reader(sec.data, start, end);
+  /** Runs instructions in [start, end); loc < 0 for a CIE's (no rows). Returns the final location. */
+  #run(cie: Cie, start: number, end: number, loc: number, pcEnd: number, out: RowBuffer): number {
+    const r = this.r;
+    r.pos = start;
+    r.end = end;
+    const first = out.length;
+    const isCie = loc < 0;
+    const advance = (to: number) => {
+      if (!isCie) {
+        this.#emit(cie, loc, pcEnd, out, first);
+        loc = to;
+      }
+    };
     while (r.pos < end) {
       const op = r.u8();
       const high = op & 0xc0;
       const low = op & 0x3f;
-      if (high === 0x40) { // DW_CFA_advance_loc
-        if (!isCie) { emit(); loc += low * cie.codeAlign; }
-        continue;
-      }
-      if (high === 0x80) { setReg(low, { t: 'offset', n: r.uleb() * cie.dataAlign }); continue; }
-      if (high === 0xc0) { restoreReg(low); continue; }
+      if (high === 0x40) { advance(loc + low * cie.codeAlign); continue; } // advance_loc
+      if (high === 0x80) { this.#setReg(cie, low, R_OFFSET, r.uleb() * cie.dataAlign); continue; } // offset
+      if (high === 0xc0) { this.#restoreReg(cie, low); continue; } // restore
       switch (op) {
         case 0x00: break; // nop
-        case 0x01: { // set_loc
-          const to = readEncoded(r, cie.fdeEncoding, sec.vaddr);
-          if (!isCie) { emit(); loc = to; }
+        case 0x01: advance(readEncoded(r, cie.fdeEncoding, this.sec.vaddr)); break; // set_loc
+        case 0x02: advance(loc + r.u8() * cie.codeAlign); break; // advance_loc1
+        case 0x03: advance(loc + r.u16() * cie.codeAlign); break; // advance_loc2
+        case 0x04: advance(loc + r.u32() * cie.codeAlign); break; // advance_loc4
+        case 0x05: { const reg = r.uleb(); this.#setReg(cie, reg, R_OFFSET, r.uleb() * cie.dataAlign); break; } // offset_extended
+        case 0x06: this.#restoreReg(cie, r.uleb()); break; // restore_extended
+        case 0x07: this.#setReg(cie, r.uleb(), R_UNDEFINED, 0); break;
+        case 0x08: this.#setReg(cie, r.uleb(), R_SAME, 0); break;
+        case 0x09: { const reg = r.uleb(); r.uleb(); this.#setReg(cie, reg, R_OTHER, 0); break; } // register
+        case 0x0a: // remember_state
+          this.stack.push(this.cfaKind, this.cfaReg, this.cfaOff, this.plt, this.rbpT, this.rbpN, this.raT, this.raN);
           break;
-        }
-        case 0x02: case 0x03: case 0x04: { // advance_loc1/2/4
-          const d = op === 0x02 ? r.u8() : op === 0x03 ? r.u16() : r.u32();
-          if (!isCie) { emit(); loc += d * cie.codeAlign; }
-          break;
-        }
-        case 0x05: { const reg = r.uleb(); setReg(reg, { t: 'offset', n: r.uleb() * cie.dataAlign }); break; } // offset_extended
-        case 0x06: restoreReg(r.uleb()); break; // restore_extended
-        case 0x07: setReg(r.uleb(), { t: 'undefined' }); break;
-        case 0x08: setReg(r.uleb(), { t: 'same' }); break;
-        case 0x09: { const reg = r.uleb(); r.uleb(); setReg(reg, { t: 'other' }); break; } // register
-        case 0x0a: stack.push(cloneState(state)); break; // remember_state
         case 0x0b: { // restore_state: the CFA rule comes back too, as GCC's epilogues expect
-          const s = stack.pop();
-          if (s) state = s;
+          const st = this.stack;
+          if (st.length >= STATE_FIELDS) {
+            this.raN = st.pop()!;
+            this.raT = st.pop()!;
+            this.rbpN = st.pop()!;
+            this.rbpT = st.pop()!;
+            this.plt = st.pop()!;
+            this.cfaOff = st.pop()!;
+            this.cfaReg = st.pop()!;
+            this.cfaKind = st.pop()!;
+          }
           break;
         }
-        case 0x0c: { const reg = r.uleb(); state.cfa = { t: 'reg', reg, off: r.uleb() }; break; } // def_cfa
-        case 0x0d: { const reg = r.uleb(); state.cfa = state.cfa.t === 'reg' ? { ...state.cfa, reg } : { t: 'reg', reg, off: 0 }; break; }
-        case 0x0e: { const off = r.uleb(); state.cfa = state.cfa.t === 'reg' ? { ...state.cfa, off } : { t: 'expr', plt: null }; break; }
+        case 0x0c: this.cfaKind = C_REG; this.cfaReg = r.uleb(); this.cfaOff = r.uleb(); break; // def_cfa
+        case 0x0d: // def_cfa_register
+          if (this.cfaKind !== C_REG) { this.cfaKind = C_REG; this.cfaOff = 0; }
+          this.cfaReg = r.uleb();
+          break;
+        case 0x0e: { const off = r.uleb(); if (this.cfaKind === C_REG) this.cfaOff = off; else this.cfaKind = C_EXPR; break; } // def_cfa_offset
         case 0x0f: { // def_cfa_expression
           const len = r.uleb();
           if (r.pos + len > end) throw new CfiError('expression past the end');
-          state.cfa = { t: 'expr', plt: pltExpression(sec.data.subarray(r.pos, r.pos + len)) };
+          this.plt = pltExpression(this.sec.data, r.pos, len);
+          this.cfaKind = this.plt >= 0 ? C_PLT : C_EXPR;
           r.pos += len;
           break;
         }
         case 0x10: case 0x16: { // expression, val_expression
           const reg = r.uleb();
-          const len = r.uleb();
+          const len = r.uleb(); // read before moving: `r.pos += r.uleb()` would add to the old position
           r.pos += len;
-          setReg(reg, { t: 'other' });
+          this.#setReg(cie, reg, R_OTHER, 0);
           break;
         }
-        case 0x11: { const reg = r.uleb(); setReg(reg, { t: 'offset', n: r.sleb() * cie.dataAlign }); break; } // offset_extended_sf
-        case 0x12: { const reg = r.uleb(); state.cfa = { t: 'reg', reg, off: r.sleb() * cie.dataAlign }; break; } // def_cfa_sf
-        case 0x13: { const off = r.sleb() * cie.dataAlign; state.cfa = state.cfa.t === 'reg' ? { ...state.cfa, off } : { t: 'expr', plt: null }; break; }
-        case 0x14: { const reg = r.uleb(); r.uleb(); setReg(reg, { t: 'other' }); break; } // val_offset
-        case 0x15: { const reg = r.uleb(); r.sleb(); setReg(reg, { t: 'other' }); break; } // val_offset_sf
+        case 0x11: { const reg = r.uleb(); this.#setReg(cie, reg, R_OFFSET, r.sleb() * cie.dataAlign); break; } // offset_extended_sf
+        case 0x12: this.cfaKind = C_REG; this.cfaReg = r.uleb(); this.cfaOff = r.sleb() * cie.dataAlign; break; // def_cfa_sf
+        case 0x13: { const off = r.sleb() * cie.dataAlign; if (this.cfaKind === C_REG) this.cfaOff = off; else this.cfaKind = C_EXPR; break; } // def_cfa_offset_sf
+        case 0x14: { const reg = r.uleb(); r.uleb(); this.#setReg(cie, reg, R_OTHER, 0); break; } // val_offset
+        case 0x15: { const reg = r.uleb(); r.sleb(); this.#setReg(cie, reg, R_OTHER, 0); break; } // val_offset_sf
         case 0x2e: r.uleb(); break; // GNU_args_size
-        case 0x2f: { const reg = r.uleb(); setReg(reg, { t: 'offset', n: -r.uleb() * cie.dataAlign }); break; } // GNU_negative_offset_extended
+        case 0x2f: { const reg = r.uleb(); this.#setReg(cie, reg, R_OFFSET, -r.uleb() * cie.dataAlign); break; } // GNU_negative_offset_extended
         default: throw new CfiError(`call frame instruction 0x${op.toString(16)}`);
       }
     }
-  };
-
-  run(cie.instrStart, cie.instrEnd, true);
-  initial = cloneState(state); // DW_CFA_restore goes back to the CIE's rules
-  stack.length = 0;
-  run(instrStart, instrEnd, false);
-  emit();
-  out.push(pcEnd, RULE_NONE);
+    return loc;
+  }
 }
 
 function parseCie(sec: CfiSection, start: number, end: number): Cie {
@@ -419,6 +486,7 @@ export function parseCfi(sec: CfiSection): { table: CfiTable; stats: CfiStats } 
   const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
   const cies = new Map<number, Cie | null>();
   const raw = new RowBuffer();
+  const interp = new Interpreter(sec);
   const fdePc: number[] = [];
   const fdeFirst: number[] = [];
   const cieAt = (off: number): Cie | null => {
@@ -474,10 +542,13 @@ export function parseCfi(sec: CfiSection): { table: CfiTable; stats: CfiStats } 
       const r = new Reader(data, idField + (is64 ? 8 : 4), end);
       const pcBegin = readEncoded(r, cie.fdeEncoding, sec.vaddr);
       const pcRange = readEncodedRange(r, cie.fdeEncoding);
-      if (cie.hasAugData) r.pos += r.uleb();
+      if (cie.hasAugData) {
+        const augLen = r.uleb(); // the LSDA pointer of C++ code, usually
+        r.pos += augLen;
+      }
       if (pcRange === 0) continue;
       if (pcBegin < 0 || pcBegin + pcRange > 0xffffffff) { stats.fdesSkipped++; continue; }
-      runFde(sec, cie, pcBegin, pcBegin + pcRange, r.pos, end, raw);
+      interp.fde(cie, pcBegin, pcBegin + pcRange, r.pos, end, raw);
       fdePc.push(pcBegin);
       fdeFirst.push(first);
     } catch {

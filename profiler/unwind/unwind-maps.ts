@@ -34,6 +34,8 @@ export type FallbackReason =
 export interface UnwindStats {
   processes: number;
   processesFull: number;
+  /** re-reads that found the same executable mappings (JIT code outside them): backed off */
+  refreshesUnchanged: number;
   requests: Record<'new' | 'exec' | 'refresh', number>;
   tables: number;
   tablesBuilt: number;
@@ -61,7 +63,16 @@ interface TableEntry {
 interface ProcEntry {
   image: bigint;
   tables: TableEntry[];
+  /** the executable mappings as read, to tell a re-read that found nothing new */
+  signature: string;
+  /** wait before the walk may ask again for a pc outside every mapping: doubles while nothing changes */
+  backoffMs: number;
 }
+
+/** Re-reads of a process whose mappings did not change back off from 1 s to 60 s: JIT code is outside
+ *  every mapping for good, a dlopen'd library shows up in the next re-read. */
+const REFRESH_MIN_MS = 1000;
+const REFRESH_MAX_MS = 60_000;
 
 /** Free row ranges, first fit, neighbours merged on free. */
 class RowSpace {
@@ -128,6 +139,7 @@ export class UnwindMaps {
   readonly #maxProcs: number;
   readonly #stats: Omit<UnwindStats, 'processes' | 'tables' | 'rowsUsed' | 'rowsCapacity' | 'rowBytes' | 'procBytes'> = {
     processesFull: 0,
+    refreshesUnchanged: 0,
     requests: { new: 0, exec: 0, refresh: 0 },
     tablesBuilt: 0,
     tablesEvicted: 0,
@@ -186,11 +198,26 @@ export class UnwindMaps {
       this.#stats.processesFull++;
       return;
     }
+    const exec = maps.filter((m) => m.perms[2] === 'x' && m.inode !== 0 && m.path.startsWith('/'));
+    const signature = exec.map((m) => `${m.start}-${m.end}:${m.dev}:${m.inode}`).join(',');
+    const unchanged = old !== undefined && old.image === image && old.signature === signature;
+    const backoffMs = unchanged ? Math.min(REFRESH_MAX_MS, old.backoffMs * 2) : REFRESH_MIN_MS;
+    const refreshAfterNs = process.hrtime.bigint() + BigInt(backoffMs) * 1_000_000n; // CLOCK_MONOTONIC, as bpf_ktime_get_ns
+    if (unchanged) {
+      // nothing new: only the back-off moves (one field of the entry, rewritten whole)
+      this.#stats.refreshesUnchanged++;
+      old.backoffMs = backoffMs;
+      const v = this.#o.procs.lookup(u32Key(tgid));
+      if (v) {
+        v.writeBigUInt64LE(refreshAfterNs, UNWIND_PROC.refresh_after_ns);
+        this.#o.procs.update(u32Key(tgid), v);
+      }
+      return;
+    }
     const entries: { m: ProcMapping; bias: bigint; table: TableEntry }[] = [];
     const tables: TableEntry[] = [];
     let overLimit = false;
-    for (const m of maps) {
-      if (m.perms[2] !== 'x' || m.inode === 0 || !m.path.startsWith('/')) continue;
+    for (const m of exec) {
       const got = this.#tableFor(tgid, m);
       if (!got) continue;
       if (entries.length >= UNWIND_MAX_MAPPINGS) {
@@ -207,6 +234,7 @@ export class UnwindMaps {
 
     const v = Buffer.alloc(UNWIND_PROC.size);
     v.writeBigUInt64LE(image, UNWIND_PROC.image);
+    v.writeBigUInt64LE(refreshAfterNs, UNWIND_PROC.refresh_after_ns);
     v.writeUInt32LE(entries.length, UNWIND_PROC.count);
     entries.forEach((e, i) => {
       const o = UNWIND_PROC.maps + i * UNWIND_MAPPING.size;
@@ -222,7 +250,7 @@ export class UnwindMaps {
       for (const t of tables) this.#unref(t);
       return;
     }
-    this.#procs.set(tgid, { image, tables });
+    this.#procs.set(tgid, { image, tables, signature, backoffMs });
     if (old) for (const t of old.tables) this.#unref(t);
   }
 

@@ -76,6 +76,11 @@ describe('unwinding by tables, on the binaries people run', bpfTest(), () => {
     cc(['-O2', '-fno-omit-frame-pointer', '-o', bin('kiln-dc-nouw'), src]);
     execFileSync('objcopy', ['--remove-section', '.eh_frame', '--remove-section', '.eh_frame_hdr', bin('kiln-dc-nouw')]);
     copyFileSync(bin('kiln-dc-o2'), bin('kiln-dc-del'));
+    // rules only in .debug_frame, in a separate debug file found through .gnu_debuglink (no .eh_frame)
+    cc(['-O2', '-g', '-fno-asynchronous-unwind-tables', '-o', bin('kiln-dc-dbg'), src]);
+    execFileSync('objcopy', ['--only-keep-debug', bin('kiln-dc-dbg'), bin('kiln-dc-dbg.debug')]);
+    execFileSync('objcopy', ['--strip-debug', '--remove-section', '.eh_frame', '--remove-section', '.eh_frame_hdr', bin('kiln-dc-dbg')]);
+    execFileSync('objcopy', ['--add-gnu-debuglink=kiln-dc-dbg.debug', bin('kiln-dc-dbg')], { cwd: dir });
     writeFileSync(
       join(dir, 'hot.py'),
       'import sys, time\ndef inner(n):\n    s = 0\n    for i in range(n): s += i * i\n    return s\ndef outer(t):\n    end = time.time() + t\n    while time.time() < end: inner(20000)\nouter(float(sys.argv[1]))\n',
@@ -97,6 +102,7 @@ describe('unwinding by tables, on the binaries people run', bpfTest(), () => {
     const o2 = run(bin('kiln-dc-o2'), [String(RUN_SECONDS)]);
     run(bin('kiln-dc-fp'), [String(RUN_SECONDS)]);
     run(bin('kiln-dc-nouw'), [String(RUN_SECONDS)]);
+    run(bin('kiln-dc-dbg'), [String(RUN_SECONDS)]);
     const del = run(bin('kiln-dc-del'), [String(RUN_SECONDS)]);
     run('/usr/bin/python3', [join(dir, 'hot.py'), String(RUN_SECONDS)]);
     run(process.execPath, ['--perf-basic-prof', join(testdataDir, 'jit-hot.js'), String(RUN_SECONDS)]);
@@ -111,7 +117,7 @@ describe('unwinding by tables, on the binaries people run', bpfTest(), () => {
     assert.equal(await waitExit(perf), 0, 'perf record ran');
     assert.deepEqual(await Promise.all(procs.map(waitExit)), procs.map(() => 0));
     // every program has exited; wait for the applications' last windows, with a deadline
-    const want = ['kiln-dc-o2', 'kiln-dc-fp', 'kiln-dc-nouw', 'kiln-dc-del', 'python3.11', 'node'];
+    const want = ['kiln-dc-o2', 'kiln-dc-fp', 'kiln-dc-nouw', 'kiln-dc-dbg', 'kiln-dc-del', 'python3.11', 'node'];
     for (const deadline = Date.now() + 30_000; Date.now() < deadline; await sleep(500)) {
       const { body } = await getJson<{ app: string; last_seen: string }[]>(`${kiln.url}/api/v1/apps?from=${t0}&to=now`);
       const last = new Map(body.map((a) => [a.app, Date.parse(a.last_seen)]));
@@ -189,7 +195,16 @@ describe('unwinding by tables, on the binaries people run', bpfTest(), () => {
     assert.ok(body.profiler.unwind.fallbackBinaries.no_unwind_info >= 1, JSON.stringify(body.profiler.unwind));
     assert.ok(body.profiler.framesByFramePointers > 0);
     const metrics = await (await fetch(`${kiln.url}/metrics`)).text();
-    assert.match(metrics, /kiln_collector_events_lost_total\{collector="profiler",reason="unwind_fallback_binaries_no_unwind_info"\} [1-9]/);
+    assert.match(metrics, /kiln_profiler_unwind_fallback_binaries\{reason="no_unwind_info"\} [1-9]/);
+    assert.match(metrics, /kiln_profiler_user_stack_walks_total\{walk="tables"\} [1-9]/);
+    assert.match(metrics, /kiln_profiler_unwind_table_rows\{state="capacity"\} 4194304/);
+  });
+
+  it('unwinds by .debug_frame from a separate debug file when the binary has no .eh_frame', async () => {
+    const sections = execFileSync('readelf', ['-SW', bin('kiln-dc-dbg')], { encoding: 'utf8' });
+    assert.ok(!sections.includes('.eh_frame') && !sections.includes('.debug_frame'), 'the binary itself has neither');
+    const a = share(await stacks(kiln, 'kiln-dc-dbg', q), 'leaf_a', wholeA);
+    assert.ok(a.n > 200 && a.whole / a.n >= 0.95, `.debug_frame: ${a.whole}/${a.n} whole`);
   });
 
   it('still unwinds a process whose binary was deleted after it started (read through /proc/PID/map_files)', async () => {
