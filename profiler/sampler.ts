@@ -62,6 +62,8 @@ export interface SamplerOptions {
   unwind?: UnwindMode;
   /** BPF map memory for unwind rows (8 bytes each); default UNWIND_TABLE_BYTES */
   unwindTableBytes?: number;
+  /** how often the loader answers requests (default UNWIND_POLL_MS; 0: only when pollUnwind() is called) */
+  unwindPollMs?: number;
   /** how long a table nobody maps stays loaded when its rows are not needed (default 60 s) */
   unwindIdleTableMs?: number;
   /** separate debug files (for .debug_frame) */
@@ -194,8 +196,11 @@ export class CpuSampler {
     this.unwind = maps.unwind;
     if (this.unwind) {
       this.#onUnwindError = opts.onError;
-      this.#unwindTimer = setInterval(() => this.pollUnwind(), UNWIND_POLL_MS);
-      this.#unwindTimer.unref();
+      const every = opts.unwindPollMs ?? UNWIND_POLL_MS;
+      if (every > 0) {
+        this.#unwindTimer = setInterval(() => this.pollUnwind(), every);
+        this.#unwindTimer.unref();
+      }
     }
   }
 

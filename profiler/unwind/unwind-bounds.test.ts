@@ -8,6 +8,7 @@ import { after, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { bpfTest, tempDir } from '../../testing/testkit.js';
 import { CpuSampler } from '../sampler.js';
+import { UnwindMaps } from './unwind-maps.js';
 
 describe('unwind table space', bpfTest(), () => {
   const procs: ChildProcess[] = [];
@@ -32,7 +33,8 @@ describe('unwind table space', bpfTest(), () => {
   }
 
   it('refuses a table that does not fit, counts it, and takes it once an idle table is evicted', async () => {
-    sampler = new CpuSampler({ sampleHz: 19, drainIntervalMs: 1000, unwindTableBytes: 1 << 20, unwindIdleTableMs: 0 });
+    // no loader timer: only what this test loads takes rows, whatever else runs on the machine
+    sampler = new CpuSampler({ sampleHz: 19, drainIntervalMs: 1000, unwindTableBytes: 1 << 20, unwindIdleTableMs: 0, unwindPollMs: 0 });
     const unwind = sampler.unwind!;
     const dir = tempDir('rowspace');
     const a = await pythonCopy(dir, 'py-copy-a');
@@ -53,12 +55,36 @@ describe('unwind table space', bpfTest(), () => {
     a.kill('SIGKILL');
     for (const deadline = Date.now() + 5000; Date.now() < deadline && a.exitCode === null && a.signalCode === null; await sleep(20));
     await sleep(50);
-    unwind.sweep(Date.now() + 1);
+    unwind.sweep(Date.now() + 1000); // later than the moment the table became unreferenced, inside this sweep
     const swept = unwind.stats();
     assert.ok(swept.tablesEvicted >= 1 && swept.rowsUsed < afterA.rowsUsed - 50_000, JSON.stringify(swept));
     unwind.loadProcess(b.pid!);
     const final = unwind.stats();
     assert.equal(final.fallbackBinaries.row_space_full, 1, 'no new refusal');
     assert.ok(final.rowsUsed > 58_000 && final.rowsUsed <= final.rowsCapacity, JSON.stringify(final));
+  });
+
+  it('spends a bounded time on requests under process churn, and counts what it left', async () => {
+    sampler ??= new CpuSampler({ sampleHz: 19, drainIntervalMs: 1000, unwindTableBytes: 1 << 20, unwindPollMs: 0 });
+    const o = sampler.bpf;
+    // a loader of its own over the same maps, with a 3 ms budget and no refill
+    const loader = new UnwindMaps({ rows: o.map('unwind_rows'), tables: o.map('unwind_tables'), procs: o.map('unwind_procs'), requests: o.map('unwind_requests'), budgetMsPerSecond: 0, budgetBurstMs: 3 });
+    const sleepers: ChildProcess[] = [];
+    for (let i = 0; i < 60; i++) sleepers.push(spawn('sleep', ['60'], { stdio: 'ignore' }));
+    procs.push(...sleepers);
+    await sleep(300);
+    const requests = o.map('unwind_requests');
+    requests.drain(); // what the real walk asked so far
+    for (const p of sleepers) {
+      const k = Buffer.alloc(4);
+      k.writeUInt32LE(p.pid!);
+      const v = Buffer.alloc(4);
+      v.writeUInt32LE(1);
+      requests.update(k, v);
+    }
+    loader.poll();
+    const s = loader.stats();
+    assert.equal(s.requests.new + s.requestsDeferred, 60, JSON.stringify(s));
+    assert.ok(s.requestsDeferred > 0 && s.processes < 60, `past the budget, requests are left: ${JSON.stringify(s)}`);
   });
 });

@@ -20,6 +20,9 @@ export interface UnwindMapsOptions {
   debugDirs?: string[];
   /** how long a table nobody maps stays loaded when its space is not needed */
   idleTableMs?: number;
+  /** loader time allowed per second of wall time, in ms (default 50: 5% of a core), and its burst */
+  budgetMsPerSecond?: number;
+  budgetBurstMs?: number;
 }
 
 /** Why a binary's code is walked by frame pointers instead of its table. */
@@ -34,6 +37,8 @@ export type FallbackReason =
 export interface UnwindStats {
   processes: number;
   processesFull: number;
+  /** requests left for the process to make again: the loader had used its time budget (process churn) */
+  requestsDeferred: number;
   /** re-reads that found the same executable mappings (JIT code outside them): backed off */
   refreshesUnchanged: number;
   requests: Record<'new' | 'exec' | 'refresh', number>;
@@ -67,6 +72,8 @@ interface ProcEntry {
   signature: string;
   /** wait before the walk may ask again for a pc outside every mapping: doubles while nothing changes */
   backoffMs: number;
+  /** a table did not fit (rows or ids): the next request reads the process again in full */
+  incomplete: boolean;
 }
 
 /** Re-reads of a process whose mappings did not change back off from 1 s to 60 s: JIT code is outside
@@ -139,6 +146,7 @@ export class UnwindMaps {
   readonly #maxProcs: number;
   readonly #stats: Omit<UnwindStats, 'processes' | 'tables' | 'rowsUsed' | 'rowsCapacity' | 'rowBytes' | 'procBytes'> = {
     processesFull: 0,
+    requestsDeferred: 0,
     refreshesUnchanged: 0,
     requests: { new: 0, exec: 0, refresh: 0 },
     tablesBuilt: 0,
@@ -155,6 +163,9 @@ export class UnwindMaps {
     },
   };
   #lastSweep = 0;
+  /** token bucket of loader time, in ms */
+  #budgetMs: number;
+  #budgetAt = performance.now();
 
   constructor(opts: UnwindMapsOptions) {
     this.#o = opts;
@@ -163,6 +174,7 @@ export class UnwindMaps {
     this.#maxRowsPerTable = Math.min(Math.floor(opts.rows.info.maxEntries / 2), 1 << 24);
     for (let i = opts.tables.info.maxEntries - 1; i >= 0; i--) this.#tableIds.push(i);
     this.#maxProcs = opts.procs.info.maxEntries;
+    this.#budgetMs = opts.budgetBurstMs ?? 500;
   }
 
   /** Answers every pending request from the BPF walk, and every few seconds forgets exited processes. */
@@ -172,9 +184,20 @@ export class UnwindMaps {
     for (let i = 0; i < count; i++) order.push({ tgid: keys.readUInt32LE(i * 4), why: values.readUInt32LE(i * 4) });
     // processes without tables first: a refresh only adds a library to a process already walked
     order.sort((a, b) => (a.why === 3 ? 1 : 0) - (b.why === 3 ? 1 : 0));
+    // Bounded cost under process churn (a shell loop starting hundreds of programs a second): past the
+    // budget, requests are dropped; a process that lives on is sampled again and asks again
+    const t = performance.now();
+    this.#budgetMs = Math.min(this.#o.budgetBurstMs ?? 500, this.#budgetMs + ((t - this.#budgetAt) * (this.#o.budgetMsPerSecond ?? 50)) / 1000);
+    this.#budgetAt = t;
     for (const { tgid, why } of order) {
+      if (this.#budgetMs <= 0) {
+        this.#stats.requestsDeferred++;
+        continue;
+      }
       this.#stats.requests[why === 2 ? 'exec' : why === 3 ? 'refresh' : 'new']++;
+      const t0 = performance.now();
       this.loadProcess(tgid);
+      this.#budgetMs -= performance.now() - t0;
     }
     if (now - this.#lastSweep >= 5000) {
       this.#lastSweep = now;
@@ -200,7 +223,8 @@ export class UnwindMaps {
     }
     const exec = maps.filter((m) => m.perms[2] === 'x' && m.inode !== 0 && m.path.startsWith('/'));
     const signature = exec.map((m) => `${m.start}-${m.end}:${m.dev}:${m.inode}`).join(',');
-    const unchanged = old !== undefined && old.image === image && old.signature === signature;
+    // a process some of whose tables did not fit is read again in full: room may have been made since
+    const unchanged = old !== undefined && !old.incomplete && old.image === image && old.signature === signature;
     const backoffMs = unchanged ? Math.min(REFRESH_MAX_MS, old.backoffMs * 2) : REFRESH_MIN_MS;
     const refreshAfterNs = process.hrtime.bigint() + BigInt(backoffMs) * 1_000_000n; // CLOCK_MONOTONIC, as bpf_ktime_get_ns
     if (unchanged) {
@@ -217,9 +241,11 @@ export class UnwindMaps {
     const entries: { m: ProcMapping; bias: bigint; table: TableEntry }[] = [];
     const tables: TableEntry[] = [];
     let overLimit = false;
+    let incomplete = false;
     for (const m of exec) {
       const got = this.#tableFor(tgid, m);
-      if (!got) continue;
+      if (got === 'retry') incomplete = true;
+      if (!got || got === 'retry') continue;
       if (entries.length >= UNWIND_MAX_MAPPINGS) {
         overLimit = true;
         continue;
@@ -250,12 +276,12 @@ export class UnwindMaps {
       for (const t of tables) this.#unref(t);
       return;
     }
-    this.#procs.set(tgid, { image, tables, signature, backoffMs });
+    this.#procs.set(tgid, { image, tables, signature, backoffMs, incomplete });
     if (old) for (const t of old.tables) this.#unref(t);
   }
 
   /** The table for one executable mapping and its bias (pc - bias = ELF address), or null (frame pointers). */
-  #tableFor(tgid: number, m: ProcMapping): { table: TableEntry; bias: bigint } | null {
+  #tableFor(tgid: number, m: ProcMapping): { table: TableEntry; bias: bigint } | 'retry' | null {
     const mapFile = `/proc/${tgid}/map_files/${m.start.toString(16)}-${m.end.toString(16)}`;
     const realPath = m.path.replace(/ \(deleted\)$/, '');
     let st: { size: number; mtimeMs: number };
@@ -287,8 +313,9 @@ export class UnwindMaps {
       if (!built || !built.ok) return null;
       table = this.#install(id.key, built) ?? undefined;
       if (!table) {
-        id.key = null;
-        return null;
+        // refused for room (rows or ids), not for what the binary is: built again when asked again
+        this.#identities.delete(idKey);
+        return 'retry';
       }
     }
     // the ELF address of the mapping's first byte comes from the segment holding its file offset (the
@@ -305,12 +332,12 @@ export class UnwindMaps {
     let first = this.#space.alloc(n);
     while (first === null && this.#evictOneIdle()) first = this.#space.alloc(n);
     if (first === null) {
-      this.#stats.fallbackBinaries.row_space_full++;
+      this.#refused(key, 'row_space_full');
       return null;
     }
     if (this.#tableIds.length === 0 && !this.#evictOneIdle()) {
       this.#space.free(first, n);
-      this.#stats.fallbackBinaries.table_ids_full++;
+      this.#refused(key, 'table_ids_full');
       return null;
     }
     const id = this.#tableIds.pop()!;
@@ -332,6 +359,14 @@ export class UnwindMaps {
     this.#stats.buildMsTotal += built.buildMs;
     this.#stats.cfiBytesParsed += built.cfiBytes;
     return entry;
+  }
+
+  /** binaries refused for room, counted once each (they are tried again on each request) */
+  readonly #refusedKeys = new LRUCache<string, true>({ max: 4096 });
+  #refused(key: string, reason: 'row_space_full' | 'table_ids_full'): void {
+    if (this.#refusedKeys.has(`${reason}:${key}`)) return;
+    this.#refusedKeys.set(`${reason}:${key}`, true);
+    this.#stats.fallbackBinaries[reason]++;
   }
 
   #unref(t: TableEntry): void {
@@ -361,8 +396,8 @@ export class UnwindMaps {
 
   #forget(tgid: number): void {
     const p = this.#procs.get(tgid);
+    if (!p) return; // only user space writes entries: none to delete
     this.#o.procs.delete(u32Key(tgid));
-    if (!p) return;
     this.#procs.delete(tgid);
     for (const t of p.tables) this.#unref(t);
   }
