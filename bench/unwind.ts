@@ -5,7 +5,8 @@
  *     fixture): the profiler alone walking by frame pointers vs by tables ((process CPU + kiln_profile
  *     run time) / wall), and `perf record -a --call-graph dwarf` (its process CPU, plus what the
  *     workload lost), modes alternating;
- *  3. BPF map memory with 500 processes running (python3, sh, and -O2 C programs), as Kiln reports it. */
+ *  3. BPF map memory with 500 long-lived processes running now and then (python3, perl, an -O2 C
+ *     program), as Kiln reports it. */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { join } from 'node:path';
@@ -121,17 +122,17 @@ async function overhead(seconds: number, rounds: number): Promise<void> {
 
 async function hostOf500(): Promise<void> {
   const dir = tempDir('fivehundred');
-  const spinner = join(dir, 'idle-spin');
-  execFileSync('cc', ['-O2', '-o', spinner, join(testdataDir, 'deepchain.c')]);
+  const light = join(dir, 'light');
+  execFileSync('cc', ['-O2', '-o', light, join(testdataDir, 'light.c')]);
   const kiln = await startKiln(['--sample-hz', String(HZ), '--data-dir', tempDir('bench-data')]);
   const procs: ChildProcess[] = [];
   try {
-    // 500 processes that each run now and then: python3, sh loops, -O2 C programs
+    // 500 long-lived processes that each run now and then: python3, perl, an -O2 C program
     for (let i = 0; i < 500; i++) {
       const kind = i % 3;
       if (kind === 0) procs.push(spawn('python3', ['-c', 'import time\nwhile True:\n  s=sum(range(20000)); time.sleep(0.5)'], { stdio: 'ignore' }));
-      else if (kind === 1) procs.push(spawn('sh', ['-c', 'while :; do i=0; while [ $i -lt 200 ]; do i=$((i+1)); done; sleep 0.5; done'], { stdio: 'ignore' }));
-      else procs.push(spawn('sh', ['-c', `while :; do ${spinner} 0.002; sleep 0.5; done`], { stdio: 'ignore' }));
+      else if (kind === 1) procs.push(spawn('perl', ['-e', 'while (1) { my $s = 0; $s += $_ for 1..20000; select(undef, undef, undef, 0.5) }'], { stdio: 'ignore' }));
+      else procs.push(spawn(light, [], { stdio: 'ignore' }));
     }
     let u: Record<string, number> = {};
     for (const deadline = Date.now() + 120_000; Date.now() < deadline; await sleep(2000)) {

@@ -1,9 +1,11 @@
 /* pid → application, container, mappings: read from /proc when a process is first sampled and kept
  * (bounded LRU) so a process that exits before its window is flushed is still named and symbolized. */
 import { readFileSync, readlinkSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { LRUCache } from 'lru-cache';
 import { cgroupV2Path, defaultProviders, executableName, nameApp, parseCgroupPath, type ContainerMetadataProvider } from './app-naming.js';
 import { parseProcMaps, type ProcMapping } from '../profiler/symbols/proc-maps.js';
+import { cgroup2Root } from './cgroup-resolver.js';
 import type { ProcessView } from '../profiler/symbolizer.js';
 
 export const KERNEL_APP = 'kernel';
@@ -209,8 +211,32 @@ export class ProcessTable {
       const cg = path ? parseCgroupPath(path) : null;
       // only containers and units are named per cgroup; plain processes are named per executable
       cached = cg ? nameApp(cg, exeBase, this.#providers) : false;
-      this.#byCgroup.set(key, cached);
+      // The process may have moved since the sample: a shell sampled in its parent's cgroup that then
+      // wrote itself into a container's cgroup.procs and exec'd. What /proc shows now is named, but
+      // remembered for the sampled id only when it is that cgroup; else every later process of the
+      // parent's cgroup (the host's root cgroup, say) would be named after the container.
+      if (path !== null && this.#isCgroup(path, cgroupId)) this.#byCgroup.set(key, cached);
     }
     return cached || { app: exeBase, containerId: '' };
   }
+
+  /** Whether the cgroup at `path` (as /proc/PID/cgroup prints it) has the id `id`. */
+  #isCgroup(path: string, id: bigint): boolean {
+    if (this.#cgroupRoot === undefined) {
+      try {
+        this.#cgroupRoot = this.#procRoot === '/proc' ? cgroup2Root() : null;
+      } catch {
+        this.#cgroupRoot = null;
+      }
+    }
+    if (this.#cgroupRoot === null) return true; // no cgroup v2: ids cannot be checked, nor can they move
+    try {
+      return statSync(join(this.#cgroupRoot, path), { bigint: true }).ino === id;
+    } catch {
+      return false; // removed since
+    }
+  }
+
+  /** the cgroup v2 mount, once looked up (null: none, or a /proc that is not this host's) */
+  #cgroupRoot: string | null | undefined;
 }
