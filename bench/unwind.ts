@@ -127,12 +127,13 @@ async function hostOf500(): Promise<void> {
   const kiln = await startKiln(['--sample-hz', String(HZ), '--data-dir', tempDir('bench-data')]);
   const procs: ChildProcess[] = [];
   try {
-    // 500 long-lived processes that each run now and then: python3, perl, an -O2 C program
+    // 500 long-lived processes that each run a millisecond a second (half a core in all): python3,
+    // perl, and an -O2 C program
     for (let i = 0; i < 500; i++) {
       const kind = i % 3;
-      if (kind === 0) procs.push(spawn('python3', ['-c', 'import time\nwhile True:\n  s=sum(range(20000)); time.sleep(0.5)'], { stdio: 'ignore' }));
-      else if (kind === 1) procs.push(spawn('perl', ['-e', 'while (1) { my $s = 0; $s += $_ for 1..20000; select(undef, undef, undef, 0.5) }'], { stdio: 'ignore' }));
-      else procs.push(spawn(light, [], { stdio: 'ignore' }));
+      if (kind === 0) procs.push(spawn('python3', ['-c', 'import time\nwhile True:\n  s=sum(range(20000)); time.sleep(1)'], { stdio: 'ignore' }));
+      else if (kind === 1) procs.push(spawn('perl', ['-e', 'while (1) { my $s = 0; $s += $_ for 1..20000; select(undef, undef, undef, 1) }'], { stdio: 'ignore' }));
+      else procs.push(spawn(light, ['1000000'], { stdio: 'ignore' }));
     }
     let u: Record<string, number> = {};
     for (const deadline = Date.now() + 120_000; Date.now() < deadline; await sleep(2000)) {

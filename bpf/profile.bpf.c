@@ -81,7 +81,7 @@ struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 1024);
 	__type(key, __u32);
-	__type(value, __u32);
+	__type(value, struct unwind_request_value);
 } unwind_requests SEC(".maps");
 
 /* set before load: 1 = walk user stacks with unwind tables, 0 = frame pointers only (the kernel's walk) */
@@ -329,8 +329,14 @@ static long unwind_step(__u32 i, void *arg)
 
 static __always_inline void request_tables(__u32 tgid, __u32 why)
 {
-	long err = bpf_map_update_elem(&unwind_requests, &tgid, &why, BPF_NOEXIST);
-	if (err && err != -17 /* EEXIST: already asked */)
+	struct unwind_request_value *r = bpf_map_lookup_elem(&unwind_requests, &tgid);
+	if (r) {
+		__sync_fetch_and_add(&r->samples, 1);
+		return;
+	}
+	struct unwind_request_value v = { .reason = why, .samples = 1 };
+	long err = bpf_map_update_elem(&unwind_requests, &tgid, &v, BPF_NOEXIST);
+	if (err && err != -17 /* EEXIST: another CPU asked first */)
 		stat_inc(PROFILE_STAT_REQUESTS_FULL);
 }
 

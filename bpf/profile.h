@@ -111,7 +111,14 @@ struct unwind_proc {
 	struct unwind_mapping maps[KILN_UNWIND_MAX_MAPPINGS];
 };
 
-/* Why a process asks user space for its tables (value in unwind_requests, keyed by tgid). */
+/* A process's request for its tables (unwind_requests, keyed by tgid): why, and how many samples asked
+ * since the last drain, so that user space serves the busiest processes first. */
+struct unwind_request_value {
+	__u32 reason;
+	__u32 samples;
+};
+
+/* Why a process asks user space for its tables. */
 enum unwind_request {
 	UNWIND_REQ_NEW = 1,     /* never loaded */
 	UNWIND_REQ_EXEC = 2,    /* a new image */

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { structLayouts } from '../native/index.js';
-import { PROFILE_KEY, PROFILE_STACK, UNWIND_MAPPING, UNWIND_PROC, UNWIND_ROW, UNWIND_TABLE, decodeProfileKey, decodeProfileStack } from './bpf-layout.js';
+import { PROFILE_KEY, PROFILE_STACK, UNWIND_MAPPING, UNWIND_PROC, UNWIND_REQUEST_VALUE, UNWIND_ROW, UNWIND_TABLE, decodeProfileKey, decodeProfileStack } from './bpf-layout.js';
 
 test('TypeScript decoders use the offsets of the C structs in bpf/profile.h', () => {
   const c = structLayouts();
@@ -11,6 +11,7 @@ test('TypeScript decoders use the offsets of the C structs in bpf/profile.h', ()
   assert.deepEqual({ ...c.unwind_table }, { ...UNWIND_TABLE });
   assert.deepEqual({ ...c.unwind_mapping }, { ...UNWIND_MAPPING });
   assert.deepEqual({ ...c.unwind_proc }, { ...UNWIND_PROC });
+  assert.deepEqual({ ...c.unwind_request_value }, { ...UNWIND_REQUEST_VALUE });
 });
 
 test('decodes a profile_key and a profile_stack written at those offsets', () => {

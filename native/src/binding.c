@@ -616,6 +616,12 @@ static napi_value make_layouts(napi_env env)
 	FIELD(up, unwind_proc, count);
 	FIELD(up, unwind_proc, maps);
 	napi_set_named_property(env, all, "unwind_proc", up);
+	napi_value uq;
+	napi_create_object(env, &uq);
+	set_layout_field(env, uq, "size", sizeof(struct unwind_request_value));
+	FIELD(uq, unwind_request_value, reason);
+	FIELD(uq, unwind_request_value, samples);
+	napi_set_named_property(env, all, "unwind_request_value", uq);
 	napi_value rh;
 	napi_create_object(env, &rh);
 	set_layout_field(env, rh, "size", sizeof(struct runq_hist));

@@ -78,8 +78,9 @@ describe('unwind table space', bpfTest(), () => {
     for (const p of sleepers) {
       const k = Buffer.alloc(4);
       k.writeUInt32LE(p.pid!);
-      const v = Buffer.alloc(4);
-      v.writeUInt32LE(1);
+      const v = Buffer.alloc(8);
+      v.writeUInt32LE(1, 0); // new
+      v.writeUInt32LE(1, 4); // one sample
       requests.update(k, v);
     }
     loader.poll();

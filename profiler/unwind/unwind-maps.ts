@@ -6,7 +6,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { LRUCache } from 'lru-cache';
 import type { BpfMap } from '../../native/index.js';
-import { UNWIND_MAPPING, UNWIND_MAX_MAPPINGS, UNWIND_PROC, UNWIND_ROW, UNWIND_TABLE } from '../bpf-layout.js';
+import { UNWIND_MAPPING, UNWIND_MAX_MAPPINGS, UNWIND_PROC, UNWIND_REQUEST_VALUE as V, UNWIND_ROW, UNWIND_TABLE } from '../bpf-layout.js';
 import type { LoadSegment } from '../symbols/elf.js';
 import { parseProcMaps, type ProcMapping } from '../symbols/proc-maps.js';
 import { buildBinaryTable, type BinaryTable } from './binary-table.js';
@@ -20,7 +20,7 @@ export interface UnwindMapsOptions {
   debugDirs?: string[];
   /** how long a table nobody maps stays loaded when its space is not needed */
   idleTableMs?: number;
-  /** loader time allowed per second of wall time, in ms (default 50: 5% of a core), and its burst */
+  /** loader time allowed per second of wall time, in ms (default 50: 5% of a core), and its burst (2000) */
   budgetMsPerSecond?: number;
   budgetBurstMs?: number;
 }
@@ -79,6 +79,9 @@ interface ProcEntry {
 /** Re-reads of a process whose mappings did not change back off from 1 s to 60 s: JIT code is outside
  *  every mapping for good, a dlopen'd library shows up in the next re-read. */
 const REFRESH_MIN_MS = 1000;
+/** the loader's time budget: 5% of a core on average, 2 s in a burst (start-up on a busy host) */
+const BUDGET_MS_PER_SECOND = 50;
+const BUDGET_BURST_MS = 2000;
 const REFRESH_MAX_MS = 60_000;
 
 /** Free row ranges, first fit, neighbours merged on free. */
@@ -174,20 +177,21 @@ export class UnwindMaps {
     this.#maxRowsPerTable = Math.min(Math.floor(opts.rows.info.maxEntries / 2), 1 << 24);
     for (let i = opts.tables.info.maxEntries - 1; i >= 0; i--) this.#tableIds.push(i);
     this.#maxProcs = opts.procs.info.maxEntries;
-    this.#budgetMs = opts.budgetBurstMs ?? 500;
+    this.#budgetMs = opts.budgetBurstMs ?? BUDGET_BURST_MS;
   }
 
   /** Answers every pending request from the BPF walk, and every few seconds forgets exited processes. */
   poll(now = Date.now()): void {
     const { keys, values, count } = this.#o.requests.drain();
-    const order: { tgid: number; why: number }[] = [];
-    for (let i = 0; i < count; i++) order.push({ tgid: keys.readUInt32LE(i * 4), why: values.readUInt32LE(i * 4) });
-    // processes without tables first: a refresh only adds a library to a process already walked
-    order.sort((a, b) => (a.why === 3 ? 1 : 0) - (b.why === 3 ? 1 : 0));
+    const order: { tgid: number; why: number; samples: number }[] = [];
+    for (let i = 0; i < count; i++) order.push({ tgid: keys.readUInt32LE(i * 4), why: values.readUInt32LE(i * V.size + V.reason), samples: values.readUInt32LE(i * V.size + V.samples) });
+    // processes without tables first (a refresh only adds a library to a process already walked), the
+    // busiest first: under a budget, the samples that matter most get whole stacks soonest
+    order.sort((a, b) => (a.why === 3 ? 1 : 0) - (b.why === 3 ? 1 : 0) || b.samples - a.samples);
     // Bounded cost under process churn (a shell loop starting hundreds of programs a second): past the
     // budget, requests are dropped; a process that lives on is sampled again and asks again
     const t = performance.now();
-    this.#budgetMs = Math.min(this.#o.budgetBurstMs ?? 500, this.#budgetMs + ((t - this.#budgetAt) * (this.#o.budgetMsPerSecond ?? 50)) / 1000);
+    this.#budgetMs = Math.min(this.#o.budgetBurstMs ?? BUDGET_BURST_MS, this.#budgetMs + ((t - this.#budgetAt) * (this.#o.budgetMsPerSecond ?? BUDGET_MS_PER_SECOND)) / 1000);
     this.#budgetAt = t;
     for (const { tgid, why } of order) {
       if (this.#budgetMs <= 0) {
