@@ -138,6 +138,18 @@ export class BpfObject {
    * closed and the error thrown.
    */
   static load<T>(name: string, maxEntries: Record<string, number>, setup: (obj: BpfObject) => T, globals: Record<string, Buffer> = {}): [BpfObject, T] {
+    // The verifier gives up with EAGAIN when a signal is pending (a profiler's SIGPROF every few ms
+    // outlasts a long verification, and libbpf's own retries): a fresh object, a few times more
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return BpfObject.#loadOnce(name, maxEntries, setup, globals);
+      } catch (e) {
+        if (!(isNativeError(e) && e.code === 'EAGAIN') || attempt >= 5) throw e;
+      }
+    }
+  }
+
+  static #loadOnce<T>(name: string, maxEntries: Record<string, number>, setup: (obj: BpfObject) => T, globals: Record<string, Buffer>): [BpfObject, T] {
     const obj = new BpfObject(name);
     try {
       for (const [map, n] of Object.entries(maxEntries)) obj.setMaxEntries(map, n);
