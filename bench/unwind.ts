@@ -61,7 +61,7 @@ interface Measured {
 type Mode = 'nothing' | 'frame pointers' | 'tables' | 'perf dwarf';
 
 async function stop(p: ChildProcess, sig: NodeJS.Signals): Promise<void> {
-  if (p.exitCode !== null) return;
+  if (p.exitCode !== null || p.signalCode !== null) return;
   p.kill(sig);
   await once(p, 'exit');
 }
@@ -98,6 +98,7 @@ async function measure(mode: Mode, seconds: number, workload: string): Promise<M
     let post = 0;
     if (mode === 'perf dwarf') {
       await stop(tool!, 'SIGINT');
+      tool = null;
       // what the recorded 8 KiB stack copies cost to become call chains, over the whole recording
       const recorded = (performance.now() - t0) / 1000 + 4;
       const r = spawnSync('bash', ['-c', `TIMEFORMAT=%U+%S; time perf report -i ${perfData} --stdio --no-children -q > /dev/null 2>&1`], { encoding: 'utf8' });
