@@ -62,6 +62,7 @@ describe('unwinding by tables, on the binaries people run', bpfTest(), () => {
   let kiln: KilnProcess;
   let dir: string;
   let q: string;
+  let steady: string;
   let perfData: string;
   const procs: ChildProcess[] = [];
   const bin = (name: string) => join(dir, name);
@@ -76,6 +77,8 @@ describe('unwinding by tables, on the binaries people run', bpfTest(), () => {
     cc(['-O2', '-fno-omit-frame-pointer', '-o', bin('kiln-dc-nouw'), src]);
     execFileSync('objcopy', ['--remove-section', '.eh_frame', '--remove-section', '.eh_frame_hdr', bin('kiln-dc-nouw')]);
     copyFileSync(bin('kiln-dc-o2'), bin('kiln-dc-del'));
+    copyFileSync('/usr/bin/python3.11', bin('kiln-py-e2e'));
+    copyFileSync(process.execPath, bin('kiln-node-e2e'));
     // rules only in .debug_frame, in a separate debug file found through .gnu_debuglink (no .eh_frame)
     cc(['-O2', '-g', '-fno-asynchronous-unwind-tables', '-o', bin('kiln-dc-dbg'), src]);
     execFileSync('objcopy', ['--only-keep-debug', bin('kiln-dc-dbg'), bin('kiln-dc-dbg.debug')]);
@@ -99,6 +102,7 @@ describe('unwinding by tables, on the binaries people run', bpfTest(), () => {
       procs.push(p);
       return p;
     };
+    const startedAt = Date.now(); // the programs start now
     // perf's DWARF unwinding on the same -O2 process, over its whole life (as Kiln sees it): the
     // reference chain and CPU split
     perfData = join(dir, 'perf.data');
@@ -107,8 +111,10 @@ describe('unwinding by tables, on the binaries people run', bpfTest(), () => {
     run(bin('kiln-dc-nouw'), [String(RUN_SECONDS)]);
     run(bin('kiln-dc-dbg'), [String(RUN_SECONDS)]);
     const del = run(bin('kiln-dc-del'), [String(RUN_SECONDS)]);
-    run('/usr/bin/python3', [join(dir, 'hot.py'), String(RUN_SECONDS)]);
-    run(process.execPath, ['--perf-basic-prof', join(testdataDir, 'jit-hot.js'), String(RUN_SECONDS)]);
+    // Debian's own python3 and node binaries, as copies under names of their own (same bytes, same build
+    // ids): other python3 and node processes on the machine must not mix into what is checked
+    run(bin('kiln-py-e2e'), [join(dir, 'hot.py'), String(RUN_SECONDS)]);
+    run(bin('kiln-node-e2e'), ['--perf-basic-prof', join(testdataDir, 'jit-hot.js'), String(RUN_SECONDS)]);
     // the deleted binary: gone from disk once it runs
     for (const deadline = Date.now() + 10_000; Date.now() < deadline; await sleep(50)) {
       if (existsSync(`/proc/${del.pid}/exe`) && readFileSync(`/proc/${del.pid}/comm`, 'utf8').startsWith('kiln-dc-del')) break;
@@ -116,14 +122,19 @@ describe('unwinding by tables, on the binaries people run', bpfTest(), () => {
     unlinkSync(bin('kiln-dc-del'));
     assert.deepEqual(await Promise.all(procs.map(waitExit)), procs.map(() => 0));
     // every program has exited; wait for the applications' last windows, with a deadline
-    const want = ['kiln-dc-o2', 'kiln-dc-fp', 'kiln-dc-nouw', 'kiln-dc-dbg', 'kiln-dc-del', 'python3.11', 'node'];
+    const want = ['kiln-dc-o2', 'kiln-dc-fp', 'kiln-dc-nouw', 'kiln-dc-dbg', 'kiln-dc-del', 'kiln-py-e2e', 'kiln-node-e2e'];
     for (const deadline = Date.now() + 30_000; Date.now() < deadline; await sleep(500)) {
       const { body } = await getJson<{ app: string; last_seen: string }[]>(`${kiln.url}/api/v1/apps?from=${t0}&to=now`);
       const last = new Map(body.map((a) => [a.app, Date.parse(a.last_seen)]));
       if (want.every((w) => last.has(w))) break;
     }
     await sleep(WINDOW * 1000 * 2 + 1500);
-    q = `from=${t0}&to=${Math.ceil(Date.now() / 1000) + 1}`;
+    const end = Math.ceil(Date.now() / 1000) + 1;
+    q = `from=${t0}&to=${end}`;
+    // Until Kiln has loaded a new process's tables (~0.1 s on a quiet host, more on a busy one) its
+    // samples are walked by frame pointers, counted in walksByFramePointers. Whole chains are checked
+    // from the first window 4 s after the programs started; the CPU split over their whole lives.
+    steady = `from=${Math.ceil((startedAt / 1000 + 4) / WINDOW) * WINDOW}&to=${end}`;
   });
 
   after(async () => {
@@ -132,12 +143,16 @@ describe('unwinding by tables, on the binaries people run', bpfTest(), () => {
   });
 
   it('gives the whole chain from main on an -O2 build without frame pointers, through libc qsort, as perf --call-graph dwarf does', async () => {
-    const st = await stacks(kiln, 'kiln-dc-o2', q);
+    const st = await stacks(kiln, 'kiln-dc-o2', steady);
     const a = share(st, 'leaf_a', wholeA);
     const b = share(st, 'cmp_b', wholeB);
+    const all = await stacks(kiln, 'kiln-dc-o2', q);
+    const aAll = share(all, 'leaf_a', wholeA);
+    const bAll = share(all, 'cmp_b', wholeB);
     const broken = st.filter((s) => (s.names[0] === 'leaf_a' && !wholeA(s.names)) || (s.names[0] === 'cmp_b' && !wholeB(s.names)));
-    const log = () => `not whole: ${JSON.stringify(broken.slice(0, 12))}\n${kiln.log()}`;
-    assert.ok(a.n > 200 && b.n > 200, `enough samples of both leaves: ${a.n}, ${b.n}; ${log()}`);
+    const status = (await getJson<{ profiler: Record<string, unknown> }>(`${kiln.url}/api/v1/status`)).body.profiler;
+    const log = () => `not whole: ${JSON.stringify(broken.slice(0, 12))}\n${JSON.stringify(status)}\n${kiln.log()}`;
+    assert.ok(a.n > 100 && b.n > 100, `enough samples of both leaves: ${a.n}, ${b.n}; ${log()}`);
     assert.ok(a.whole / a.n >= 0.95, `leaf_a: ${a.whole}/${a.n} with the whole chain; ${log()}`);
     assert.ok(b.whole / b.n >= 0.95, `cmp_b: ${b.whole}/${b.n} with the whole chain; ${log()}`);
 
@@ -147,7 +162,7 @@ describe('unwinding by tables, on the binaries people run', bpfTest(), () => {
     assert.ok(pa.n > 100 && pb.n > 100, `perf sampled both leaves: ${pa.n}, ${pb.n}`);
     // perf's own chains are the reference: the same chains, mostly whole
     assert.ok(pa.whole / pa.n >= 0.9 && pb.whole / pb.n >= 0.9, `perf dwarf: leaf_a ${pa.whole}/${pa.n}, cmp_b ${pb.whole}/${pb.n}`);
-    const kShare = a.n / (a.n + b.n);
+    const kShare = aAll.n / (aAll.n + bAll.n);
     const pShare = pa.n / (pa.n + pb.n);
     assert.ok(Math.abs(kShare - pShare) <= 0.05, `CPU split leaf_a: kiln ${(kShare * 100).toFixed(1)}%, perf ${(pShare * 100).toFixed(1)}%`);
   });
@@ -157,23 +172,23 @@ describe('unwinding by tables, on the binaries people run', bpfTest(), () => {
     const dis = execFileSync('objdump', ['-d', '--no-show-raw-insn', bin('kiln-dc-fp')], { encoding: 'utf8' });
     const leaf = dis.slice(dis.indexOf('<leaf_a>:'), dis.indexOf('\n\n', dis.indexOf('<leaf_a>:')));
     assert.ok(!/push\s+%rbp/.test(leaf), `leaf_a has no frame:\n${leaf}`);
-    const a = share(await stacks(kiln, 'kiln-dc-fp', q), 'leaf_a', wholeA);
-    assert.ok(a.n > 200 && a.whole / a.n >= 0.95, `leaf_a ← step_a ← run_a ← main in ${a.whole}/${a.n}`);
+    const a = share(await stacks(kiln, 'kiln-dc-fp', steady), 'leaf_a', wholeA);
+    assert.ok(a.n > 100 && a.whole / a.n >= 0.95, `leaf_a ← step_a ← run_a ← main in ${a.whole}/${a.n}`);
   });
 
   it("reaches Debian's python3 interpreter entry (Py_RunMain, main, _start)", async () => {
-    const st = await stacks(kiln, 'python3.11', q);
+    const st = await stacks(kiln, 'kiln-py-e2e', steady);
     let n = 0;
     let entry = 0;
     for (const s of st) {
       n += s.count;
       if (s.names.includes('Py_RunMain') && s.names.at(-1) === '_start') entry += s.count;
     }
-    assert.ok(n > 200 && entry / n >= 0.9, `python3: ${entry}/${n} samples reach Py_RunMain and _start; ${JSON.stringify(st.slice(0, 5))}`);
+    assert.ok(n > 100 && entry / n >= 0.9, `python3: ${entry}/${n} samples reach Py_RunMain and _start; ${JSON.stringify(st.slice(0, 5))}`);
   });
 
   it('names JIT frames from the perf map with the native frames below them (node --perf-basic-prof)', async () => {
-    const st = await stacks(kiln, 'node', q);
+    const st = await stacks(kiln, 'kiln-node-e2e', steady);
     let jit = 0;
     let rooted = 0;
     for (const s of st) {
@@ -181,15 +196,15 @@ describe('unwinding by tables, on the binaries people run', bpfTest(), () => {
       jit += s.count;
       if (s.names.some((f) => f.startsWith('node::Start(')) && s.names.at(-1) === '_start') rooted += s.count;
     }
-    assert.ok(jit > 200 && rooted / jit >= 0.9, `node: ${rooted}/${jit} JIT samples with node::Start and _start below; ${JSON.stringify(st.filter((s) => s.names.some((f) => f.includes('kilnJitHot'))).slice(0, 3))}`);
+    assert.ok(jit > 100 && rooted / jit >= 0.9, `node: ${rooted}/${jit} JIT samples with node::Start and _start below; ${JSON.stringify(st.filter((s) => s.names.some((f) => f.includes('kilnJitHot'))).slice(0, 3))}`);
   });
 
   it('falls back to frame pointers for a binary without unwind information, and counts it', async () => {
-    const st = await stacks(kiln, 'kiln-dc-nouw', q);
+    const st = await stacks(kiln, 'kiln-dc-nouw', steady);
     // frame pointers reach main from leaf_a, but skip its caller (leaf_a has no frame): what the table
     // walk of the same code with .eh_frame (kiln-dc-fp above) gets right
     const viaFp = share(st, 'leaf_a', (n) => n[1] === 'run_a' && n[2] === 'main');
-    assert.ok(viaFp.n > 200 && viaFp.whole / viaFp.n >= 0.9, `frame pointers: leaf_a ← run_a ← main in ${viaFp.whole}/${viaFp.n}; ${JSON.stringify(st.slice(0, 6))}`);
+    assert.ok(viaFp.n > 100 && viaFp.whole / viaFp.n >= 0.9, `frame pointers: leaf_a ← run_a ← main in ${viaFp.whole}/${viaFp.n}; ${JSON.stringify(st.slice(0, 6))}`);
     const { body } = await getJson<{ profiler: { framesByFramePointers: number; unwind: { fallbackBinaries: Record<string, number> } } }>(`${kiln.url}/api/v1/status`);
     assert.ok(body.profiler.unwind.fallbackBinaries.no_unwind_info >= 1, JSON.stringify(body.profiler.unwind));
     assert.ok(body.profiler.framesByFramePointers > 0);
@@ -202,13 +217,13 @@ describe('unwinding by tables, on the binaries people run', bpfTest(), () => {
   it('unwinds by .debug_frame from a separate debug file when the binary has no .eh_frame', async () => {
     const sections = execFileSync('readelf', ['-SW', bin('kiln-dc-dbg')], { encoding: 'utf8' });
     assert.ok(!sections.includes('.eh_frame') && !sections.includes('.debug_frame'), 'the binary itself has neither');
-    const a = share(await stacks(kiln, 'kiln-dc-dbg', q), 'leaf_a', wholeA);
-    assert.ok(a.n > 200 && a.whole / a.n >= 0.95, `.debug_frame: ${a.whole}/${a.n} whole`);
+    const a = share(await stacks(kiln, 'kiln-dc-dbg', steady), 'leaf_a', wholeA);
+    assert.ok(a.n > 100 && a.whole / a.n >= 0.95, `.debug_frame: ${a.whole}/${a.n} whole`);
   });
 
   it('still unwinds a process whose binary was deleted after it started (read through /proc/PID/map_files)', async () => {
-    const st = await stacks(kiln, 'kiln-dc-del', q);
+    const st = await stacks(kiln, 'kiln-dc-del', steady);
     const a = share(st, 'leaf_a', wholeA);
-    assert.ok(a.n > 200 && a.whole / a.n >= 0.95, `deleted binary: ${a.whole}/${a.n} whole`);
+    assert.ok(a.n > 100 && a.whole / a.n >= 0.95, `deleted binary: ${a.whole}/${a.n} whole`);
   });
 });
