@@ -90,7 +90,6 @@ struct unwind_table {
 };
 
 #define KILN_UNWIND_MAX_MAPPINGS 128
-#define KILN_UNWIND_NO_TABLE 0xffffffffu
 
 /* One executable mapping with a table: pc in [start, end) uses table `table` at ELF address pc - bias. */
 struct unwind_mapping {

@@ -51,9 +51,6 @@ export const UNWIND_MAPPING = { size: 32, start: 0, end: 8, bias: 16, table: 24 
 export const UNWIND_PROC = { size: 24 + 128 * 32, image: 0, refresh_after_ns: 8, count: 16, maps: 24 } as const;
 export const UNWIND_REQUEST_VALUE = { size: 8, reason: 0, samples: 4 } as const;
 export const UNWIND_MAX_MAPPINGS = 128;
-export const UNWIND_NO_TABLE = 0xffffffff;
-/** enum unwind_request */
-export const UNWIND_REQUEST = { 1: 'new', 2: 'exec', 3: 'refresh' } as const;
 export type ProfileStatName = (typeof PROFILE_STATS)[number];
 
 export interface ProfileKey {
