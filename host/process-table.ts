@@ -79,6 +79,15 @@ const MAX_KNOWN_EXECUTABLES = 4096;
 /** Images already gone when first sampled (rapid exec), remembered so each is worked out once. */
 const MAX_GONE_IMAGES = 1024;
 
+/** The image's stack start (startstack, field 28 of /proc/PID/stat, proc(5)): mm->start_stack, which the
+ *  profile program reads too, so it tells one exec of a pid from the next. Throws when the process is gone. */
+export function readStartStack(procDir: string): bigint {
+  const stat = readFileSync(`${procDir}/stat`, 'latin1');
+  // fields after the comm's closing parenthesis: startstack is index 25 there
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return BigInt(f[25] ?? 0);
+}
+
 export class ProcessTable {
   readonly #procRoot: string;
   readonly #providers: ContainerMetadataProvider[];
@@ -156,10 +165,7 @@ export class ProcessTable {
 
   #startStack(dir: string): bigint {
     try {
-      const stat = readFileSync(`${dir}/stat`, 'utf8');
-      // fields after the comm's closing parenthesis; startstack is field 28 (proc(5)), index 25 here
-      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      return BigInt(f[25] ?? 0);
+      return readStartStack(dir);
     } catch {
       return 0n;
     }

@@ -8,6 +8,13 @@ export function cString(buf: Buffer, start: number, len: number): string {
   return buf.toString('utf8', start, end < 0 || end > start + len ? start + len : end);
 }
 
+/** A u32 as 4 little-endian bytes: the key of an array map or a hash map keyed by tgid or index. */
+export function u32Buffer(n: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeUInt32LE(n);
+  return b;
+}
+
 /** Reads a per-CPU u64 counter array: element i summed over CPUs, named names[i]. */
 export function readPerCpuCounters<N extends string>(map: BpfMap, names: readonly N[]): Record<N, bigint> {
   const out = {} as Record<N, bigint>;

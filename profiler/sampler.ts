@@ -12,7 +12,7 @@ import {
   decodeProfileStack,
   type ProfileStatName,
 } from './bpf-layout.js';
-import { readPerCpuCounters } from '../native/decode.js';
+import { readPerCpuCounters, u32Buffer } from '../native/decode.js';
 import { UnwindMaps, type UnwindStats } from './unwind/unwind-maps.js';
 
 export interface RawSample {
@@ -122,12 +122,6 @@ export const STACK_CACHE_BYTES = 16 << 20;
 const STATE_ACTIVE = 0;
 const STATE_CLOCK_OFFSET = 1;
 
-function u32(n: number): Buffer {
-  const b = Buffer.alloc(4);
-  b.writeUInt32LE(n);
-  return b;
-}
-
 /** Writes one u64 slot of profile_state. */
 function writeState(state: BpfMap, index: number, value: bigint): void {
   const key = Buffer.alloc(4);
@@ -186,7 +180,7 @@ export class CpuSampler {
         for (const cpu of this.cpus) o.attachCpuClock('kiln_profile', cpu, this.periodNs);
         return m;
       },
-      { unwind_with_tables: u32(tables ? 1 : 0) },
+      { unwind_with_tables: u32Buffer(tables ? 1 : 0) },
     );
     this.#obj = obj;
     this.#counts = maps.counts;

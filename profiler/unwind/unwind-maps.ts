@@ -6,6 +6,8 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { LRUCache } from 'lru-cache';
 import type { BpfMap } from '../../native/index.js';
+import { u32Buffer } from '../../native/decode.js';
+import { readStartStack } from '../../host/process-table.js';
 import { UNWIND_MAPPING, UNWIND_MAX_MAPPINGS, UNWIND_PROC, UNWIND_REQUEST_VALUE as V, UNWIND_ROW, UNWIND_TABLE } from '../bpf-layout.js';
 import type { LoadSegment } from '../symbols/elf.js';
 import { parseProcMaps, type ProcMapping } from '../symbols/proc-maps.js';
@@ -124,18 +126,6 @@ class RowSpace {
   }
 }
 
-const u32Key = (n: number) => {
-  const b = Buffer.alloc(4);
-  b.writeUInt32LE(n);
-  return b;
-};
-
-/** The start_stack field (28th) of /proc/PID/stat: the same value the BPF program reads as the image. */
-export function readStartStack(pid: number): bigint {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return BigInt(fields[28 - 3]);
-}
 
 export class UnwindMaps {
   readonly #o: UnwindMapsOptions;
@@ -216,7 +206,7 @@ export class UnwindMaps {
     let image: bigint;
     let maps: ProcMapping[];
     try {
-      image = readStartStack(tgid);
+      image = readStartStack(`/proc/${tgid}`);
       maps = parseProcMaps(readFileSync(`/proc/${tgid}/maps`, 'latin1'));
     } catch {
       this.#forget(tgid); // gone
@@ -237,10 +227,10 @@ export class UnwindMaps {
       // nothing new: only the back-off moves (one field of the entry, rewritten whole)
       this.#stats.refreshesUnchanged++;
       old.backoffMs = backoffMs;
-      const v = this.#o.procs.lookup(u32Key(tgid));
+      const v = this.#o.procs.lookup(u32Buffer(tgid));
       if (v) {
         v.writeBigUInt64LE(refreshAfterNs, UNWIND_PROC.refresh_after_ns);
-        this.#o.procs.update(u32Key(tgid), v);
+        this.#o.procs.update(u32Buffer(tgid), v);
       }
       return;
     }
@@ -276,7 +266,7 @@ export class UnwindMaps {
       v.writeUInt32LE(e.table.id, o + UNWIND_MAPPING.table);
     });
     try {
-      this.#o.procs.update(u32Key(tgid), v);
+      this.#o.procs.update(u32Buffer(tgid), v);
     } catch {
       this.#stats.processesFull++;
       for (const t of tables) this.#unref(t);
@@ -358,7 +348,7 @@ export class UnwindMaps {
     const t = Buffer.alloc(UNWIND_TABLE.size);
     t.writeUInt32LE(first, UNWIND_TABLE.first);
     t.writeUInt32LE(n, UNWIND_TABLE.rows);
-    this.#o.tables.update(u32Key(id), t);
+    this.#o.tables.update(u32Buffer(id), t);
     const entry: TableEntry = { id, key, first, rows: n, refs: 0, idleSince: Date.now() };
     this.#tables.set(key, entry);
     this.#stats.tablesBuilt++;
@@ -393,7 +383,7 @@ export class UnwindMaps {
 
   #evict(t: TableEntry): void {
     // the table's row count goes to 0 first: a walk still holding the id finds no rows, not another's
-    this.#o.tables.update(u32Key(t.id), Buffer.alloc(UNWIND_TABLE.size));
+    this.#o.tables.update(u32Buffer(t.id), Buffer.alloc(UNWIND_TABLE.size));
     this.#space.free(t.first, t.rows);
     this.#tableIds.push(t.id);
     this.#tables.delete(t.key);
@@ -403,7 +393,7 @@ export class UnwindMaps {
   #forget(tgid: number): void {
     const p = this.#procs.get(tgid);
     if (!p) return; // only user space writes entries: none to delete
-    this.#o.procs.delete(u32Key(tgid));
+    this.#o.procs.delete(u32Buffer(tgid));
     this.#procs.delete(tgid);
     for (const t of p.tables) this.#unref(t);
   }
