@@ -1,6 +1,7 @@
 /* Minimal ELF64 little-endian reader: program headers, sections, build id, .gnu_debuglink,
  * .symtab/.dynsym functions. Reads only the parts it needs, by offset (binaries can be 100+ MB). */
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { inflateSync } from 'node:zlib';
 import type { RawSymbol } from './symbol-table.js';
 
 const PT_LOAD = 1;
@@ -10,6 +11,8 @@ const SHT_SYMTAB = 2;
 const SHT_NOTE = 7;
 const SHT_DYNSYM = 11;
 const SHT_NOBITS = 8;
+const SHF_COMPRESSED = 0x800;
+const ELFCOMPRESS_ZLIB = 1;
 const STT_FUNC = 2;
 const STT_GNU_IFUNC = 10;
 const NT_GNU_BUILD_ID = 3;
@@ -26,6 +29,7 @@ export interface LoadSegment {
 interface Section {
   name: string;
   type: number;
+  flags: number;
   addr: number;
   offset: number;
   size: number;
@@ -124,6 +128,7 @@ export class ElfFile {
         raw.push({
           nameOff: sh.readUInt32LE(o),
           type: sh.readUInt32LE(o + 4),
+          flags: Number(sh.readBigUInt64LE(o + 8)),
           addr: Number(sh.readBigUInt64LE(o + 16)),
           offset: Number(sh.readBigUInt64LE(o + 24)),
           size: Number(sh.readBigUInt64LE(o + 32)),
@@ -187,7 +192,14 @@ export class ElfFile {
     const sec = this.#sections.find((s) => s.name === name);
     if (!sec || sec.type === SHT_NOBITS || sec.size === 0) return null;
     if (sec.size > maxBytes) throw new RangeError(`${name} is ${sec.size} bytes, over the ${maxBytes}-byte bound`);
-    return { data: this.#read(sec.offset, sec.size), vaddr: sec.addr };
+    const raw = this.#read(sec.offset, sec.size);
+    if (!(sec.flags & SHF_COMPRESSED)) return { data: raw, vaddr: sec.addr };
+    // Elf64_Chdr: ch_type, reserved, ch_size, ch_addralign; then the compressed bytes (Go binaries and
+    // distribution debug files compress their debug sections). zlib only: zstd is not read.
+    if (raw.length < 24 || raw.readUInt32LE(0) !== ELFCOMPRESS_ZLIB) return null;
+    const size = Number(raw.readBigUInt64LE(8));
+    if (size > maxBytes) throw new RangeError(`${name} is ${size} bytes uncompressed, over the ${maxBytes}-byte bound`);
+    return { data: inflateSync(raw.subarray(24), { maxOutputLength: Math.max(1, size) }), vaddr: sec.addr };
   }
 
   /** Function symbols from .symtab (preferred: it has the local ones) plus .dynsym. */
