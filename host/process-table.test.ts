@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { bpfTest, makeCgroup, randomHex, removeCgroup } from '../testing/testkit.js';
+import { bpfTest, makeCgroup, randomHex, removeCgroup, tempDir, testdataDir } from '../testing/testkit.js';
 import { cgroup2Root } from './cgroup-resolver.js';
-import { ProcessTable } from './process-table.js';
+import { ProcessTable, readStartStack } from './process-table.js';
 
 /** The v2 cgroup id (its directory's inode) a process is in now. */
 function cgroupIdOf(pid: number): bigint {
@@ -36,5 +36,41 @@ describe('process table naming by cgroup', bpfTest(), () => {
     // another process of the parent's cgroup: a plain process, named by its executable
     const other = table.lookup(stayer.pid!, parentCgroup, 'sleep', false);
     assert.equal(other.app, 'sleep', `a process that never moved keeps its own name (got ${other.app})`);
+  });
+
+  it('pairs each image with its own executable and mappings while the process execs hundreds of times a second', async () => {
+    const dir = tempDir('execpair');
+    for (const side of ['a', 'b']) {
+      execFileSync('cc', ['-O2', `-DKILN_SIDE_${side.toUpperCase()}`, '-o', join(dir, `kiln-exec-${side}`), join(testdataDir, 'execpair.c')], { stdio: 'pipe' });
+    }
+    const inode = (path: string) => statSync(path, { bigint: true }).ino;
+    const ino = { a: inode(join(dir, 'kiln-exec-a')), b: inode(join(dir, 'kiln-exec-b')) };
+    const pair = spawn(join(dir, 'kiln-exec-a'), [], { stdio: 'ignore' });
+    procs.push(pair);
+    const pid = pair.pid!;
+    const table = new ProcessTable();
+    const wrong: string[] = [];
+    let read = 0;
+    const deadline = performance.now() + 3000;
+    // each lookup is of the image running now, as a sample just taken would be: /proc is read at once,
+    // and an exec between two of its reads must not pair one program's name with the other's inode
+    while (performance.now() < deadline && (read < 2000 || wrong.length === 0)) {
+      let startStack: bigint;
+      try {
+        startStack = readStartStack(`/proc/${pid}`);
+      } catch {
+        break;
+      }
+      const e = table.lookup(pid, 0n, 'kiln-exec', false, { exeIno: 0n, startStack });
+      if (e.startStack === 0n || e.exeIno === 0n) continue;
+      read++;
+      const side = e.exe.endsWith('kiln-exec-a') ? 'a' : e.exe.endsWith('kiln-exec-b') ? 'b' : null;
+      if (side === null || ino[side] !== e.exeIno) wrong.push(`${e.exe} with inode ${e.exeIno}`);
+      const other = side === 'a' ? 'kiln-exec-b' : 'kiln-exec-a';
+      if (e.view?.maps().some((m) => m.path.endsWith(other))) wrong.push(`${e.exe} with the mappings of ${other}`);
+    }
+    pair.kill('SIGKILL');
+    assert.ok(read >= 100, `images read: ${read}`);
+    assert.deepEqual(wrong.slice(0, 5), [], `${wrong.length} of ${read} images mixed with the other program`);
   });
 });

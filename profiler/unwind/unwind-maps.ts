@@ -206,6 +206,8 @@ export class UnwindMaps {
     let image: bigint;
     let maps: ProcMapping[];
     try {
+      // the image first: if the process execs before its maps are read, the entry names the image
+      // that is gone and no sample ever matches it; the other order would walk the new image by the old maps
       image = readStartStack(`/proc/${tgid}`);
       maps = parseProcMaps(readFileSync(`/proc/${tgid}/maps`, 'latin1'));
     } catch {
