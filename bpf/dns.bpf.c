@@ -1,12 +1,20 @@
 // SPDX-License-Identifier: GPL-2.0
-/* DNS messages of every process, from syscall tracepoints (no kprobes on this kernel family).
+/* DNS messages of every process, from the socket tracepoints sock:sock_send_length and
+ * sock:sock_recv_length (BTF-typed: tp_btf), which fire once per message a socket sends or receives.
  *
- * A socket becomes a DNS socket when its process connects it to port 53 (glibc, c-ares, dig, TCP
- * fallback) or sends to port 53 through it (sendto/sendmsg/sendmmsg with an address: musl, unconnected
- * resolvers). Every send and receive syscall on such a socket — sendto, sendmsg, sendmmsg (every
- * message), write, writev, recvfrom, recvmsg, recvmmsg (every message), read, readv — copies the bytes
- * into the ring buffer with a kernel timestamp. The cheap filter for the hot read/write syscalls is one
- * hash lookup on (tgid, fd). Parsing, matching and TCP reassembly are done in user space. */
+ * Why these and not the syscalls: attaching any program to a syscalls:sys_enter_* tracepoint sends every
+ * syscall of every task down the kernel's tracing slow path (a program doing read/write on files or pipes
+ * ran 25-40% slower). fentry/fexit on udp_sendmsg and friends would be the other way in, but this kernel
+ * refuses BPF trampolines (EPERM at load, with kprobes compiled out); see ARCHITECTURE.md "DNS".
+ *
+ * A message is DNS when its socket's peer port is 53 (connected: glibc, c-ares, Go, dig, every TCP
+ * resolver), or when it is sent to port 53 by address from an unconnected UDP socket (musl); such a
+ * socket is remembered by its cookie, so its answers are DNS too. The tracepoint gives the socket and the
+ * byte count after the kernel moved the bytes; where they are in the program's memory comes from the
+ * syscall's own arguments (the task's saved user registers): write, writev, sendto, sendmsg, sendmmsg,
+ * read, readv, recvfrom, recvmsg, recvmmsg. sendmmsg/recvmmsg fire once per message: the place in the
+ * call is kept per thread. The first test on each hook is the socket's family and peer port. Parsing,
+ * matching and TCP reassembly are done in user space. */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
@@ -18,27 +26,56 @@
 #define AF_INET6 10
 #define IPPROTO_TCP 6
 #define IPPROTO_UDP 17
-#define S_IFMT 00170000
-#define S_IFSOCK 0140000
+#define MSG_PEEK 2
+#define MSG_ERRQUEUE 0x2000
 #define DNS_PORT 53
-#define DNS_LEN_SUM 0xffffffffu
 
+#if defined(__TARGET_ARCH_x86)
+#define NR_READ 0
+#define NR_WRITE 1
+#define NR_READV 19
+#define NR_WRITEV 20
+#define NR_SENDTO 44
+#define NR_RECVFROM 45
+#define NR_SENDMSG 46
+#define NR_RECVMSG 47
+#define NR_RECVMMSG 299
+#define NR_SENDMMSG 307
+#elif defined(__TARGET_ARCH_arm64)
+#define NR_READ 63
+#define NR_WRITE 64
+#define NR_READV 65
+#define NR_WRITEV 66
+#define NR_SENDTO 206
+#define NR_RECVFROM 207
+#define NR_SENDMSG 211
+#define NR_RECVMSG 212
+#define NR_RECVMMSG 243
+#define NR_SENDMMSG 269
+#else
+#error "syscall numbers for this architecture"
+#endif
+
+/* a sendmmsg/recvmmsg call still in progress on a thread is dropped from the map after this long */
+#define MMSG_STALE_NS (10ull * 1000000000ull)
+
+/* Unconnected sockets that sent to port 53 by address, by cookie. LRU: a socket closed by a process that
+ * lives on is never looked up again and goes first; user space removes those of exited processes at
+ * every window, before the LRU would have to push out a live one. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 65536);
-	__type(key, struct dns_sock_key);
+	__type(key, __u64);
 	__type(value, struct dns_sock);
 } dns_socks SEC(".maps");
 
-enum recv_kind { RK_BUF = 1, RK_MSG = 2, RK_MMSG = 3, RK_IOV = 4 };
-
-/* a receive syscall on a DNS socket between its enter and exit */
-struct recv_args {
-	__u64 ptr;      /* buffer, msghdr, mmsghdr array or iovec array */
-	__u64 addr;     /* recvfrom's source address out-parameter */
-	__u32 fd;
-	__u32 count;    /* iovcnt or vlen */
-	__u32 kind;
+/* where a thread is in a sendmmsg/recvmmsg on a DNS socket: the message the next tracepoint is for */
+struct mmsg_state {
+	__u64 mm;    /* the mmsghdr array */
+	__u64 ts_ns; /* the last message's time: a call that ended without telling is forgotten */
+	__u32 nr;
+	__u32 idx;
+	__u32 vlen;
 	__u32 pad;
 };
 
@@ -46,8 +83,8 @@ struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 16384);
 	__type(key, __u64);
-	__type(value, struct recv_args);
-} dns_recv_args SEC(".maps");
+	__type(value, struct mmsg_state);
+} dns_mmsg SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -75,17 +112,33 @@ static __always_inline void stat_inc(__u32 idx)
 		*v += 1;
 }
 
-/* the struct file behind fd in the current task, or NULL */
-static __always_inline struct file *fd_file(__u32 fd)
+/* The syscall the task is in, and its arguments, from the user registers saved at its entry. */
+struct sys_call {
+	__u64 nr;
+	__u64 a[5];
+};
+
+static __always_inline int current_syscall(struct sys_call *c)
 {
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	struct file **fds = BPF_CORE_READ(task, files, fdt, fd);
-	unsigned int max = BPF_CORE_READ(task, files, fdt, max_fds);
-	struct file *f = NULL;
-	if (!fds || fd >= max)
-		return NULL;
-	bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
-	return f;
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	if (!regs)
+		return 0;
+#if defined(__TARGET_ARCH_x86)
+	c->nr = BPF_CORE_READ(regs, orig_ax);
+	c->a[0] = BPF_CORE_READ(regs, di);
+	c->a[1] = BPF_CORE_READ(regs, si);
+	c->a[2] = BPF_CORE_READ(regs, dx);
+	c->a[3] = BPF_CORE_READ(regs, r10);
+	c->a[4] = BPF_CORE_READ(regs, r8);
+#else
+	c->nr = BPF_CORE_READ(regs, syscallno);
+	c->a[0] = BPF_CORE_READ(regs, orig_x0);
+	c->a[1] = BPF_CORE_READ(regs, regs[1]);
+	c->a[2] = BPF_CORE_READ(regs, regs[2]);
+	c->a[3] = BPF_CORE_READ(regs, regs[3]);
+	c->a[4] = BPF_CORE_READ(regs, regs[4]);
+#endif
+	return 1;
 }
 
 /* a sockaddr in user memory: family, port and address; 0 when it is not IPv4/IPv6 */
@@ -108,69 +161,27 @@ static __always_inline int read_sockaddr(const void *uaddr, __u16 *family, __u16
 	return 0;
 }
 
-/* Registers (tgid, fd) as a DNS socket talking to family/addr:port. */
-static __always_inline struct dns_sock *register_sock(__u32 tgid, __u32 fd, __u16 family, __u16 port, const __u8 addr[16], int connected)
-{
-	struct file *f = fd_file(fd);
-	if (!f)
-		return NULL;
-	umode_t mode = BPF_CORE_READ(f, f_inode, i_mode);
-	if ((mode & S_IFMT) != S_IFSOCK)
-		return NULL;
-	struct socket *sock = BPF_CORE_READ(f, private_data);
-	short type = BPF_CORE_READ(sock, type);
-	struct dns_sock s = {};
-	s.file = (__u64)f;
-	s.family = family;
-	s.proto = type == SOCK_STREAM ? IPPROTO_TCP : type == SOCK_DGRAM ? IPPROTO_UDP : 0;
-	if (!s.proto)
-		return NULL;
-	if (connected) {
-		s.port = port;
-		__builtin_memcpy(s.addr, addr, 16);
-	}
-	struct dns_sock_key k = { .tgid = tgid, .fd = fd };
-	if (bpf_map_update_elem(&dns_socks, &k, &s, BPF_ANY)) {
-		stat_inc(DNS_STAT_SOCK_FAIL);
-		return NULL;
-	}
-	return bpf_map_lookup_elem(&dns_socks, &k);
-}
-
-/* The DNS socket behind (current process, fd), checked against descriptor reuse; NULL if none. */
-static __always_inline struct dns_sock *dns_sock(__u32 fd)
-{
-	struct dns_sock_key k = { .tgid = bpf_get_current_pid_tgid() >> 32, .fd = fd };
-	struct dns_sock *s = bpf_map_lookup_elem(&dns_socks, &k);
-	if (!s)
-		return NULL;
-	if ((__u64)fd_file(fd) != s->file) {
-		bpf_map_delete_elem(&dns_socks, &k);
-		return NULL;
-	}
-	return s;
-}
-
-/* What emit() hands to emit_event(): one message or TCP chunk to copy. */
+/* What emit_event() copies: one message or TCP chunk, and the socket it went through. */
 struct emit_req {
 	__u64 ubuf;
+	__u64 sock;
 	__u32 len;
-	__u16 family; /* with has_addr: the peer from the call's own sockaddr */
+	__u16 family;
 	__u16 port;
 	__u8 addr[16];
 	__u8 dir;
 	__u8 flags;
-	__u8 has_addr;
+	__u8 proto;
 	__u8 pad[5];
 };
 
 /* Copies r->len bytes at r->ubuf (at most DNS_CAP) into an event and sends it to the ring buffer.
- * Global and out of line: the verifier checks it once per program, not again at each of the dozens of
- * places the message and iovec loops would otherwise inline it (that made loading take 2 s). */
-__noinline int emit_event(struct dns_sock *s, struct emit_req *r)
+ * Global and out of line: the verifier checks it once per program, not again at each place the message
+ * and iovec code would otherwise inline it. */
+__noinline int emit_event(struct emit_req *r)
 {
 	__u32 zero = 0;
-	if (!s || !r)
+	if (!r)
 		return 0;
 	struct dns_event *e = bpf_map_lookup_elem(&dns_scratch, &zero);
 	if (!e)
@@ -178,23 +189,17 @@ __noinline int emit_event(struct dns_sock *s, struct emit_req *r)
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 len = r->len;
 	e->ts_ns = bpf_ktime_get_ns();
-	e->sock = s->file;
+	e->sock = r->sock;
 	e->cgroup_id = bpf_get_current_cgroup_id();
 	e->tgid = id >> 32;
 	e->pid = (__u32)id;
 	e->len = len;
 	e->dir = r->dir;
-	e->proto = s->proto;
+	e->proto = r->proto;
 	e->flags = r->flags;
-	if (r->has_addr) {
-		e->family = r->family;
-		e->port = r->port;
-		__builtin_memcpy(e->addr, r->addr, 16);
-	} else {
-		e->family = s->family;
-		e->port = s->port;
-		__builtin_memcpy(e->addr, s->addr, 16);
-	}
+	e->family = r->family;
+	e->port = r->port;
+	__builtin_memcpy(e->addr, r->addr, 16);
 	/* the process's name, not the thread's (dig sends from a thread named isc-net-0000) */
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	BPF_CORE_READ_STR_INTO(&e->comm, task, group_leader, comm);
@@ -211,59 +216,10 @@ __noinline int emit_event(struct dns_sock *s, struct emit_req *r)
 	return 0;
 }
 
-/* One message or chunk: `addr` (family, port) is the peer named by the call itself, if any. */
-static __always_inline void emit(struct dns_sock *s, __u8 dir, const void *ubuf, __u32 len, __u16 family, __u16 port, const __u8 *addr, __u8 flags)
-{
-	struct emit_req r = { .ubuf = (__u64)ubuf, .len = len, .dir = dir, .flags = flags };
-	if (addr) {
-		r.has_addr = 1;
-		r.family = family;
-		r.port = port;
-		__builtin_memcpy(r.addr, addr, 16);
-	}
-	emit_event(s, &r);
-}
-
-/* One message of a msghdr (user memory) of `len` bytes: UDP takes the first iovec, TCP every chunk. */
-static __always_inline void emit_msg(struct dns_sock *s, __u8 dir, const struct user_msghdr *um, __u32 len, int from_name)
-{
-	struct user_msghdr m = {};
-	if (bpf_probe_read_user(&m, sizeof(m), um))
-		return;
-	__u16 family = 0, port = 0;
-	__u8 addr[16];
-	__u8 *paddr = NULL;
-	if (from_name && m.msg_name && read_sockaddr(m.msg_name, &family, &port, addr))
-		paddr = addr;
-	if (len == DNS_LEN_SUM) { /* a send: the message is the sum of its iovecs */
-		len = 0;
-		for (int i = 0; i < DNS_MAX_IOV; i++) {
-			if (i >= m.msg_iovlen)
-				break;
-			struct iovec iov = {};
-			bpf_probe_read_user(&iov, sizeof(iov), &m.msg_iov[i]);
-			len += iov.iov_len;
-		}
-	}
-	__u32 left = len;
-	for (int i = 0; i < DNS_MAX_IOV; i++) {
-		if (i >= m.msg_iovlen || left == 0)
-			break;
-		struct iovec iov = {};
-		if (bpf_probe_read_user(&iov, sizeof(iov), &m.msg_iov[i]))
-			break;
-		__u32 n = iov.iov_len < left ? iov.iov_len : left;
-		if (s->proto == IPPROTO_UDP) {
-			emit(s, dir, iov.iov_base, len, family, port, paddr, m.msg_iovlen > 1 && iov.iov_len < len ? DNS_FLAG_IOV_TRUNC : 0);
-			return;
-		}
-		emit(s, dir, iov.iov_base, n, family, port, paddr, 0);
-		left -= n;
-	}
-}
-
-/* TCP chunks from an iovec array (writev/readv) carrying `len` bytes. */
-static __always_inline void emit_iov(struct dns_sock *s, __u8 dir, const struct iovec *uiov, __u32 cnt, __u32 len)
+/* The len bytes a message moved, from an iovec array in user memory: UDP copies the first iovec (the
+ * whole datagram when it is in one buffer, as resolvers send it; flagged when it is not), TCP every
+ * iovec as a chunk of the stream. */
+static __always_inline void emit_iov(struct emit_req *r, const struct iovec *uiov, __u64 cnt, __u32 len)
 {
 	__u32 left = len;
 	for (int i = 0; i < DNS_MAX_IOV; i++) {
@@ -273,231 +229,209 @@ static __always_inline void emit_iov(struct dns_sock *s, __u8 dir, const struct 
 		if (bpf_probe_read_user(&iov, sizeof(iov), &uiov[i]))
 			break;
 		__u32 n = iov.iov_len < left ? iov.iov_len : left;
-		if (s->proto == IPPROTO_UDP) {
-			emit(s, dir, iov.iov_base, len, 0, 0, NULL, cnt > 1 && iov.iov_len < len ? DNS_FLAG_IOV_TRUNC : 0);
+		r->ubuf = (__u64)iov.iov_base;
+		if (r->proto == IPPROTO_UDP) {
+			r->len = len;
+			r->flags = n < len ? DNS_FLAG_IOV_TRUNC : 0;
+			emit_event(r);
 			return;
 		}
-		emit(s, dir, iov.iov_base, n, 0, 0, NULL, 0);
+		r->len = n;
+		emit_event(r);
 		left -= n;
 	}
+	if (left)
+		stat_inc(DNS_STAT_PARTS_TRUNC);
 }
 
-/* ---------- connect: the usual way a resolver's socket becomes a DNS socket ---------- */
-
-SEC("tracepoint/syscalls/sys_enter_connect")
-int dns_connect(struct trace_event_raw_sys_enter *ctx)
+/* One message of a user msghdr; `from_name` takes the peer from its msg_name (a send's destination). */
+static __always_inline void emit_msg(struct emit_req *r, const struct user_msghdr *um, __u32 len, int from_name)
 {
-	__u16 family = 0, port = 0;
-	__u8 addr[16];
-	if (!read_sockaddr((const void *)ctx->args[1], &family, &port, addr) || port != DNS_PORT)
-		return 0;
-	register_sock(bpf_get_current_pid_tgid() >> 32, (__u32)ctx->args[0], family, port, addr, 1);
-	return 0;
+	struct user_msghdr m = {};
+	if (bpf_probe_read_user(&m, sizeof(m), um))
+		return;
+	if (from_name && m.msg_name)
+		read_sockaddr(m.msg_name, &r->family, &r->port, r->addr);
+	emit_iov(r, m.msg_iov, m.msg_iovlen, len);
 }
 
-/* ---------- sends: copied at entry (the first send's time is the query's start) ---------- */
-
-/* the DNS socket for a send to uaddr (which may be NULL: a connected socket) */
-static __always_inline struct dns_sock *send_sock(__u32 fd, const void *uaddr, __u16 *family, __u16 *port, __u8 addr[16], int *has_addr)
-{
-	*has_addr = uaddr && read_sockaddr(uaddr, family, port, addr);
-	struct dns_sock *s = dns_sock(fd);
-	if (s)
-		return s;
-	if (*has_addr && *port == DNS_PORT)
-		return register_sock(bpf_get_current_pid_tgid() >> 32, fd, *family, *port, addr, 0);
-	return NULL;
-}
-
-SEC("tracepoint/syscalls/sys_enter_sendto")
-int dns_sendto(struct trace_event_raw_sys_enter *ctx)
-{
-	__u16 family = 0, port = 0;
-	__u8 addr[16];
-	int has_addr;
-	struct dns_sock *s = send_sock(ctx->args[0], (const void *)ctx->args[4], &family, &port, addr, &has_addr);
-	if (s)
-		emit(s, DNS_DIR_SEND, (const void *)ctx->args[1], ctx->args[2], family, port, has_addr ? addr : NULL, 0);
-	return 0;
-}
-
-SEC("tracepoint/syscalls/sys_enter_sendmsg")
-int dns_sendmsg(struct trace_event_raw_sys_enter *ctx)
-{
-	const struct user_msghdr *um = (const void *)ctx->args[1];
-	void *name = NULL;
-	bpf_probe_read_user(&name, sizeof(name), &um->msg_name);
-	__u16 family = 0, port = 0;
-	__u8 addr[16];
-	int has_addr;
-	struct dns_sock *s = send_sock(ctx->args[0], name, &family, &port, addr, &has_addr);
-	if (!s)
-		return 0;
-	emit_msg(s, DNS_DIR_SEND, um, DNS_LEN_SUM, 1);
-	return 0;
-}
-
-SEC("tracepoint/syscalls/sys_enter_sendmmsg")
-int dns_sendmmsg(struct trace_event_raw_sys_enter *ctx)
-{
-	struct mmsghdr *mm = (void *)ctx->args[1];
-	__u32 vlen = ctx->args[2];
-	void *name = NULL;
-	bpf_probe_read_user(&name, sizeof(name), &mm[0].msg_hdr.msg_name);
-	__u16 family = 0, port = 0;
-	__u8 addr[16];
-	int has_addr;
-	struct dns_sock *s = send_sock(ctx->args[0], name, &family, &port, addr, &has_addr);
-	if (!s)
-		return 0;
-	for (int i = 0; i < DNS_MAX_MSGS; i++) {
-		if (i >= vlen)
-			break;
-		emit_msg(s, DNS_DIR_SEND, (const struct user_msghdr *)&mm[i].msg_hdr, DNS_LEN_SUM, 1);
-	}
-	if (vlen > DNS_MAX_MSGS)
-		stat_inc(DNS_STAT_MSGS_TRUNC);
-	return 0;
-}
-
-SEC("tracepoint/syscalls/sys_enter_write")
-int dns_write(struct trace_event_raw_sys_enter *ctx)
-{
-	struct dns_sock *s = dns_sock(ctx->args[0]);
-	if (s)
-		emit(s, DNS_DIR_SEND, (const void *)ctx->args[1], ctx->args[2], 0, 0, NULL, 0);
-	return 0;
-}
-
-SEC("tracepoint/syscalls/sys_enter_writev")
-int dns_writev(struct trace_event_raw_sys_enter *ctx)
-{
-	struct dns_sock *s = dns_sock(ctx->args[0]);
-	if (!s)
-		return 0;
-	const struct iovec *uiov = (const void *)ctx->args[1];
-	__u32 cnt = ctx->args[2];
-	__u32 len = 0;
-	for (int i = 0; i < DNS_MAX_IOV; i++) {
-		if (i >= cnt)
-			break;
-		struct iovec iov = {};
-		bpf_probe_read_user(&iov, sizeof(iov), &uiov[i]);
-		len += iov.iov_len;
-	}
-	emit_iov(s, DNS_DIR_SEND, uiov, cnt, len);
-	return 0;
-}
-
-/* ---------- receives: arguments kept at entry, bytes copied at exit ---------- */
-
-static __always_inline int recv_enter(__u32 fd, __u32 kind, __u64 ptr, __u64 addr, __u32 count)
-{
-	if (!dns_sock(fd))
-		return 0;
-	struct recv_args a = { .ptr = ptr, .addr = addr, .fd = fd, .count = count, .kind = kind };
-	__u64 id = bpf_get_current_pid_tgid();
-	if (bpf_map_update_elem(&dns_recv_args, &id, &a, BPF_ANY))
-		stat_inc(DNS_STAT_ARGS_FULL);
-	return 0;
-}
-
-static __always_inline int recv_exit(long ret)
+/* Which message of the thread's sendmmsg/recvmmsg (array mm, vlen entries) this tracepoint is for: the
+ * kernel sends or receives them one by one and fires once for each. A call that stops early fires with an
+ * error (ret <= 0: mmsg_end), or is forgotten after MMSG_STALE_NS. */
+static __always_inline __u32 mmsg_index(__u32 nr, __u64 mm, __u32 vlen)
 {
 	__u64 id = bpf_get_current_pid_tgid();
-	struct recv_args *ap = bpf_map_lookup_elem(&dns_recv_args, &id);
-	if (!ap)
-		return 0;
-	struct recv_args a = *ap;
-	bpf_map_delete_elem(&dns_recv_args, &id);
-	if (ret <= 0)
-		return 0;
-	struct dns_sock *s = dns_sock(a.fd);
-	if (!s)
-		return 0;
-	if (a.kind == RK_BUF) {
-		__u16 family = 0, port = 0;
-		__u8 addr[16];
-		int has = a.addr && read_sockaddr((const void *)a.addr, &family, &port, addr);
-		emit(s, DNS_DIR_RECV, (const void *)a.ptr, ret, family, port, has ? addr : NULL, 0);
-	} else if (a.kind == RK_MSG) {
-		emit_msg(s, DNS_DIR_RECV, (const void *)a.ptr, ret, 1);
-	} else if (a.kind == RK_IOV) {
-		emit_iov(s, DNS_DIR_RECV, (const void *)a.ptr, a.count, ret);
-	} else if (a.kind == RK_MMSG) {
-		struct mmsghdr *mm = (void *)a.ptr;
-		for (int i = 0; i < DNS_MAX_MSGS; i++) {
-			if (i >= ret)
-				break;
-			__u32 n = 0;
-			if (bpf_probe_read_user(&n, sizeof(n), &mm[i].msg_len))
-				break;
-			emit_msg(s, DNS_DIR_RECV, (const struct user_msghdr *)&mm[i].msg_hdr, n, 1);
-		}
-		if (ret > DNS_MAX_MSGS)
-			stat_inc(DNS_STAT_MSGS_TRUNC);
+	__u64 now = bpf_ktime_get_ns();
+	struct mmsg_state *st = bpf_map_lookup_elem(&dns_mmsg, &id);
+	if (st && st->nr == nr && st->mm == mm && st->idx < st->vlen && now - st->ts_ns < MMSG_STALE_NS) {
+		__u32 idx = st->idx;
+		st->idx = idx + 1;
+		st->ts_ns = now;
+		if (idx + 1 >= st->vlen)
+			bpf_map_delete_elem(&dns_mmsg, &id);
+		return idx;
+	}
+	if (vlen > 1) {
+		struct mmsg_state s = { .mm = mm, .ts_ns = now, .nr = nr, .idx = 1, .vlen = vlen };
+		if (bpf_map_update_elem(&dns_mmsg, &id, &s, BPF_ANY))
+			stat_inc(DNS_STAT_ARGS_FULL);
+	} else if (st) {
+		bpf_map_delete_elem(&dns_mmsg, &id);
 	}
 	return 0;
 }
 
-SEC("tracepoint/syscalls/sys_enter_recvfrom")
-int dns_recvfrom_enter(struct trace_event_raw_sys_enter *ctx)
+static __always_inline void mmsg_end(void)
 {
-	return recv_enter(ctx->args[0], RK_BUF, ctx->args[1], ctx->args[4], 0);
+	__u64 id = bpf_get_current_pid_tgid();
+	bpf_map_delete_elem(&dns_mmsg, &id);
 }
 
-SEC("tracepoint/syscalls/sys_exit_recvfrom")
-int dns_recvfrom_exit(struct trace_event_raw_sys_exit *ctx)
+static __always_inline __u64 sk_cookie(struct sock *sk)
 {
-	return recv_exit(ctx->ret);
+	return bpf_get_socket_cookie(sk);
 }
 
-SEC("tracepoint/syscalls/sys_enter_read")
-int dns_read_enter(struct trace_event_raw_sys_enter *ctx)
+/* the socket's connected peer */
+static __always_inline void sk_peer(struct sock *sk, __u16 family, struct emit_req *r)
 {
-	return recv_enter(ctx->args[0], RK_BUF, ctx->args[1], 0, 0);
+	r->family = family;
+	r->port = bpf_ntohs(sk->__sk_common.skc_dport);
+	__builtin_memset(r->addr, 0, 16);
+	if (family == AF_INET)
+		BPF_CORE_READ_INTO((__u32 *)r->addr, sk, __sk_common.skc_daddr);
+	else
+		BPF_CORE_READ_INTO((struct in6_addr *)r->addr, sk, __sk_common.skc_v6_daddr);
 }
 
-SEC("tracepoint/syscalls/sys_exit_read")
-int dns_read_exit(struct trace_event_raw_sys_exit *ctx)
+/* The destination an unconnected send names, from the syscall's arguments: sendto's address, or the
+ * msg_name of sendmsg's message or of sendmmsg's first message (0: none, or not a socket send call). */
+static __always_inline int send_destination(struct sys_call *c, struct emit_req *r)
 {
-	return recv_exit(ctx->ret);
+	const void *uaddr = NULL;
+	if (c->nr == NR_SENDTO) {
+		uaddr = (const void *)c->a[4];
+	} else if (c->nr == NR_SENDMSG || c->nr == NR_SENDMMSG) {
+		const struct user_msghdr *um = (const void *)c->a[1];
+		bpf_probe_read_user(&uaddr, sizeof(uaddr), &um->msg_name);
+	}
+	return uaddr && read_sockaddr(uaddr, &r->family, &r->port, r->addr);
 }
 
-SEC("tracepoint/syscalls/sys_enter_recvmsg")
-int dns_recvmsg_enter(struct trace_event_raw_sys_enter *ctx)
+SEC("tp_btf/sock_send_length")
+int BPF_PROG(dns_send, struct sock *sk, int ret, int flags)
 {
-	return recv_enter(ctx->args[0], RK_MSG, ctx->args[1], 0, 0);
+	__u16 family = sk->__sk_common.skc_family;
+	if (family != AF_INET && family != AF_INET6)
+		return 0;
+	struct emit_req r = { .dir = DNS_DIR_SEND };
+	struct sys_call c = {};
+	int connected = sk->__sk_common.skc_dport == bpf_htons(DNS_PORT);
+	r.proto = BPF_CORE_READ(sk, sk_protocol);
+	if (connected) {
+		if (r.proto != IPPROTO_UDP && r.proto != IPPROTO_TCP)
+			return 0;
+	} else {
+		/* unconnected UDP: DNS when the call names port 53 */
+		if (r.proto != IPPROTO_UDP || sk->__sk_common.skc_dport != 0)
+			return 0;
+		if (!current_syscall(&c) || !send_destination(&c, &r) || r.port != DNS_PORT)
+			return 0;
+	}
+	if (ret <= 0) {
+		mmsg_end();
+		return 0;
+	}
+	r.sock = sk_cookie(sk);
+	if (connected) {
+		sk_peer(sk, family, &r);
+		if (!current_syscall(&c))
+			return 0;
+	} else if (!bpf_map_lookup_elem(&dns_socks, &r.sock)) {
+		struct dns_sock s = { .tgid = bpf_get_current_pid_tgid() >> 32 };
+		if (bpf_map_update_elem(&dns_socks, &r.sock, &s, BPF_ANY))
+			stat_inc(DNS_STAT_SOCK_FAIL);
+	}
+	switch (c.nr) {
+	case NR_WRITE:
+	case NR_SENDTO:
+		r.ubuf = c.a[1];
+		r.len = ret;
+		emit_event(&r);
+		break;
+	case NR_WRITEV:
+		emit_iov(&r, (const struct iovec *)c.a[1], c.a[2], ret);
+		break;
+	case NR_SENDMSG:
+		emit_msg(&r, (const struct user_msghdr *)c.a[1], ret, 1);
+		break;
+	case NR_SENDMMSG: {
+		struct mmsghdr *mm = (struct mmsghdr *)c.a[1];
+		__u32 i = mmsg_index(NR_SENDMMSG, c.a[1], c.a[2]);
+		emit_msg(&r, (const struct user_msghdr *)&mm[i & 0xffff].msg_hdr, ret, 1);
+		break;
+	}
+	default:
+		stat_inc(DNS_STAT_PARTS_TRUNC);
+	}
+	return 0;
 }
 
-SEC("tracepoint/syscalls/sys_exit_recvmsg")
-int dns_recvmsg_exit(struct trace_event_raw_sys_exit *ctx)
+SEC("tp_btf/sock_recv_length")
+int BPF_PROG(dns_recv, struct sock *sk, int ret, int flags)
 {
-	return recv_exit(ctx->ret);
-}
-
-SEC("tracepoint/syscalls/sys_enter_recvmmsg")
-int dns_recvmmsg_enter(struct trace_event_raw_sys_enter *ctx)
-{
-	return recv_enter(ctx->args[0], RK_MMSG, ctx->args[1], 0, ctx->args[2]);
-}
-
-SEC("tracepoint/syscalls/sys_exit_recvmmsg")
-int dns_recvmmsg_exit(struct trace_event_raw_sys_exit *ctx)
-{
-	return recv_exit(ctx->ret);
-}
-
-SEC("tracepoint/syscalls/sys_enter_readv")
-int dns_readv_enter(struct trace_event_raw_sys_enter *ctx)
-{
-	return recv_enter(ctx->args[0], RK_IOV, ctx->args[1], 0, ctx->args[2]);
-}
-
-SEC("tracepoint/syscalls/sys_exit_readv")
-int dns_readv_exit(struct trace_event_raw_sys_exit *ctx)
-{
-	return recv_exit(ctx->ret);
+	__u16 family = sk->__sk_common.skc_family;
+	if (family != AF_INET && family != AF_INET6)
+		return 0;
+	if (flags & (MSG_PEEK | MSG_ERRQUEUE)) /* a peek is read again; the error queue holds no DNS */
+		return 0;
+	struct emit_req r = { .dir = DNS_DIR_RECV };
+	r.proto = BPF_CORE_READ(sk, sk_protocol);
+	if (r.proto != IPPROTO_UDP && r.proto != IPPROTO_TCP)
+		return 0;
+	if (sk->__sk_common.skc_dport == bpf_htons(DNS_PORT)) {
+		r.sock = sk_cookie(sk);
+		sk_peer(sk, family, &r);
+	} else {
+		/* an unconnected socket that asked port 53 by address (a cookie never taken: not one) */
+		if (r.proto != IPPROTO_UDP || !sk->__sk_common.skc_cookie.counter)
+			return 0;
+		r.sock = sk_cookie(sk);
+		if (!bpf_map_lookup_elem(&dns_socks, &r.sock))
+			return 0;
+	}
+	if (ret <= 0) {
+		mmsg_end();
+		return 0;
+	}
+	struct sys_call c = {};
+	if (!current_syscall(&c))
+		return 0;
+	/* the sender's address reaches the caller only after this point (recvfrom, recvmsg): the answer is
+	 * matched to its query by socket and id in user space, and the query names the nameserver */
+	switch (c.nr) {
+	case NR_READ:
+	case NR_RECVFROM:
+		r.ubuf = c.a[1];
+		r.len = ret;
+		emit_event(&r);
+		break;
+	case NR_READV:
+		emit_iov(&r, (const struct iovec *)c.a[1], c.a[2], ret);
+		break;
+	case NR_RECVMSG:
+		emit_msg(&r, (const struct user_msghdr *)c.a[1], ret, 0);
+		break;
+	case NR_RECVMMSG: {
+		struct mmsghdr *mm = (struct mmsghdr *)c.a[1];
+		__u32 i = mmsg_index(NR_RECVMMSG, c.a[1], c.a[2]);
+		emit_msg(&r, (const struct user_msghdr *)&mm[i & 0xffff].msg_hdr, ret, 0);
+		break;
+	}
+	default:
+		stat_inc(DNS_STAT_PARTS_TRUNC);
+	}
+	return 0;
 }
 
 char LICENSE[] SEC("license") = "GPL";

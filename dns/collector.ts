@@ -1,7 +1,6 @@
-/* The DNS collector: bpf/dns.bpf.c on the syscall tracepoints, its ring buffer read every 20 ms, each
+/* The DNS collector: bpf/dns.bpf.c on the socket send and receive tracepoints, its ring buffer read every 20 ms, each
  * event matched into query records (tracker.ts), named through host/ (ARCHITECTURE.md "Host identity") and aggregated per window. */
-import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { BpfObject, type BpfMap } from '../native/index.js';
 import { readPerCpuCounters } from '../native/decode.js';
 import type { HostIdentity } from '../host/identity.js';
@@ -10,24 +9,7 @@ import { DnsAggregator } from './aggregate.js';
 import { DNS_STATS, decodeDnsEvents, type DnsEvent } from './layout.js';
 import { DnsTracker, type DnsQueryRecord } from './tracker.js';
 
-export const DNS_PROGRAMS = [
-  'dns_connect',
-  'dns_sendto',
-  'dns_sendmsg',
-  'dns_sendmmsg',
-  'dns_write',
-  'dns_writev',
-  'dns_recvfrom_enter',
-  'dns_recvfrom_exit',
-  'dns_read_enter',
-  'dns_read_exit',
-  'dns_recvmsg_enter',
-  'dns_recvmsg_exit',
-  'dns_recvmmsg_enter',
-  'dns_recvmmsg_exit',
-  'dns_readv_enter',
-  'dns_readv_exit',
-];
+export const DNS_PROGRAMS = ['dns_send', 'dns_recv'];
 
 export interface DnsCollectorOptions {
   windowSeconds: number;
@@ -41,22 +23,8 @@ export interface DnsCollectorOptions {
   topDomains?: number;
   /** every query record, as it ends (tests, metrics) */
   onRecord?: (r: DnsQueryRecord) => void;
-  /** DNS sockets tracked at once (LRU map); default 65536 */
+  /** unconnected DNS sockets tracked at once (LRU map, exited processes' removed every window); default 65536 */
   maxSockets?: number;
-}
-
-/** Syscall tracepoints are attached through tracefs; it is not mounted at boot on some machines. */
-export function ensureTracefs(): void {
-  if (existsSync('/sys/kernel/tracing/events/syscalls') || existsSync('/sys/kernel/debug/tracing/events/syscalls')) return;
-  const mounted = readFileSync('/proc/mounts', 'utf8').split('\n').some((l) => l.split(' ')[1] === '/sys/kernel/tracing');
-  if (!mounted) {
-    try {
-      execFileSync('mount', ['-t', 'tracefs', 'nodev', '/sys/kernel/tracing'], { stdio: 'pipe' });
-    } catch (e) {
-      throw new Error(`tracefs is not mounted and mounting it failed (mount -t tracefs nodev /sys/kernel/tracing): ${(e as Error).message.split('\n')[0]}`);
-    }
-  }
-  if (!existsSync('/sys/kernel/tracing/events/syscalls')) throw new Error('no syscall tracepoints in tracefs (kernel built without CONFIG_FTRACE_SYSCALLS)');
 }
 
 export class DnsCollector implements Collector {
@@ -64,7 +32,7 @@ export class DnsCollector implements Collector {
   readonly bpf: BpfObject;
   readonly tracker: DnsTracker;
   readonly #stats: BpfMap;
-  /** (tgid, fd) -> DNS socket: entries leave when the fd is reused, and here when the process is gone */
+  /** unconnected DNS sockets by cookie (value: the registering tgid): removed here when the process is gone */
   readonly #socks: BpfMap;
   readonly #opts: DnsCollectorOptions;
   /** DNS socket entries removed because their process had exited */
@@ -79,7 +47,6 @@ export class DnsCollector implements Collector {
 
   constructor(opts: DnsCollectorOptions) {
     this.#opts = opts;
-    ensureTracefs();
     const [obj, maps] = BpfObject.load('dns', { dns_socks: opts.maxSockets ?? 65536 }, (o) => {
       for (const p of DNS_PROGRAMS) o.attach(p);
       return { stats: o.map('dns_stats'), socks: o.map('dns_socks') };
@@ -133,11 +100,12 @@ export class DnsCollector implements Collector {
   /** Removes the socket entries of processes that exited (the kernel map is LRU-bounded, but an
    *  eviction would forget a live socket silently: dead ones go first, here). */
   sweepSockets(): void {
-    const { keys, count } = this.#socks.dump();
+    const { keys, values, count } = this.#socks.dump();
+    const { keySize, valueSize } = this.#socks.info;
     const gone: number[] = [];
     const alive = new Map<number, boolean>();
     for (let i = 0; i < count; i++) {
-      const tgid = keys.readUInt32LE(i * this.#socks.info.keySize);
+      const tgid = values.readUInt32LE(i * valueSize);
       let a = alive.get(tgid);
       if (a === undefined) {
         a = existsSync(`/proc/${tgid}`);
@@ -146,9 +114,8 @@ export class DnsCollector implements Collector {
       if (!a) gone.push(i);
     }
     if (gone.length) {
-      const ks = this.#socks.info.keySize;
-      const kb = Buffer.alloc(gone.length * ks);
-      gone.forEach((i, j) => keys.copy(kb, j * ks, i * ks, (i + 1) * ks));
+      const kb = Buffer.alloc(gone.length * keySize);
+      gone.forEach((i, j) => keys.copy(kb, j * keySize, i * keySize, (i + 1) * keySize));
       const { found } = this.#socks.take(kb);
       for (const f of found) if (f) this.socketsOfExitedProcesses++;
     }
@@ -187,7 +154,7 @@ export class DnsCollector implements Collector {
       ringbufFull: Number(l.ringbufFull),
       argsMapFull: Number(l.argsMapFull),
       sockRegisterFailed: Number(l.sockRegisterFailed),
-      messagesNotRead: Number(l.messagesNotRead),
+      partsNotRead: Number(l.partsNotRead),
       dnsSockets: this.dnsSockets,
       socketsOfExitedProcesses: this.socketsOfExitedProcesses,
     };
@@ -201,7 +168,7 @@ export class DnsCollector implements Collector {
         ringbuf_full: s.ringbufFull,
         args_map_full: s.argsMapFull,
         socket_not_registered: s.sockRegisterFailed,
-        messages_not_read: s.messagesNotRead,
+        parts_not_read: s.partsNotRead,
         queries_evicted: s.pendingEvicted ?? 0,
         streams_dropped: s.streamsDropped ?? 0,
       },

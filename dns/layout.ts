@@ -22,7 +22,7 @@ export const DNS_EVENT = {
 } as const;
 
 /** Indexes of the per-CPU dns_stats array (enum dns_stat). */
-export const DNS_STATS = ['ringbufFull', 'argsMapFull', 'sockRegisterFailed', 'messagesNotRead'] as const;
+export const DNS_STATS = ['ringbufFull', 'argsMapFull', 'sockRegisterFailed', 'partsNotRead'] as const;
 export const DNS_FLAG_IOV_TRUNC = 1;
 const AF_INET = 2;
 const AF_INET6 = 10;
@@ -31,12 +31,12 @@ const IPPROTO_TCP = 6;
 export interface DnsEvent {
   /** CLOCK_MONOTONIC nanoseconds */
   tsNs: bigint;
-  /** the socket (its struct file): identity for matching and stream reassembly */
+  /** the socket (its cookie): identity for matching and stream reassembly */
   sock: bigint;
   cgroupId: bigint;
   tgid: number;
   pid: number;
-  /** bytes the syscall moved; `data` holds the first of them */
+  /** bytes the kernel moved; `data` holds the first of them */
   len: number;
   dir: 'send' | 'recv';
   transport: 'udp' | 'tcp';
