@@ -336,7 +336,9 @@ static __always_inline void request_tables(__u32 tgid, __u32 why)
 	}
 	struct unwind_request_value v = { .reason = why, .samples = 1 };
 	long err = bpf_map_update_elem(&unwind_requests, &tgid, &v, BPF_NOEXIST);
-	if (err && err != -17 /* EEXIST: another CPU asked first */)
+	if (!err)
+		stat_inc(PROFILE_STAT_REQUESTS);
+	else if (err != -17 /* EEXIST: another CPU asked first */)
 		stat_inc(PROFILE_STAT_REQUESTS_FULL);
 }
 

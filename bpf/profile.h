@@ -58,7 +58,8 @@ enum profile_stat {
 	PROFILE_STAT_END_DEPTH = 12,    /* walk ended at KILN_MAX_STACK_DEPTH with frames left */
 	PROFILE_STAT_END_BAD_FRAME = 13, /* walk ended: the next frame would not be above this one */
 	PROFILE_STAT_REQUESTS_FULL = 14, /* a process could not ask for its tables: request map full */
-	PROFILE_STAT_MAX = 15,
+	PROFILE_STAT_REQUESTS = 15,     /* requests made: user space drains the request map only when this moved */
+	PROFILE_STAT_MAX = 16,
 };
 
 /* ---- unwind tables (filled by profiler/unwind/, read by the walk in profile.bpf.c) ---- */

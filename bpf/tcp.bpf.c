@@ -141,6 +141,8 @@ int BPF_PROG(tcp_state, struct sock *sk, int oldstate, int newstate)
 			struct tcp_closed_key ck = { .sk = key, .opened_ns = c->opened_ns };
 			if (bpf_map_update_elem(&tcp_closed, &ck, c, BPF_ANY))
 				stat_inc(TCP_STAT_CLOSED_FULL);
+			else
+				stat_inc(TCP_STAT_CLOSED);
 		}
 		bpf_map_delete_elem(&tcp_conns, &key);
 	}

@@ -35,7 +35,8 @@ struct tcp_closed_key {
 enum tcp_stat {
 	TCP_STAT_CONNS_FULL = 0,  /* a connection not tracked: the connections map was full */
 	TCP_STAT_CLOSED_FULL = 1, /* a closed connection's last bytes lost: the closed map was full */
-	TCP_STAT_MAX = 2,
+	TCP_STAT_CLOSED = 2,      /* connections moved to the closed map: user space drains it only when this moved */
+	TCP_STAT_MAX = 3,
 };
 
 #endif

