@@ -82,3 +82,69 @@ export async function queryLatency(runs = 10): Promise<void> {
   }
   await store.close();
 }
+
+/** 30 days of one application's 60 s windows (43,200), generated as above but inserted a day at a time;
+ *  the flamegraph, a diff of two 15-day halves and the pprof over the whole range, each through the
+ *  rollups and through raw windows only (the peer), totals checked equal. */
+export async function queryLatency30d(runs = 5): Promise<void> {
+  const store = new ChdbStore(tempDir('bench-query-30d'));
+  for (const s of schemaStatements({ retentionDays: 60 })) await store.exec(s);
+  const repo = new ProfileRepository(store);
+  const rawRepo = new ProfileRepository(store, { rollups: false });
+  const pool = syntheticStacks(3000);
+  const rand = rng(11);
+  const end = Math.floor(Date.now() / 86_400_000) * 86400 + 3 * 3600 + 1800; // mid-hour: raw edges too
+  const start = end - 30 * 86400;
+  const t0 = performance.now();
+  // the stacks and mappings once, through the repository (ids as it computes them)
+  await repo.writeWindow({ start: start - 86400 * 2, seconds: 60, host: 'bench', periodNs: 10309278, truncatedSamples: 0, apps: [{ app: 'warm', containerId: '', stacks: pool.map((frames) => ({ frames, count: 1 })) }] });
+  const ids = repo.prepareWindow({ start, seconds: 60, host: 'bench', periodNs: 10309278, truncatedSamples: 0, apps: [{ app: 'x', containerId: '', stacks: pool.map((frames) => ({ frames, count: 1 })) }] }).find((i) => i.table === 'profile_samples')!.rows.map((r) => r.stack_id as string);
+  let rows = 0;
+  for (let day = start; day < end; day += 86400) {
+    const batch: Record<string, unknown>[] = [];
+    for (let ts = day; ts < Math.min(day + 86400, end); ts += 60) {
+      const picked = new Map<number, number>();
+      for (let i = 0; i < 97 * 60; i++) {
+        const k = Math.floor(rand() ** 2 * 400 + (ts / 60) % 2600);
+        picked.set(k, (picked.get(k) ?? 0) + 1);
+      }
+      for (const [k, n] of picked) batch.push({ ts, window_seconds: 60, host: 'bench', app: 'bench-app', container_id: '', stack_id: ids[k % pool.length], samples: n, period_ns: 10309278 });
+    }
+    rows += batch.length;
+    await store.insert('profile_samples', batch);
+    const windows: Record<string, unknown>[] = [];
+    for (let ts = day; ts < Math.min(day + 86400, end); ts += 60) windows.push({ ts, window_seconds: 60, host: 'bench', app: 'bench-app', container_id: '', source: 'profiler' });
+    await store.insert('app_windows', windows);
+  }
+  const loadS = (performance.now() - t0) / 1000;
+  console.log(`\nQuery latency over 30 days: 43,200 windows, ${rows} sample rows, ${pool.length} distinct stacks; generated and stored in ${loadS.toFixed(0)} s`);
+  const mid = end - 15 * 86400;
+  for (const [label, path] of [
+    ['flamegraph 30 d', `/api/v1/profile/flamegraph?app=bench-app&from=${start}&to=${end}`],
+    ['diff 15 d vs 15 d', `/api/v1/profile/diff?app=bench-app&from=${mid}&to=${end}&base_from=${start}&base_to=${mid}`],
+    ['pprof 30 d', `/api/v1/profile/pprof?app=bench-app&from=${start}&to=${end}`],
+  ]) {
+    const line: string[] = [];
+    const totals: number[] = [];
+    for (const [name, r] of [
+      ['rollups', repo],
+      ['raw windows', rawRepo],
+    ] as const) {
+      const api = createApi({ profiles: r, defaultPeriodNs: 10309278 });
+      const times: number[] = [];
+      for (let i = 0; i < runs + 1; i++) {
+        const t = performance.now();
+        const res = await api.request(path);
+        const body = await res.arrayBuffer();
+        if (res.status !== 200) throw new Error(`${label}: HTTP ${res.status}`);
+        if (i > 0) times.push(performance.now() - t);
+        if (i === 0 && path.includes('flamegraph')) totals.push((JSON.parse(Buffer.from(body).toString()) as { value: number }).value);
+      }
+      line.push(`${name} median ${median(times).toFixed(0).padStart(5)} ms`);
+    }
+    const check = totals.length === 2 ? `; totals ${totals[0]} = ${totals[1]}: ${totals[0] === totals[1] ? 'equal' : 'DIFFERENT'}` : '';
+    console.log(`  ${label.padEnd(18)} ${line.join('   ')}${check}`);
+  }
+  await store.close();
+}
+

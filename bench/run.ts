@@ -1,17 +1,20 @@
 /* npm run bench [-- NAME...]: profiler-overhead, query, memory, ... (default: all but soak). Prints figures. */
 import { memory } from './memory.js';
 import { profilerOverhead } from './profiler-overhead.js';
-import { queryLatency } from './query.js';
+import { queryLatency, queryLatency30d } from './query.js';
 import { runqOverhead } from './runq-overhead.js';
 import { uiRender } from './ui-render.js';
 import { tcpOverhead } from './tcp-overhead.js';
 import { dnsOverhead } from './dns-overhead.js';
 import { soak } from './soak.js';
 import { unwindBench } from './unwind.js';
+import { overhead } from './overhead.js';
 
 const benches: Record<string, () => Promise<void>> = {
+  overhead: () => overhead(),
   'profiler-overhead': () => profilerOverhead(),
   query: () => queryLatency(),
+  'query-30d': () => queryLatency30d(),
   memory: () => memory(),
   'ui-render': () => uiRender(),
   'runq-overhead': () => runqOverhead(),

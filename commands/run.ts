@@ -13,7 +13,7 @@ import { loadZonesFile, type Topology } from '../netcost/topology.js';
 import { teeSink } from '../pipeline/tee.js';
 import { preflight } from '../preflight.js';
 import { ChdbStore } from '../store/adapters/chdb.js';
-import { schemaStatements } from '../store/schema.js';
+import { applySchema } from '../store/schema.js';
 import { StoreSink } from '../store/store-sink.js';
 import { createApi } from '../web/api.js';
 import { KilnMetrics } from '../web/metrics.js';
@@ -69,7 +69,7 @@ export async function run(cfg: RunConfig, fail: Fail): Promise<void> {
   if (placement && topology.provider === 'other') topology = { ...topology, provider: placement.provider };
 
   const store = openStore(cfg.dataDir, cfg.queryTimeoutSeconds, fail);
-  for (const sql of schemaStatements({ retentionDays: cfg.retentionDays })) await store.exec(sql);
+  await applySchema(store, { retentionDays: cfg.retentionDays });
   const log = (msg: string) => process.stderr.write(`kiln: ${msg}\n`);
   const host = hostname();
 

@@ -70,6 +70,59 @@ export const PROFILE_MAPPINGS = defineTable(
   { mapping_id: 'UInt64', file: 'String', build_id: 'String', memory_start: 'UInt64', memory_limit: 'UInt64', file_offset: 'UInt64', last_seen: 'DateTime' },
   (days) => `ENGINE = ReplacingMergeTree(last_seen) ORDER BY mapping_id TTL last_seen + INTERVAL ${days} DAY DELETE`,
 );
+/* Rollups for long ranges: the samples of every window summed per hour and per day of its start (UTC),
+ * filled by materialized views on each insert into profile_samples. A query over a range reads raw
+ * windows at its edges, hours where whole hours fit, days where whole days fit (rollupParts): the set of
+ * windows is exactly the raw query's, so totals are equal, and 30 days are 30 day rows per stack
+ * instead of 43,200 windows. SummingMergeTree folds rows in the background; readers still sum. */
+const rollupColumns = { ts: 'DateTime', app: 'LowCardinality(String)', host: 'LowCardinality(String)', container_id: 'String', stack_id: 'UInt64', samples: 'UInt64', cpu_ns: 'UInt64' };
+const rollupEngine = (days: number) => `ENGINE = SummingMergeTree((samples, cpu_ns)) PARTITION BY toYYYYMM(ts) ORDER BY (app, ts, stack_id, host, container_id) TTL ts + INTERVAL ${days} DAY DELETE`;
+export const ROLLUP_SECONDS = { profile_samples_1h: 3600, profile_samples_1d: 86400 } as const;
+const rollupSelect = (seconds: number, from: string) =>
+  `SELECT toDateTime(intDiv(toUInt32(${from}.ts), ${seconds}) * ${seconds}) AS ts, app, host, container_id, stack_id,
+          sum(${from}.samples) AS samples, sum(${from}.samples * period_ns) AS cpu_ns
+   FROM ${from} GROUP BY ts, app, host, container_id, stack_id`;
+export const PROFILE_SAMPLES_1H = defineTable('profile_samples_1h', rollupColumns, rollupEngine, [
+  `CREATE MATERIALIZED VIEW IF NOT EXISTS profile_samples_1h_mv TO profile_samples_1h AS ${rollupSelect(3600, 'profile_samples')}`,
+]);
+export const PROFILE_SAMPLES_1D = defineTable('profile_samples_1d', rollupColumns, rollupEngine, [
+  `CREATE MATERIALIZED VIEW IF NOT EXISTS profile_samples_1d_mv TO profile_samples_1d AS ${rollupSelect(86400, 'profile_samples')}`,
+]);
+
+/** Statements that fill the rollups from windows stored before they existed (a data directory from an
+ *  older version): run once at start, before anything is written, and only into an empty rollup. */
+export async function backfillRollups(store: Store): Promise<void> {
+  for (const [table, seconds] of Object.entries(ROLLUP_SECONDS)) {
+    const [empty] = await store.query<{ n: string | number }>(`SELECT count() AS n FROM (SELECT 1 FROM ${table} LIMIT 1)`);
+    if (Number(empty.n) > 0) continue;
+    await store.exec(`INSERT INTO ${table} ${rollupSelect(seconds, 'profile_samples')}`);
+  }
+}
+
+/** Where each part of a range is read from: raw windows at the edges, hours, days (each [from, to)). */
+export interface RollupParts {
+  raw: [TimeRange, TimeRange];
+  hours: [TimeRange, TimeRange];
+  days: TimeRange;
+}
+
+export function rollupParts({ from, to }: TimeRange): RollupParts {
+  const up = (t: number, s: number) => Math.ceil(t / s) * s;
+  const down = (t: number, s: number) => Math.floor(t / s) * s;
+  const none = { from: 0, to: 0 };
+  const h0 = up(from, 3600);
+  const h1 = down(to, 3600);
+  if (h0 >= h1) return { raw: [{ from, to }, none], hours: [none, none], days: none };
+  const d0 = up(h0, 86400);
+  const d1 = down(h1, 86400);
+  const raw: [TimeRange, TimeRange] = [
+    { from, to: h0 },
+    { from: h1, to },
+  ];
+  if (d0 >= d1) return { raw, hours: [{ from: h0, to: h1 }, none], days: none };
+  return { raw, hours: [{ from: h0, to: d0 }, { from: d1, to: h1 }], days: { from: d0, to: d1 } };
+}
+
 /** which applications had a window, for the app list */
 export const APP_WINDOWS = defineTable(
   'app_windows',
@@ -82,7 +135,11 @@ export class ProfileRepository {
    *  for the TTL). An id enters only after its insert succeeded, so a failed write sends it again. */
   readonly #written = new LRUCache<string, number>({ max: 200_000, ttl: 3600_000 });
 
-  constructor(readonly store: Store) {}
+  /** `rollups: false` reads raw windows only (tests compare the two) */
+  constructor(
+    readonly store: Store,
+    private readonly opts: { rollups?: boolean } = {},
+  ) {}
 
   async writeWindow(w: ProfileWindow, source = 'profiler'): Promise<{ samples: number; stacks: number; mappings: number }> {
     const inserts = this.prepareWindow(w, source);
@@ -185,11 +242,38 @@ export class ProfileRepository {
     return appExists(this.store, APP_WINDOWS, app);
   }
 
-  #stacksSql(columns: string): string {
-    return `WITH agg AS (
-        SELECT stack_id, sum(samples) AS n, sum(samples * period_ns) AS ns
-        FROM profile_samples WHERE app = {app:String} AND ${RANGE_SQL} GROUP BY stack_id
-      )
+  /** The stack ids and their totals over a range, with the parameters the SQL needs. */
+  #aggSql(range: TimeRange): { sql: string; params: Record<string, number> } {
+    if (this.opts.rollups === false) {
+      return {
+        sql: `SELECT stack_id, sum(samples) AS n, sum(samples * period_ns) AS ns
+              FROM profile_samples WHERE app = {app:String} AND ${RANGE_SQL} GROUP BY stack_id`,
+        params: { ...range },
+      };
+    }
+    const p = rollupParts(range);
+    const r = (name: string, i: number) => `(ts >= toDateTime({${name}${i}f:Int64}) AND ts < toDateTime({${name}${i}t:Int64}))`;
+    const params: Record<string, number> = {};
+    p.raw.forEach((x, i) => Object.assign(params, { [`r${i}f`]: x.from, [`r${i}t`]: x.to }));
+    p.hours.forEach((x, i) => Object.assign(params, { [`h${i}f`]: x.from, [`h${i}t`]: x.to }));
+    Object.assign(params, { d0f: p.days.from, d0t: p.days.to });
+    return {
+      sql: `SELECT stack_id, sum(n) AS n, sum(ns) AS ns FROM (
+          SELECT stack_id, samples AS n, samples * period_ns AS ns FROM profile_samples
+          WHERE app = {app:String} AND (${r('r', 0)} OR ${r('r', 1)})
+          UNION ALL
+          SELECT stack_id, samples AS n, cpu_ns AS ns FROM profile_samples_1h
+          WHERE app = {app:String} AND (${r('h', 0)} OR ${r('h', 1)})
+          UNION ALL
+          SELECT stack_id, samples AS n, cpu_ns AS ns FROM profile_samples_1d
+          WHERE app = {app:String} AND ${r('d', 0)}
+        ) GROUP BY stack_id`,
+      params,
+    };
+  }
+
+  #stacksSql(columns: string, agg: string): string {
+    return `WITH agg AS (${agg})
       SELECT ${columns}, agg.n AS samples, agg.ns AS cpu_ns
       FROM agg INNER JOIN (
         SELECT stack_id, ${columns.replace(/s\./g, '')} FROM profile_stacks
@@ -199,15 +283,17 @@ export class ProfileRepository {
 
   /** Stacks (root first) with their sample counts, for flamegraphs. */
   async stacks(app: string, range: TimeRange): Promise<StackRow[]> {
-    const rows = await this.store.query<{ functions: string[]; samples: string | number; cpu_ns: string | number }>(this.#stacksSql('s.functions'), { app, ...range });
+    const agg = this.#aggSql(range);
+    const rows = await this.store.query<{ functions: string[]; samples: string | number; cpu_ns: string | number }>(this.#stacksSql('s.functions', agg.sql), { app, ...agg.params });
     return rows.map((r) => ({ functions: r.functions, samples: Number(r.samples), cpu_ns: Number(r.cpu_ns) }));
   }
 
   /** Stacks with addresses and mappings, for pprof. */
   async pprofStacks(app: string, range: TimeRange): Promise<{ stacks: PprofStackRow[]; mappings: MappingRow[] }> {
+    const agg = this.#aggSql(range);
     const rows = await this.store.query<{ functions: string[]; addresses: string[]; mapping_ids: string[]; samples: string | number; cpu_ns: string | number }>(
-      this.#stacksSql('s.functions, s.addresses, s.mapping_ids'),
-      { app, ...range },
+      this.#stacksSql('s.functions, s.addresses, s.mapping_ids', agg.sql),
+      { app, ...agg.params },
     );
     const stacks = rows.map((r) => ({ ...r, samples: Number(r.samples), cpu_ns: Number(r.cpu_ns) }));
     const ids = [...new Set(stacks.flatMap((s) => s.mapping_ids))];
