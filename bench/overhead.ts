@@ -146,26 +146,42 @@ export async function overhead(): Promise<void> {
   const progs = medianMap(rounds.get('kiln run')!.map((r) => r.programs));
   console.log('  kiln run per BPF program: ' + [...progs].sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${fmtPct(v)}`).join(', '));
 
-  // 2. syscall-heavy programs, attached vs detached, alternating
+  // 2. syscall-heavy programs, attached vs detached: pairs in alternating order, the figure is the median
+  // of the pairs' ratios (this 2-CPU machine drifts by ±15% over minutes; a pair's two runs are seconds apart)
   const DD = 3_000_000;
-  const PP = 5;
+  const PP = 2;
+  const PAIRS = 8;
+  const ddRatio: number[] = [];
+  const ppRatio: number[] = [];
   const dd = { attached: [] as number[], detached: [] as number[] };
   const pp = { attached: [] as number[], detached: [] as number[] };
-  for (let r = 0; r < 4; r++) {
-    for (const mode of r % 2 ? (['attached', 'detached'] as const) : (['detached', 'attached'] as const)) {
-      const kiln = mode === 'attached' ? await startKiln(['--sample-hz', String(HZ), '--data-dir', tempDir('bench-overhead')]) : null;
-      try {
-        if (kiln) await sleep(3000);
-        dd[mode].push(ddSeconds(DD));
-        pp[mode].push(await pingpongRate(pingpong, PP));
-      } finally {
-        await kiln?.stop();
-      }
+  for (let r = 0; r < PAIRS; r++) {
+    const kiln = await startKiln(['--sample-hz', String(HZ), '--data-dir', tempDir('bench-overhead')]);
+    await sleep(3000);
+    const order = r % 2 ? (['attached', 'detached'] as const) : (['detached', 'attached'] as const);
+    // detached runs while kiln is stopped: stop it between the two halves of the pair, restart for the next
+    const run = async (mode: 'attached' | 'detached') => {
+      dd[mode].push(ddSeconds(DD));
+      pp[mode].push(await pingpongRate(pingpong, PP));
+    };
+    if (order[0] === 'attached') {
+      await run('attached');
+      await kiln.stop();
+      await run('detached');
+    } else {
+      await kiln.stop();
+      await run('detached');
+      const k2 = await startKiln(['--sample-hz', String(HZ), '--data-dir', tempDir('bench-overhead')]);
+      await sleep(3000);
+      await run('attached');
+      await k2.stop();
     }
+    ddRatio.push(dd.detached[r] / dd.attached[r]);
+    ppRatio.push(pp.attached[r] / pp.detached[r]);
   }
-  console.log(`\n## Syscall-heavy programs with kiln run attached vs detached (4 pairs alternating, medians)`);
-  console.log(`  dd if=/dev/zero of=/dev/null bs=1 count=${DD}: detached ${median(dd.detached).toFixed(2)} s, attached ${median(dd.attached).toFixed(2)} s — speed ${((median(dd.detached) / median(dd.attached)) * 100).toFixed(1)}% (goal ≥ 98%)`);
-  console.log(`  pipe ping-pong (bench/pingpong.c, ${PP} s): detached ${median(pp.detached).toFixed(0)}/s, attached ${median(pp.attached).toFixed(0)}/s — speed ${((median(pp.attached) / median(pp.detached)) * 100).toFixed(1)}% (goal ≥ 98%)`);
+  console.log(`\n## Syscall-heavy programs with kiln run attached vs detached (${PAIRS} pairs, order alternating; median of per-pair ratios)`);
+  console.log(`  dd if=/dev/zero of=/dev/null bs=1 count=${DD}: detached ${median(dd.detached).toFixed(2)} s, attached ${median(dd.attached).toFixed(2)} s — speed ${(median(ddRatio) * 100).toFixed(1)}% (goal ≥ 98%)`);
+  console.log(`  pipe ping-pong (bench/pingpong.c, ${PP} s): detached ${median(pp.detached).toFixed(0)}/s, attached ${median(pp.attached).toFixed(0)}/s — speed ${(median(ppRatio) * 100).toFixed(1)}% (goal ≥ 98%)`);
 
   // 3. memory with 500 processes
   const sleepy = join(dir, 'sleepy');

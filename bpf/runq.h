@@ -28,7 +28,7 @@ struct runq_hist {
 };
 
 enum runq_stat {
-	RUNQ_STAT_START_FULL = 0, /* a wakeup not recorded: the start map was full */
+	RUNQ_STAT_START_FULL = 0, /* a wakeup not recorded: the thread's storage could not be allocated */
 	RUNQ_STAT_HIST_FULL = 1,  /* a wait not counted: the histogram map was full */
 	RUNQ_STAT_MAX = 2,
 };

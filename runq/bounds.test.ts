@@ -1,6 +1,6 @@
-/* The run-queue collector's kernel maps hold their bounds: a thread's start leaves runq_start when it
- * runs or exits (a thread woken while still on its CPU that then exits never runs again), so tens of
- * thousands of threads created, woken and exited leave nothing behind; histograms leave at each window. */
+/* The run-queue collector's kernel state holds its bounds: a thread's start lives in its own task storage
+ * (freed by the kernel with the thread), so tens of thousands of threads created, woken and exited cost
+ * nothing lasting and lose nothing; histograms leave at each window. */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
@@ -17,7 +17,7 @@ describe('run-queue kernel maps under thread churn', bpfTest(), () => {
 
   before(() => {
     fx = buildFixtures();
-    runq = new RunqCollector({ host: 'test', identity: HostIdentity.create(), maxThreads: 4096 });
+    runq = new RunqCollector({ host: 'test', identity: HostIdentity.create() });
   });
 
   after(async () => {
@@ -25,12 +25,9 @@ describe('run-queue kernel maps under thread churn', bpfTest(), () => {
     rmSync(fx.dir, { recursive: true, force: true });
   });
 
-  it('30,000 short-lived threads on both CPUs leave no start behind and lose nothing', async () => {
-    // three processes at once: 3 × 10,000 threads, each woken 50 times, more than 7× the map's 4,096
+  it('30,000 short-lived threads on both CPUs: every wait recorded, nothing lost', async () => {
+    // three processes at once: 3 × 10,000 threads, each woken 50 times
     execFileSync('sh', ['-c', `'${fx.threadchurn}' 10000 & '${fx.threadchurn}' 10000 & '${fx.threadchurn}' 10000 & wait`]);
-    const left = runq.startEntries();
-    // what remains is threads runnable right now (this one, the collector's), never the exited ones
-    assert.ok(left < 64, `starts left in the map: ${left} of 4096`);
     windows.push(...(await runq.closeWindows({ start: Math.floor(Date.now() / 3_600_000) * 3600, seconds: 3600 }, false)));
     const waits = windows.flatMap((w) => (w.kind === 'runq' ? w.rows : [])).reduce((n, r) => n + r.count, 0);
     assert.ok(waits > 1_000_000, `waits recorded: ${waits}`);

@@ -29,8 +29,6 @@ export interface RunqCollectorOptions {
   /** who a process is (host/) */
   identity: HostIdentity;
   onError?: (e: unknown) => void;
-  /** threads that can be runnable at once (start map size); default 65536 */
-  maxThreads?: number;
   /** processes with waits in one window (histogram map size, ~1 KiB each, preallocated); default 4096 */
   maxProcesses?: number;
 }
@@ -40,7 +38,6 @@ export class RunqCollector implements Collector {
   readonly bpf: BpfObject;
   readonly #hists: BpfMap;
   readonly #stats: BpfMap;
-  readonly #starts: BpfMap;
   readonly #opts: RunqCollectorOptions;
   waitsRecorded = 0;
   #closed = false;
@@ -48,14 +45,13 @@ export class RunqCollector implements Collector {
 
   constructor(opts: RunqCollectorOptions) {
     this.#opts = opts;
-    const [obj, maps] = BpfObject.load('runq', { runq_start: opts.maxThreads ?? 65536, runq_hists: opts.maxProcesses ?? 4096 }, (o) => {
-      for (const p of ['runq_wakeup', 'runq_wakeup_new', 'runq_switch', 'runq_exit']) o.attach(p);
-      return { hists: o.map('runq_hists'), stats: o.map('runq_stats'), starts: o.map('runq_start') };
+    const [obj, maps] = BpfObject.load('runq', { runq_hists: opts.maxProcesses ?? 4096 }, (o) => {
+      for (const p of ['runq_wakeup', 'runq_wakeup_new', 'runq_switch']) o.attach(p);
+      return { hists: o.map('runq_hists'), stats: o.map('runq_stats') };
     });
     this.bpf = obj;
     this.#hists = maps.hists;
     this.#stats = maps.stats;
-    this.#starts = maps.starts;
   }
 
   /** Attached at load; the scheduler drains it. */
@@ -83,11 +79,6 @@ export class RunqCollector implements Collector {
     }
     if (byApp.size === 0) return [];
     return [{ kind: 'runq', start: ended.start, seconds: ended.seconds, host: this.#opts.host, rows: [...byApp.values()] }];
-  }
-
-  /** Threads waiting to run right now, as the kernel map holds them (reads the map: tests, soak bench). */
-  startEntries(): number {
-    return this.#starts.dump().count;
   }
 
   /** Kernel-side losses since load. */

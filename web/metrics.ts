@@ -8,6 +8,7 @@
  * default 100, the rest `~other`; at most `maxDomains` values per metric, default 2000), `qtype` and
  * `status` (noerror, nxdomain, servfail, refused, other, timeout); the DNS latency histogram has 13
  * buckets per app. */
+import { readFileSync } from 'node:fs';
 import type { UnwindHealth } from '../profiler/collector.js';
 import type { WindowEnvelope, WindowSink } from '../pipeline/contracts.js';
 import type { FlowWindow } from '../netcost/flows.js';
@@ -201,6 +202,23 @@ export class KilnMetrics {
       registers,
       collect() {
         this.set(process.memoryUsage.rss());
+      },
+    });
+    new Gauge({
+      name: 'kiln_agent_memory_bytes',
+      help: "Kiln's memory by kind: resident anonymous, file-backed (the embedded engine's library pages) and shared; the JavaScript heap used and allocated; memory outside the heap (Buffers, the addon)",
+      labelNames: ['kind'],
+      registers,
+      collect() {
+        const status = readFileSync('/proc/self/status', 'utf8');
+        const kb = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? 0) * 1024;
+        const m = process.memoryUsage();
+        this.set({ kind: 'rss_anon' }, kb('RssAnon'));
+        this.set({ kind: 'rss_file' }, kb('RssFile'));
+        this.set({ kind: 'rss_shmem' }, kb('RssShmem'));
+        this.set({ kind: 'js_heap_used' }, m.heapUsed);
+        this.set({ kind: 'js_heap_total' }, m.heapTotal);
+        this.set({ kind: 'external' }, m.external);
       },
     });
   }
