@@ -83,6 +83,21 @@ function find(samples: Samples, name: string, labels: Record<string, string>): n
   return undefined;
 }
 
+/**
+ * Waits until every window up to `t` is stored: once one that starts after it is (windows are written in
+ * order, and each has rows: Kiln's own threads wait too). On a busy machine the last window's write can
+ * lag well past its end; a fixed sleep cut it off (Kiln's total read as half the kernel's).
+ */
+async function windowsStoredThrough(kiln: KilnProcess, t: number): Promise<void> {
+  const deadline = Date.now() + 90_000;
+  for (;;) {
+    const later = await getJson<RunqRow[]>(`${kiln.url}/api/v1/runq?from=${t + WINDOW}&to=${t + 3600}`);
+    if (later.status === 200 && later.body.length > 0) return;
+    assert.ok(Date.now() < deadline, `a window after ${t} stored within 90 s\n${kiln.log().slice(-2000)}`);
+    await sleep(250);
+  }
+}
+
 describe('run-queue latency per container', bpfTest(), () => {
   let kiln: KilnProcess;
   const busyId = randomHex(32);
@@ -119,16 +134,7 @@ describe('run-queue latency per container', bpfTest(), () => {
     for (const p of [...busy, light]) p.kill('SIGKILL');
     await Promise.all([...busy, light].map(waitExit));
     t1 = Math.ceil(Date.now() / 1000);
-    // every window up to t1 is stored once one that starts after it is (windows are written in order,
-    // and each has rows: Kiln's own threads wait too). On a busy machine the last window's write can
-    // lag well past its end; a fixed sleep cut it off (Kiln's total read as half the kernel's)
-    const deadline = Date.now() + 90_000;
-    for (;;) {
-      const later = await getJson<RunqRow[]>(`${kiln.url}/api/v1/runq?from=${t1 + WINDOW}&to=${t1 + 3600}`);
-      if (later.status === 200 && later.body.length > 0) break;
-      assert.ok(Date.now() < deadline, `a window after ${t1} stored within 90 s\n${kiln.log().slice(-2000)}`);
-      await sleep(250);
-    }
+    await windowsStoredThrough(kiln, t1);
   });
 
   after(async () => {
@@ -245,16 +251,7 @@ describe('run-queue latency of processes outside containers', bpfTest(), () => {
     for (const p of procs) p.kill('SIGKILL');
     await Promise.all(procs.map(waitExit));
     t1 = Math.ceil(Date.now() / 1000);
-    // every window up to t1 is stored once one that starts after it is (windows are written in order,
-    // and each has rows: Kiln's own threads wait too). On a busy machine the last window's write can
-    // lag well past its end; a fixed sleep cut it off (Kiln's total read as half the kernel's)
-    const deadline = Date.now() + 90_000;
-    for (;;) {
-      const later = await getJson<RunqRow[]>(`${kiln.url}/api/v1/runq?from=${t1 + WINDOW}&to=${t1 + 3600}`);
-      if (later.status === 200 && later.body.length > 0) break;
-      assert.ok(Date.now() < deadline, `a window after ${t1} stored within 90 s\n${kiln.log().slice(-2000)}`);
-      await sleep(250);
-    }
+    await windowsStoredThrough(kiln, t1);
   });
 
   after(async () => {
