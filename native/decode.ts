@@ -15,15 +15,16 @@ export function u32Buffer(n: number): Buffer {
   return b;
 }
 
+/** Reads element `index` of a per-CPU u64 counter array, summed over CPUs (one map lookup). */
+export function readPerCpuCounter(map: BpfMap, index: number): bigint {
+  const v = map.lookup(u32Buffer(index), 8 * numPossibleCpus());
+  return v ? sumPerCpu(v) : 0n;
+}
+
 /** Reads a per-CPU u64 counter array: element i summed over CPUs, named names[i]. */
 export function readPerCpuCounters<N extends string>(map: BpfMap, names: readonly N[]): Record<N, bigint> {
   const out = {} as Record<N, bigint>;
-  const key = Buffer.alloc(4);
-  names.forEach((name, i) => {
-    key.writeUInt32LE(i);
-    const v = map.lookup(key, 8 * numPossibleCpus());
-    out[name] = v ? sumPerCpu(v) : 0n;
-  });
+  names.forEach((name, i) => (out[name] = readPerCpuCounter(map, i)));
   return out;
 }
 

@@ -1,7 +1,7 @@
 /* The kernel half of network cost: bpf/tcp.bpf.c's per-connection cumulative counters turned into
  * deltas since the previous collect() (cumulative -> delta, closed connections included exactly once). */
-import { BpfObject, numPossibleCpus, type BpfMap } from '../native/index.js';
-import { readPerCpuCounters, sumPerCpu, u32Buffer } from '../native/decode.js';
+import { BpfObject, type BpfMap } from '../native/index.js';
+import { readPerCpuCounter, readPerCpuCounters } from '../native/decode.js';
 import { TCP_CONN, TCP_LOSS_STATS, TCP_STATS, decodeTcpConn, type TcpConn } from './tcp-layout.js';
 
 export interface TcpDelta extends Omit<TcpConn, 'bytesSent' | 'bytesReceived' | 'retransmits'> {
@@ -25,11 +25,6 @@ export class TcpCollector {
   readonly #closed: BpfMap;
   readonly #stats: BpfMap;
   #closedSeen = -1n;
-  readonly #closedKey = u32Buffer(TCP_STATS.indexOf('closed'));
-  #closedCounter(): bigint {
-    const v = this.#stats.lookup(this.#closedKey, 8 * numPossibleCpus());
-    return v ? sumPerCpu(v) : 0n;
-  }
   /** last cumulative values per connection (socket address + open time) */
   #seen = new Map<string, Seen>();
 
@@ -77,7 +72,7 @@ export class TcpCollector {
     // Draining a hash map walks every bucket (65,536 by default): only when a close was counted since
     // the last drain. A close counted after this read waits for the next call, whose `before` still
     // holds its last open values.
-    const closedCount = this.#closedCounter();
+    const closedCount = readPerCpuCounter(this.#stats, TCP_STATS.indexOf('closed'));
     if (closedCount === this.#closedSeen) return out;
     this.#closedSeen = closedCount;
     const closed = this.#closed.drain();

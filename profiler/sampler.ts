@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { LRUCache } from 'lru-cache';
-import { BpfObject, bootTimeOffsetNs, numPossibleCpus, type BpfMap } from '../native/index.js';
+import { BpfObject, bootTimeOffsetNs, type BpfMap } from '../native/index.js';
 import {
   PROFILE_KEY,
   PROFILE_STACK,
@@ -12,7 +12,7 @@ import {
   decodeProfileStack,
   type ProfileStatName,
 } from './bpf-layout.js';
-import { readPerCpuCounters, sumPerCpu, u32Buffer } from '../native/decode.js';
+import { readPerCpuCounter, readPerCpuCounters, u32Buffer } from '../native/decode.js';
 import { UnwindMaps, type UnwindStats } from './unwind/unwind-maps.js';
 
 export interface RawSample {
@@ -84,12 +84,8 @@ const UNWIND_POLL_MS = 100;
 /** How many requests for tables the walk has made (one per-CPU counter read: the poll drains the
  *  request map only when it moved, since draining a hash map walks all its buckets). */
 function requestsMade(stats: BpfMap): () => bigint {
-  const key = u32Buffer(PROFILE_STATS.indexOf('unwindRequests'));
-  const size = 8 * numPossibleCpus();
-  return () => {
-    const v = stats.lookup(key, size);
-    return v ? sumPerCpu(v) : 0n;
-  };
+  const index = PROFILE_STATS.indexOf('unwindRequests');
+  return () => readPerCpuCounter(stats, index);
 }
 
 /** Parses a kernel CPU list like "0-3,8,10-11". */
