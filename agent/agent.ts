@@ -64,6 +64,7 @@ export function buildAgent(opts: AgentOptions): Agent {
   }
   const scheduler = new WindowScheduler({
     windowSeconds: opts.settings.windowSeconds,
+    pollMs: opts.settings.drainIntervalMs,
     host: opts.settings.host,
     collectors,
     sink: opts.sink,

@@ -13,7 +13,7 @@ export interface AgentSettings {
   host: string;
   windowSeconds: number;
   sampleHz: number;
-  /** how often the profiler drains its maps (default 1000 ms) */
+  /** the agent's clock: how often every collector reads its maps (default 1000 ms; sizes the profiler's) */
   drainIntervalMs?: number;
   debugDirs?: string[];
   /** how user stacks are walked (default tables) and the kernel memory for the tables */

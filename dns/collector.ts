@@ -1,4 +1,4 @@
-/* The DNS collector: bpf/dns.bpf.c on the socket send and receive tracepoints, its ring buffer read every 20 ms, each
+/* The DNS collector: bpf/dns.bpf.c on the socket send and receive tracepoints, its ring buffer read every second, each
  * event matched into query records (tracker.ts), named through host/ (ARCHITECTURE.md "Host identity") and aggregated per window. */
 import { existsSync } from 'node:fs';
 import { BpfObject, type BpfMap } from '../native/index.js';
@@ -27,14 +27,12 @@ export interface DnsCollectorOptions {
   maxSockets?: number;
 }
 
-/** The ring buffer (8 MiB) is read this often when quiet: at 200 ms it holds ~8,000 queries a second
- *  of full 512-byte messages with room to spare, and a poll that finds a quarter of that goes again at
- *  once. Timestamps are the kernel's, so when a message is read changes no latency. */
-const POLL_IDLE_MS = 200;
+/** The ring buffer (8 MiB) is read on the scheduler's clock, every second: that holds ~4,000 queries
+ *  a second of full 512-byte messages (~20,000 of typical 60-150-byte ones) before the first read, and
+ *  a read that finds more than POLL_BUSY_BYTES goes again every POLL_BUSY_MS until the buffer is
+ *  quiet. Timestamps are the kernel's, so when a message is read changes no latency. */
 const POLL_BUSY_MS = 5;
 const POLL_BUSY_BYTES = 256 << 10;
-/** queries unanswered past the timeout are ended this often */
-const SWEEP_MS = 250;
 
 export class DnsCollector implements Collector {
   readonly name = 'dns';
@@ -48,7 +46,7 @@ export class DnsCollector implements Collector {
   socketsOfExitedProcesses = 0;
   dnsSockets = 0;
   readonly #agg: DnsAggregator;
-  #poll: NodeJS.Timeout | undefined;
+  #busy: NodeJS.Timeout | undefined;
   #events: DnsEvent[] = [];
   recordsFolded = 0;
   decodeErrors = 0;
@@ -74,27 +72,27 @@ export class DnsCollector implements Collector {
     });
   }
 
-  /** Reads the ring buffer every POLL_IDLE_MS, and again at once while it comes back full: a timer
-   *  every 20 ms cost 1.1% of a core on an idle host (50 wake-ups a second to find nothing). */
-  start(): void {
-    let lastSweep = 0;
-    const next = (): void => {
-      if (this.#closed) return;
-      const n = this.poll();
-      const now = performance.now();
-      if (now - lastSweep >= SWEEP_MS) {
-        lastSweep = now;
-        this.tracker.sweep();
-      }
-      this.#poll = setTimeout(next, n >= POLL_BUSY_BYTES ? POLL_BUSY_MS : POLL_IDLE_MS);
-      this.#poll.unref();
-    };
-    this.#poll = setTimeout(next, POLL_IDLE_MS);
-    this.#poll.unref();
+  start(): void {}
+
+  /** On the scheduler's clock: reads the ring buffer, ends queries past their timeout, and while the
+   *  buffer comes back busy reads it again every POLL_BUSY_MS on a timer of its own (a timer every
+   *  20 ms cost 1.1% of a core on an idle host: 50 wake-ups a second to find nothing). */
+  async poll(): Promise<void> {
+    const n = this.read();
+    this.tracker.sweep();
+    if (n >= POLL_BUSY_BYTES && !this.#busy) this.#drainBusy();
+  }
+
+  #drainBusy(): void {
+    this.#busy = setTimeout(() => {
+      this.#busy = undefined;
+      if (!this.#closed && this.read() >= POLL_BUSY_BYTES) this.#drainBusy();
+    }, POLL_BUSY_MS);
+    this.#busy.unref();
   }
 
   /** Reads the ring buffer and matches what it holds; returns the bytes read. */
-  poll(): number {
+  read(): number {
     let buf: Buffer;
     try {
       buf = this.bpf.ringbufConsume('dns_events');
@@ -144,7 +142,7 @@ export class DnsCollector implements Collector {
 
   /** What ended since the last close, as the window that just ended. */
   async closeWindows(ended: EndedWindow, final: boolean): Promise<WindowEnvelope[]> {
-    this.poll();
+    this.read();
     this.tracker.sweep();
     try {
       this.sweepSockets();
@@ -200,8 +198,8 @@ export class DnsCollector implements Collector {
 
   /** Stops polling and detaches (after the scheduler's final closeWindows). */
   async stop(): Promise<void> {
-    if (this.#poll) clearTimeout(this.#poll);
-    this.poll();
+    if (this.#busy) clearTimeout(this.#busy);
+    this.read();
     this.#final = this.stats();
     this.#closed = true;
     this.bpf.close();

@@ -49,8 +49,6 @@ export interface FlowCollectorOptions {
   windowSeconds: number;
   classifier: Classifier;
   identity: HostIdentity;
-  collectIntervalMs?: number;
-  closedIntervalMs?: number;
   host: string;
   maxConnections?: number;
   onError?: (e: unknown) => void;
@@ -75,7 +73,6 @@ export class FlowCollector implements Collector {
   /** 4-tuple "local|remote" → app of the socket that has it: the peer of the reverse tuple */
   readonly #endpoints = new LRUCache<string, string>({ max: 131_072 });
   #windows = new Map<number, Map<string, FlowRow>>();
-  #timer: NodeJS.Timeout | undefined;
   #running: Promise<void> | null = null;
   readonly #stats: Omit<FlowStats, 'connsMapFull' | 'closedMapFull'> = { collects: 0, connectionsSeen: 0, externalSkipped: 0, rowsFolded: 0 };
 
@@ -85,14 +82,13 @@ export class FlowCollector implements Collector {
     this.tcp = new TcpCollector({ maxConnections: opts.maxConnections });
   }
 
-  /** Closed connections are drained every `closedIntervalMs` (their map holds 65,536: at 250 ms that
-   *  keeps up with 260,000 closes per second); open ones read every `collectIntervalMs`. */
-  start(): void {
-    const every = this.#opts.closedIntervalMs ?? 250;
-    const ratio = Math.max(1, Math.round((this.#opts.collectIntervalMs ?? 1000) / every));
-    let n = 0;
-    this.#timer = setInterval(() => void this.tick(n++ % ratio === 0), every);
-    this.#timer.unref();
+  start(): void {}
+
+  /** On the scheduler's clock (every second): closed connections drained (their map holds 65,536, so
+   *  this keeps up with 65,536 closes a second; past that they are counted as closed_map_full) and
+   *  open ones read. */
+  poll(): Promise<void> {
+    return this.tick(true);
   }
 
   tick(open = true): Promise<void> {
@@ -193,8 +189,6 @@ export class FlowCollector implements Collector {
 
   /** Stops collecting (after the scheduler's final closeWindows). */
   async stop(): Promise<void> {
-    if (this.#timer) clearInterval(this.#timer);
-    this.#timer = undefined;
     await this.#running;
     this.#finalLosses = this.tcp.losses();
     this.tcp.close();

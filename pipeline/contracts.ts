@@ -45,7 +45,15 @@ export interface CollectorHealth {
 export interface Collector {
   /** its name in /api/v1/status, /metrics (`collector` label) and collector_losses */
   readonly name: string;
+  /** Attaches; keeps no timer of its own (the scheduler's clock calls poll). */
   start(): void;
+  /**
+   * Reads what the kernel gathered since the last poll (drains maps, ring buffers), on the agent's one
+   * clock: every collector is polled in turn on one timer, once a second by default, because on this
+   * kind of host every wake-up of the event loop costs ~0.1-0.2 ms of CPU whatever it does
+   * (ARCHITECTURE.md "One clock"). Never called twice at once; errors are counted by the scheduler.
+   */
+  poll?(): Promise<void>;
   /**
    * The windows that are complete now that `ended` has ended (every window still open when `final`,
    * at shutdown). Never called twice at once (the scheduler waits for one before the next).

@@ -54,8 +54,8 @@ describe('window scheduler', () => {
     assert.equal(a.calls.length, 1);
     assert.deepEqual(a.calls[0], { ended: { start: 1000, seconds: 10 }, final: false });
     assert.deepEqual(errors, ['b: b broke'], 'a failing collector is reported, the others go on');
-    assert.deepEqual(s.stats('a'), { windowsFlushed: 1, windowErrors: 0 });
-    assert.deepEqual(s.stats('b'), { windowsFlushed: 0, windowErrors: 1 });
+    assert.deepEqual(s.stats('a'), { windowsFlushed: 1, windowErrors: 0, pollErrors: 0 });
+    assert.deepEqual(s.stats('b'), { windowsFlushed: 0, windowErrors: 1, pollErrors: 0 });
     assert.deepEqual(
       sink.got.map((w) => w.kind),
       ['runq', 'losses'],
@@ -72,6 +72,40 @@ describe('window scheduler', () => {
     await s.stop();
     assert.equal(a.calls.at(-1)!.final, true, 'stop closes what is open');
     assert.ok(a.stopped && b.stopped);
+  });
+
+  it('runs one clock: polls every collector in turn, closes windows after a boundary, counts failed polls', async () => {
+    const order: string[] = [];
+    let inPoll = 0;
+    let overlapped = false;
+    const polling = (name: string, fail: boolean) =>
+      Object.assign(new TestCollector(name), {
+        async poll() {
+          if (inPoll++) overlapped = true;
+          await new Promise((r) => setTimeout(r, 2));
+          inPoll--;
+          order.push(name);
+          if (fail) throw new Error(`${name} poll broke`);
+        },
+      });
+    const a = polling('a', false);
+    const b = polling('b', true);
+    const errors: string[] = [];
+    const s = new WindowScheduler({ windowSeconds: 1, pollMs: 100, host: 'h', collectors: [a, b], sink: collectingSink(), onError: (n, e) => errors.push(`${n}: ${(e as Error).message}`) });
+    s.start();
+    const deadline = Date.now() + 10_000;
+    while ((a.calls.length < 2 || order.length < 12) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    await s.stop();
+    assert.ok(a.calls.length >= 2, `windows closed on the clock (${a.calls.length})`);
+    assert.ok(order.length >= 12, `polled on the clock (${order.length})`);
+    assert.deepEqual(order.slice(0, 4), ['a', 'b', 'a', 'b'], 'every collector in turn, in order');
+    assert.equal(overlapped, false, 'polls never overlap');
+    assert.equal(s.stats('b').pollErrors, order.filter((n) => n === 'b').length, 'every failed poll counted');
+    assert.equal(s.stats('a').pollErrors, 0);
+    assert.ok(errors.every((e) => e === 'b: b poll broke'));
+    // a window is closed once: consecutive closes end consecutive windows
+    const starts = a.calls.filter((c) => !c.final).map((c) => c.ended.start);
+    for (let i = 1; i < starts.length; i++) assert.equal(starts[i], starts[i - 1] + 1, `windows ${starts.join(', ')}`);
   });
 
   it('aligns windows to the wall clock', () => {

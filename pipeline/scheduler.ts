@@ -1,7 +1,8 @@
-/* One scheduler closes every collector's windows: just after each wall-clock window boundary (plus
- * 200 ms, so the window is complete), never overlapping itself, timers unref'd; the final windows on
- * stop. It counts what each collector flushed and failed, and turns the growth of each collector's loss
- * counters into a losses window, so every sink learns what was lost and when. */
+/* One scheduler runs the agent's one clock (ARCHITECTURE.md "One clock"): a single unref'd timer, 200 ms
+ * after every wall-clock second (every `pollMs`), polls each collector in turn and, after each window
+ * boundary, closes every collector's windows; never overlapping itself; the final windows on stop. It
+ * counts what each collector flushed and failed, and turns the growth of each collector's loss counters
+ * into a losses window, so every sink learns what was lost and when. */
 import type { Collector, EndedWindow, WindowSink } from './contracts.js';
 
 export function windowStart(unixSeconds: number, windowSeconds: number): number {
@@ -17,18 +18,24 @@ export interface SchedulerOptions {
   /** losses of one collector in the window that just ended, by reason (logged by the caller) */
   onLoss?: (collector: string, losses: Record<string, number>, ended: EndedWindow) => void;
   now?: () => number;
+  /** the clock's period: how often every collector is polled (default 1000 ms; a divisor of the window) */
+  pollMs?: number;
 }
 
 export interface SchedulerStats {
   windowsFlushed: number;
   windowErrors: number;
+  pollErrors: number;
 }
 
 export class WindowScheduler {
   readonly #opts: SchedulerOptions;
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<void> | null = null;
+  #clock: Promise<void> | null = null;
   #lastTick: number;
+  /** start of the window the last close ended */
+  #lastClosed: number;
   #stopped = false;
   readonly #stats = new Map<string, SchedulerStats>();
   readonly #lastLosses = new Map<string, Record<string, number>>();
@@ -36,8 +43,9 @@ export class WindowScheduler {
   constructor(opts: SchedulerOptions) {
     this.#opts = opts;
     this.#lastTick = this.#now();
+    this.#lastClosed = windowStart(this.#lastTick, opts.windowSeconds) - opts.windowSeconds;
     for (const c of opts.collectors) {
-      this.#stats.set(c.name, { windowsFlushed: 0, windowErrors: 0 });
+      this.#stats.set(c.name, { windowsFlushed: 0, windowErrors: 0, pollErrors: 0 });
       this.#lastLosses.set(c.name, { ...c.health().losses });
     }
   }
@@ -53,11 +61,36 @@ export class WindowScheduler {
 
   #arm(): void {
     if (this.#stopped) return;
-    const w = this.#opts.windowSeconds * 1000;
-    const now = this.#now() * 1000;
-    const next = Math.floor(now / w) * w + w + 200;
-    this.#timer = setTimeout(() => void this.tick().finally(() => this.#arm()), next - now);
+    const p = this.#opts.pollMs ?? 1000;
+    const now = Date.now();
+    const next = Math.floor((now - 200) / p) * p + p + 200;
+    this.#timer = setTimeout(() => void this.#beat().finally(() => this.#arm()), next - now);
     this.#timer.unref();
+  }
+
+  /** One beat of the clock: every collector polled, then the windows closed if a boundary has passed. */
+  #beat(): Promise<void> {
+    this.#clock ??= (async () => {
+      await this.poll();
+      const w = windowStart(this.#now() - 0.2, this.#opts.windowSeconds) - this.#opts.windowSeconds;
+      if (w > this.#lastClosed && !this.#stopped) await this.tick();
+    })().finally(() => {
+      this.#clock = null;
+    });
+    return this.#clock;
+  }
+
+  /** Polls every collector once, in turn (a fault in one is counted and logged; the others go on). */
+  async poll(): Promise<void> {
+    for (const c of this.#opts.collectors) {
+      if (!c.poll) continue;
+      try {
+        await c.poll();
+      } catch (e) {
+        this.#stats.get(c.name)!.pollErrors++;
+        this.#opts.onError?.(c.name, e);
+      }
+    }
   }
 
   /** Closes the window that just ended in every collector; a tick already running is joined. */
@@ -74,6 +107,7 @@ export class WindowScheduler {
     // what was collected since the last tick belongs to the window holding it, or the one just ended
     const ended: EndedWindow = { start: windowStart(Math.max(this.#lastTick, now - seconds + 0.5), seconds), seconds };
     this.#lastTick = now;
+    this.#lastClosed = Math.max(this.#lastClosed, ended.start);
     const lossRows: { collector: string; reason: string; count: number }[] = [];
     for (const c of this.#opts.collectors) {
       const st = this.#stats.get(c.name)!;
@@ -103,6 +137,7 @@ export class WindowScheduler {
   async stop(): Promise<void> {
     this.#stopped = true;
     if (this.#timer) clearTimeout(this.#timer);
+    await this.#clock;
     await this.#running;
     await this.tick(true);
     for (const c of this.#opts.collectors) {
@@ -115,6 +150,6 @@ export class WindowScheduler {
   }
 
   stats(name: string): SchedulerStats {
-    return { ...(this.#stats.get(name) ?? { windowsFlushed: 0, windowErrors: 0 }) };
+    return { ...(this.#stats.get(name) ?? { windowsFlushed: 0, windowErrors: 0, pollErrors: 0 }) };
   }
 }

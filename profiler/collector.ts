@@ -1,6 +1,6 @@
-/* The CPU profiler as a whole: sampler → process table → symbolizer → window aggregator. Drains every
- * `drainIntervalMs` (never overlapping itself); the scheduler closes its windows (a Collector, see
- * ARCHITECTURE.md). */
+/* The CPU profiler as a whole: sampler → process table → symbolizer → window aggregator. Drains when the
+ * scheduler's clock polls it (every `drainIntervalMs`, which sizes the maps; never overlapping itself)
+ * and when it closes its windows (a Collector, see ARCHITECTURE.md). */
 import { LRUCache } from 'lru-cache';
 import type { ProcessTable } from '../host/process-table.js';
 import type { Collector, CollectorHealth, EndedWindow, WindowEnvelope } from '../pipeline/contracts.js';
@@ -62,7 +62,6 @@ export class ProfileCollector implements Collector {
   readonly processes: ProcessTable;
   readonly #agg: WindowAggregator;
   readonly #opts: ProfileCollectorOptions;
-  #timer: NodeJS.Timeout | undefined;
   #running: Promise<void> | null = null;
   #samplesRecorded = 0n;
   #drainErrors = 0;
@@ -88,25 +87,27 @@ export class ProfileCollector implements Collector {
     this.#agg = new WindowAggregator(opts.windowSeconds, opts.host, this.sampler.periodNs);
   }
 
-  start(): void {
-    const interval = this.#opts.drainIntervalMs ?? 1000;
-    this.#timer = setInterval(() => void this.tick(), interval);
-    this.#timer.unref();
+  /** Sampling runs from the load; drains come from the scheduler's clock (poll). */
+  start(): void {}
+
+  poll(): Promise<void> {
+    return this.tick();
   }
 
-  /** One drain. Concurrent calls share the one in flight. */
-  tick(): Promise<void> {
+  /** One drain. Concurrent calls share the one in flight; `settle` waits for programs still writing
+   *  the buffer being drained (for a window's close: its last second must be in it). */
+  tick(settle = false): Promise<void> {
     if (!this.#running) {
-      this.#running = this.#tick().finally(() => {
+      this.#running = this.#tick(settle).finally(() => {
         this.#running = null;
       });
     }
     return this.#running;
   }
 
-  async #tick(): Promise<void> {
+  async #tick(settle: boolean): Promise<void> {
     try {
-      await this.drainOnce();
+      await this.drainOnce(settle);
     } catch (e) {
       this.#drainErrors++;
       this.#opts.onError?.(e);
@@ -116,16 +117,16 @@ export class ProfileCollector implements Collector {
   /** Drains, then hands over every window that ended by the end of `ended` (all of them when final):
    *  samples are filed under the second they were taken, so a window is whole once it has ended. */
   async closeWindows(ended: EndedWindow, final: boolean): Promise<WindowEnvelope[]> {
-    await this.tick();
+    await this.#running;
+    await this.tick(true);
     const windows = final ? this.#agg.takeAll() : this.#agg.takeCompleted(ended.start + ended.seconds);
     return windows.map((w) => ({ kind: 'profile' as const, ...w }));
   }
 
-  async drainOnce(): Promise<void> {
+  async drainOnce(settle = false): Promise<void> {
     const t0 = performance.now();
-    const samples = await this.sampler.drain();
+    const samples = await this.sampler.drain(settle);
     // new processes get their unwind tables before the symbolization below holds the thread
-    this.sampler.pollUnwind();
     let polled = performance.now();
     for (const s of samples) {
       if (performance.now() - polled > 50) {
@@ -186,8 +187,6 @@ export class ProfileCollector implements Collector {
 
   /** Stops sampling (after the scheduler's final closeWindows). */
   async stop(): Promise<void> {
-    if (this.#timer) clearInterval(this.#timer);
-    this.#timer = undefined;
     await this.#running;
     this.#finalSamplerStats = this.sampler.stats();
     this.sampler.close();

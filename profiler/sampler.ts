@@ -62,8 +62,6 @@ export interface SamplerOptions {
   unwind?: UnwindMode;
   /** BPF map memory for unwind rows (8 bytes each); default UNWIND_TABLE_BYTES */
   unwindTableBytes?: number;
-  /** how often the loader answers requests (default UNWIND_POLL_MS; 0: only when pollUnwind() is called) */
-  unwindPollMs?: number;
   /** how long a table nobody maps stays loaded when its rows are not needed (default 60 s) */
   unwindIdleTableMs?: number;
   /** separate debug files (for .debug_frame) */
@@ -78,8 +76,6 @@ export const UNWIND_TABLE_BYTES = 32 << 20;
 /** binaries with tables loaded at once, and processes with an entry (4 KiB each, allocated on use) */
 const UNWIND_TABLES = 4096;
 const UNWIND_PROCS = 16384;
-/** how often the loader answers the walk's requests: the delay before a new process gets whole stacks */
-const UNWIND_POLL_MS = 100;
 
 /** How many requests for tables the walk has made (one per-CPU counter read: the poll drains the
  *  request map only when it moved, since draining a hash map walks all its buckets). */
@@ -203,21 +199,14 @@ export class CpuSampler {
     this.#state = maps.state;
     this.#statsMap = maps.stats;
     this.unwind = maps.unwind;
-    if (this.unwind) {
-      this.#onUnwindError = opts.onError;
-      const every = opts.unwindPollMs ?? UNWIND_POLL_MS;
-      if (every > 0) {
-        this.#unwindTimer = setInterval(() => this.pollUnwind(), every);
-        this.#unwindTimer.unref();
-      }
-    }
+    this.#onUnwindError = opts.onError;
   }
 
   readonly unwind: UnwindMaps | null;
   #onUnwindError: ((e: unknown) => void) | undefined;
 
-  /** Answers the walk's pending requests for unwind tables (on a timer, and between long steps of a
-   *  drain so that a new process does not wait for a whole drain's symbolization). */
+  /** Answers the walk's pending requests for unwind tables (at every drain, and between long steps of
+   *  the collector's symbolization so that a new process does not wait for all of it). */
   pollUnwind(): void {
     if (!this.unwind) return;
     try {
@@ -227,7 +216,6 @@ export class CpuSampler {
       if (this.#unwindErrors === 1) this.#onUnwindError?.(e);
     }
   }
-  #unwindTimer: NodeJS.Timeout | undefined;
   #unwindErrors = 0;
 
   get bpf(): BpfObject {
@@ -235,17 +223,20 @@ export class CpuSampler {
   }
 
   /**
-   * Flips the counts buffers, waits for programs still writing the old one, drains it, then drains the
-   * whole stack map. A sample stores its stacks before it counts itself, so every stack a drained count
-   * refers to is in the map or was read by an earlier drain (the cache). Samples that race the flip stay
-   * in their buffer and come out at the next drain of it, filed under the second they were taken.
+   * Flips the counts buffers, answers pending unwind requests (new processes get their tables before
+   * the caller symbolizes), drains the old buffer, then the whole stack map. A sample stores its stacks
+   * before it counts itself, so every stack a drained count refers to is in the map or was read by an
+   * earlier drain (the cache). Samples that race the flip (a program takes microseconds) stay in their
+   * buffer and come out at the next drain of it, filed under the second they were taken; `settle`
+   * waits 2 ms for them first, for a drain that closes a window (a timer wake-up saved on the others).
    */
-  async drain(): Promise<RawSample[]> {
+  async drain(settle = false): Promise<RawSample[]> {
     const old = this.#active;
     this.#active = old ^ 1;
     writeState(this.#state, STATE_ACTIVE, BigInt(this.#active));
     writeState(this.#state, STATE_CLOCK_OFFSET, bootTimeOffsetNs()); // follows clock steps (NTP) between drains
-    await sleep(2);
+    this.pollUnwind();
+    if (settle) await sleep(2);
     const { keys, values, count } = this.#counts[old].drain();
     this.#drains++;
     this.#drainStacks();
@@ -305,9 +296,7 @@ export class CpuSampler {
     };
   }
 
-
   close(): void {
-    if (this.#unwindTimer) clearInterval(this.#unwindTimer);
     this.#obj.close();
   }
 }

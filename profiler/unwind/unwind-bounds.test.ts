@@ -34,7 +34,7 @@ describe('unwind table space', bpfTest(), () => {
 
   it('refuses a table that does not fit, counts it, and takes it once an idle table is evicted', async () => {
     // no loader timer: only what this test loads takes rows, whatever else runs on the machine
-    sampler = new CpuSampler({ sampleHz: 19, drainIntervalMs: 1000, unwindTableBytes: 1 << 20, unwindIdleTableMs: 0, unwindPollMs: 0 });
+    sampler = new CpuSampler({ sampleHz: 19, drainIntervalMs: 1000, unwindTableBytes: 1 << 20, unwindIdleTableMs: 0 });
     const unwind = sampler.unwind!;
     const dir = tempDir('rowspace');
     const a = await pythonCopy(dir, 'py-copy-a');
@@ -65,7 +65,7 @@ describe('unwind table space', bpfTest(), () => {
   });
 
   it('spends a bounded time on requests under process churn, and counts what it left', async () => {
-    sampler ??= new CpuSampler({ sampleHz: 19, drainIntervalMs: 1000, unwindTableBytes: 1 << 20, unwindPollMs: 0 });
+    sampler ??= new CpuSampler({ sampleHz: 19, drainIntervalMs: 1000, unwindTableBytes: 1 << 20 });
     const o = sampler.bpf;
     // a loader of its own over the same maps, with a 3 ms budget and no refill
     const loader = new UnwindMaps({ rows: o.map('unwind_rows'), tables: o.map('unwind_tables'), procs: o.map('unwind_procs'), requests: o.map('unwind_requests'), budgetMsPerSecond: 0, budgetBurstMs: 3 });
