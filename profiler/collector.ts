@@ -48,7 +48,7 @@ export interface ProfileCollectorStats extends SamplerStats {
   /** stacks whose symbolization threw (a bug or a hostile binary): kept as raw addresses */
   stackFaults: number;
   elfBinaries: number;
-  elfSymbols: number;
+  elfSymbolBytes: number;
   /** perf maps not read: a FIFO or device, or owned by another user than the process's */
   perfMapsRefused: number;
   /** samples of a process image that exec'd away before it could be read: named, frames unresolved */
@@ -243,7 +243,7 @@ export class ProfileCollector implements Collector {
       symbolizeErrors: this.symbolizer.errors,
       stackFaults: this.#stackFaults,
       elfBinaries: this.symbolizer.elf.binaries,
-      elfSymbols: this.symbolizer.elf.symbols,
+      elfSymbolBytes: this.symbolizer.elf.symbolBytes,
       perfMapsRefused: this.symbolizer.perfMapsRefused,
       goneImages: this.processes.goneImages,
     };

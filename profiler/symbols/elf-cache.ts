@@ -1,11 +1,12 @@
 /* ELF binaries by identity (build id, else device:inode): segments for address arithmetic and a
  * lazily built function table, with separate debug files found the way gdb finds them.
- * Bounded: an LRU by total symbol count. */
+ * Bounded: an LRU by the bytes of the symbol tables it holds (a binary cached under its identity and
+ * its build id counts twice: the bound errs on the small side). */
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { LRUCache } from 'lru-cache';
 import { ElfFile, type ElfInfo } from './elf.js';
-import { SymbolTable } from './symbol-table.js';
+import { SymbolColumns, SymbolTable } from './symbol-table.js';
 
 export interface ElfBinary {
   info: ElfInfo;
@@ -17,8 +18,8 @@ export interface ElfBinary {
 export interface ElfCacheOptions {
   /** where separate debug files live, as seen inside the process's root (default /usr/lib/debug) */
   debugDirs?: string[];
-  /** total symbols kept across cached binaries */
-  maxSymbols?: number;
+  /** bytes of symbol tables kept across cached binaries (default 64 MiB: ~1 M symbols of C++ names) */
+  maxBytes?: number;
   maxBinaries?: number;
 }
 
@@ -47,8 +48,8 @@ export class ElfCache {
     this.#debugDirs = opts.debugDirs ?? ['/usr/lib/debug'];
     this.#byKey = new LRUCache<string, ElfBinary>({
       max: opts.maxBinaries ?? 512,
-      maxSize: opts.maxSymbols ?? 1_500_000,
-      sizeCalculation: (b) => Math.max(1, b.symbols?.size ?? 1),
+      maxSize: opts.maxBytes ?? 64 << 20,
+      sizeCalculation: (b) => Math.max(1, b.symbols?.bytes ?? 1),
     });
   }
 
@@ -56,7 +57,8 @@ export class ElfCache {
     return this.#byKey.size;
   }
 
-  get symbols(): number {
+  /** bytes of symbol tables held (the bound's measure) */
+  get symbolBytes(): number {
     return this.#byKey.calculatedSize ?? 0;
   }
 
@@ -77,7 +79,7 @@ export class ElfCache {
         this.#byKey.set(identity, byBuild);
         return byBuild;
       }
-      const symbols = elf.functionSymbols();
+      let symbols = elf.functionSymbols();
       let debugFile: string | null = null;
       if (!elf.info.hasSymtab) {
         for (const cand of debugFileCandidates(realPath, elf.info, this.#debugDirs)) {
@@ -87,7 +89,7 @@ export class ElfCache {
             const dbg = ElfFile.open(p);
             try {
               if (elf.info.buildId && dbg.info.buildId && dbg.info.buildId !== elf.info.buildId) continue;
-              symbols.push(...dbg.functionSymbols());
+              symbols = SymbolColumns.concat(symbols, dbg.functionSymbols());
               debugFile = cand;
               break;
             } finally {

@@ -2,7 +2,7 @@
  * .symtab/.dynsym functions. Reads only the parts it needs, by offset (binaries can be 100+ MB). */
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { inflateSync } from 'node:zlib';
-import type { RawSymbol } from './symbol-table.js';
+import { SymbolColumnsBuilder, type SymbolColumns } from './symbol-table.js';
 
 const PT_LOAD = 1;
 const PT_NOTE = 4;
@@ -202,9 +202,10 @@ export class ElfFile {
     return { data: inflateSync(raw.subarray(24), { maxOutputLength: Math.max(1, size) }), vaddr: sec.addr };
   }
 
-  /** Function symbols from .symtab (preferred: it has the local ones) plus .dynsym. */
-  functionSymbols(): RawSymbol[] {
-    const out: RawSymbol[] = [];
+  /** Function symbols from .dynsym, then .symtab (it has the local ones, and wins at equal addresses),
+   *  as columns: names are copied as bytes, no object or string per symbol. */
+  functionSymbols(): SymbolColumns {
+    const out = new SymbolColumnsBuilder();
     for (const type of [SHT_DYNSYM, SHT_SYMTAB]) {
       for (const sec of this.#sections.filter((s) => s.type === type && s.size > 0)) {
         const strsec = this.#sections[sec.link];
@@ -220,14 +221,15 @@ export class ElfFile {
           const value = syms.readBigUInt64LE(o + 8);
           if (shndx === 0 || value === 0n) continue;
           const nameOff = syms.readUInt32LE(o);
+          if (nameOff >= strs.length) continue;
           const end = strs.indexOf(0, nameOff);
-          const name = strs.toString('utf8', nameOff, end < 0 ? strs.length : end);
-          if (!name) continue;
-          out.push({ start: value, size: syms.readBigUInt64LE(o + 16), name });
+          const to = end < 0 ? strs.length : end;
+          if (to === nameOff) continue;
+          out.add(value, syms.readBigUInt64LE(o + 16), strs, nameOff, to);
         }
       }
     }
-    return out;
+    return out.build();
   }
 }
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { realpathSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { buildFixtures, tempDir } from '../../testing/testkit.js';
@@ -103,4 +103,27 @@ test('ELF cache: finds a separate debug file through .gnu_debuglink and through 
   const found = new ElfCache({ debugDirs: [debugDir] }).get(moved, moved, '', 'd');
   assert.equal(found.debugFile, byId);
   assert.ok(found.symbols?.lookup(0n) === null && found.symbols.size > 0);
+});
+
+test('ELF cache: tables held as bytes, bounded by bytes: a big binary evicts the older ones, and the bound holds', () => {
+  const fx = buildFixtures();
+  const node = realpathSync('/usr/bin/node');
+  // Debian's node: ~78 k function symbols with long C++ names, held as columns (not an object each)
+  const big = new ElfCache({ debugDirs: [] }).get(node, node, '', 'node').symbols!;
+  assert.ok(big.size > 50_000, `${big.size} symbols`);
+  assert.ok(big.bytes < big.size * 200, `${big.bytes} bytes for ${big.size} symbols`);
+  const main = execFileSync('nm', ['-D', '--defined-only', node], { encoding: 'utf8', maxBuffer: 256 << 20 });
+  const uvRun = /^([0-9a-f]+) T uv_run$/m.exec(main)!;
+  assert.equal(big.lookup(BigInt(`0x${uvRun[1]}`))?.name, 'uv_run');
+
+  const bound = big.bytes + (1 << 20);
+  const cache = new ElfCache({ debugDirs: [], maxBytes: bound });
+  cache.get(fx.cpusplit, fx.cpusplit, '', 'small-1');
+  cache.get(fx.cpusplitDebuglink, fx.cpusplitDebuglink, '', 'small-2');
+  const before = cache.binaries;
+  cache.get(node, node, '', 'node');
+  assert.ok(cache.symbolBytes <= bound, `${cache.symbolBytes} > ${bound}`);
+  assert.ok(cache.binaries < before + 2, 'the older binaries went to make room');
+  cache.get(fx.cpusplit, fx.cpusplit, '', 'small-1');
+  assert.ok(cache.symbolBytes <= bound);
 });
