@@ -90,7 +90,9 @@ export async function soak(): Promise<void> {
         .map((l) => l.replace('kiln_collector_events_lost_total', ''));
       console.log(`  ${String(m).padStart(3)} min  RSS ${fmtMB(rss.anon + rss.file)} (anon ${fmtMB(rss.anon)}, file ${fmtMB(rss.file)})  CPU ${((100 * (cpu - cpu0)) / wall).toFixed(2)}% of a core + BPF ${((100 * (bpf - bpf0)) / wall).toFixed(2)}%`);
       console.log(`           kernel maps: ${mapFill(pid)}`);
-      console.log(`           stack cache ${status.profiler.stackCacheEntries} entries (${fmtMB(status.profiler.stackCacheBytes)}), processes ${status.profiler.processes}, DNS sockets ${status.dns.dnsSockets}`);
+      const mem = (kind: string) => Number(new RegExp(`^kiln_agent_memory_bytes\\{kind="${kind}"\\} (\\S+)$`, 'm').exec(metrics)?.[1] ?? 0);
+      console.log(`           JS heap ${fmtMB(mem('js_heap_used'))} used of ${fmtMB(mem('js_heap_total'))}, external ${fmtMB(mem('external'))}`);
+      console.log(`           stack cache ${status.profiler.stackCacheEntries} entries (${fmtMB(status.profiler.stackCacheBytes)}), symbolized stacks ${fmtMB(status.profiler.resolvedCacheBytes)}, symbol tables ${fmtMB(status.profiler.elfSymbolBytes)}, processes ${status.profiler.processes}, DNS sockets ${status.dns.dnsSockets}`);
       console.log(`           store queue ${JSON.stringify(status.store)}`);
       console.log(`           losses: ${losses.length ? losses.join(', ') : 'none'}`);
       cpu0 = cpu;

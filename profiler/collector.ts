@@ -9,6 +9,9 @@ import { Symbolizer, type ProcessView, type SymbolizerOptions } from './symboliz
 import { WindowAggregator, stackKey } from './window.js';
 import { UNKNOWN_MAPPING, type Frame } from './types.js';
 
+/** what the cache of symbolized stacks may hold */
+const RESOLVED_CACHE_BYTES = 24 << 20;
+
 export interface ProfileCollectorOptions {
   sampleHz: number;
   windowSeconds: number;
@@ -40,6 +43,8 @@ export interface ProfileCollectorStats extends SamplerStats {
   samplesRecorded: bigint;
   drainErrors: number;
   drainMsTotal: number;
+  /** the cache of symbolized stacks, by the bound's measure (RESOLVED_CACHE_BYTES) */
+  resolvedCacheBytes: number;
   processes: number;
   /** processes gone (or unreadable) before /proc could be read: named by comm, frames unknown */
   processReadErrors: number;
@@ -69,7 +74,14 @@ export class ProfileCollector implements Collector {
   #stackFaults = 0;
   /** symbolized stacks by (process entry, user stack, kernel stack): hot stacks recur every drain.
    *  The TTL lets frames that were unknown (library not yet mapped) resolve on a later look. */
-  readonly #resolved = new LRUCache<string, { frames: Frame[]; key: string }>({ max: 50_000, ttl: 30_000 });
+  readonly #resolved = new LRUCache<string, { frames: Frame[]; key: string }>({
+    max: 50_000,
+    ttl: 30_000,
+    // bounded by bytes too: under process churn every new process brings its own entries for the same
+    // stacks (the key has its serial); ~120 bytes a frame (object, name, address) is what they hold
+    maxSize: RESOLVED_CACHE_BYTES,
+    sizeCalculation: (v) => 200 + v.frames.length * 120,
+  });
 
   constructor(opts: ProfileCollectorOptions) {
     this.#opts = opts;
@@ -238,6 +250,7 @@ export class ProfileCollector implements Collector {
       samplesRecorded: this.#samplesRecorded,
       drainErrors: this.#drainErrors,
       drainMsTotal: this.#drainMs,
+      resolvedCacheBytes: this.#resolved.calculatedSize ?? 0,
       processes: this.processes.size,
       processReadErrors: this.processes.readErrors,
       symbolizeErrors: this.symbolizer.errors,

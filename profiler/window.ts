@@ -1,4 +1,5 @@
 /* Per-application aggregation of symbolized samples into fixed windows (aligned to the wall clock). */
+import { createHash } from 'node:crypto';
 import { windowStart } from '../pipeline/scheduler.js';
 import type { Frame } from './types.js';
 
@@ -34,10 +35,12 @@ interface AppAgg {
 
 export const TRUNCATED_FRAME = '[truncated: too many distinct stacks in window]';
 
+/** A stack's identity for aggregation: 128 bits of a hash of every frame's name, file and address (the
+ *  whole text as a key ran to kilobytes per stack, held by the window and the collector's cache). */
 export function stackKey(frames: Frame[]): string {
-  let k = '';
-  for (const f of frames) k += `${f.name}\u0001${f.mapping.file}\u0001${f.address.toString(16)}\u0002`;
-  return k;
+  const h = createHash('md5');
+  for (const f of frames) h.update(`${f.name}\u0001${f.mapping.file}\u0001${f.address.toString(16)}\u0002`);
+  return h.digest('base64');
 }
 
 export class WindowAggregator {
