@@ -35,7 +35,8 @@ export class HostIdentity {
   ) {}
 
   static create(opts: { runtimeRoot?: string } & ProcessTableOptions = {}): HostIdentity {
-    return new HostIdentity(new ProcessTable(opts), new CgroupResolver(defaultProviders(opts.runtimeRoot ?? '/')));
+    const cgroups = new CgroupResolver(defaultProviders(opts.runtimeRoot ?? '/'));
+    return new HostIdentity(new ProcessTable({ cgroupPathOf: (id) => cgroups.lookup(id).path || null, ...opts }), cgroups);
   }
 
   appOf(p: ProcessRef): AppIdentity {

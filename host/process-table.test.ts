@@ -3,8 +3,8 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { bpfTest, makeCgroup, randomHex, removeCgroup, tempDir, testdataDir } from '../testing/testkit.js';
-import { cgroup2Root } from './cgroup-resolver.js';
+import { bpfTest, makeCgroup, randomHex, removeCgroup, spawnInCgroup, tempDir, testdataDir, waitExit } from '../testing/testkit.js';
+import { CgroupResolver, cgroup2Root } from './cgroup-resolver.js';
 import { ProcessTable, readStartStack } from './process-table.js';
 
 /** The v2 cgroup id (its directory's inode) a process is in now. */
@@ -36,6 +36,24 @@ describe('process table naming by cgroup', bpfTest(), () => {
     // another process of the parent's cgroup: a plain process, named by its executable
     const other = table.lookup(stayer.pid!, parentCgroup, 'sleep', false);
     assert.equal(other.app, 'sleep', `a process that never moved keeps its own name (got ${other.app})`);
+  });
+
+  it('names a process that exited before its first look by the cgroup it was sampled in', async () => {
+    const unit = `kiln-gone-${randomHex(3)}.service`;
+    const dir = makeCgroup(`system.slice/${unit}`);
+    try {
+      const p = spawnInCgroup(dir, 'true', []);
+      await waitExit(p);
+      const id = statSync(dir, { bigint: true }).ino;
+      const cgroups = new CgroupResolver([]);
+      const table = new ProcessTable({ cgroupPathOf: (i) => cgroups.lookup(i).path || null });
+      const e = table.lookup(p.pid!, id, 'true', false);
+      assert.equal(e.app, unit, 'named by its unit, though /proc no longer has it');
+      // without a way from the id to the cgroup, the comm is all there is
+      assert.equal(new ProcessTable().lookup(p.pid!, id, 'true', false).app, 'true');
+    } finally {
+      removeCgroup(`system.slice/${unit}`);
+    }
   });
 
   it('pairs each image with its own executable and mappings while the process execs hundreds of times a second', async () => {

@@ -36,6 +36,9 @@ export interface ProcessTableOptions {
   runtimeRoot?: string;
   providers?: ContainerMetadataProvider[];
   maxProcesses?: number;
+  /** the path of a cgroup by id (the cgroup v2 hierarchy walked by inode), for a process gone before
+   *  /proc could be read: its samples are still named by its container or unit */
+  cgroupPathOf?: (id: bigint) => string | null;
 }
 
 /** Mappings are re-read when an address falls outside them (new library, JIT region), at most this
@@ -123,7 +126,10 @@ export class ProcessTable {
     this.#procRoot = opts.procRoot ?? '/proc';
     this.#providers = opts.providers ?? defaultProviders(opts.runtimeRoot ?? '/');
     this.#byPid = new LRUCache({ max: opts.maxProcesses ?? 16384 });
+    this.#cgroupPathOf = opts.cgroupPathOf;
   }
+
+  readonly #cgroupPathOf: ((id: bigint) => string | null) | undefined;
 
   get size(): number {
     return this.#byPid.size;
@@ -238,12 +244,16 @@ export class ProcessTable {
     let exeBase = comm;
     let view: LiveProcess | null = null;
     let identity: { app: string; containerId: string } | null = null;
+    exeBase = executableName(exe, comm);
+    try {
+      identity = this.#identityFromCgroup(dir, cgroupId, exeBase);
+    } catch {
+      // named by its executable below
+    }
     try {
       const status = readFileSync(`${dir}/status`, 'utf8');
       const nsLine = /^NSpid:\s*(.*)$/m.exec(status);
       const nsPids = nsLine ? nsLine[1].trim().split(/\s+/).map(Number) : [pid];
-      exeBase = executableName(exe, comm);
-      identity = this.#identityFromCgroup(dir, cgroupId, exeBase);
       view = new LiveProcess(pid, nsPids[nsPids.length - 1] ?? pid, `${dir}/root`, this.#procRoot, startStack);
       view.refreshMaps();
     } catch {
@@ -257,7 +267,18 @@ export class ProcessTable {
     const key = cgroupId.toString();
     let cached = this.#byCgroup.get(key);
     if (cached === undefined) {
-      const path = cgroupV2Path(readFileSync(`${dir}/cgroup`, 'utf8'));
+      let path: string | null;
+      let sampled: boolean;
+      try {
+        path = cgroupV2Path(readFileSync(`${dir}/cgroup`, 'utf8'));
+        sampled = path !== null && this.#isCgroup(path, cgroupId);
+      } catch (e) {
+        // gone before this first look (a short program, or a drain that ran late): the sampled
+        // cgroup id still names its cgroup while the cgroup exists
+        path = cgroupId !== 0n ? (this.#cgroupPathOf?.(cgroupId) ?? null) : null;
+        if (path === null) throw e;
+        sampled = true;
+      }
       const cg = path ? parseCgroupPath(path) : null;
       // only containers and units are named per cgroup; plain processes are named per executable
       cached = cg ? nameApp(cg, exeBase, this.#providers) : false;
@@ -265,7 +286,7 @@ export class ProcessTable {
       // wrote itself into a container's cgroup.procs and exec'd. What /proc shows now is named, but
       // remembered for the sampled id only when it is that cgroup; else every later process of the
       // parent's cgroup (the host's root cgroup, say) would be named after the container.
-      if (path !== null && this.#isCgroup(path, cgroupId)) this.#byCgroup.set(key, cached);
+      if (sampled) this.#byCgroup.set(key, cached);
     }
     return cached || { app: exeBase, containerId: '' };
   }
