@@ -56,6 +56,22 @@ describe('process table naming by cgroup', bpfTest(), () => {
     }
   });
 
+  it('sweeps exited processes it has not seen for a while, and only those', async () => {
+    const table = new ProcessTable();
+    const live = spawn('sleep', ['30'], { stdio: 'ignore' });
+    const dead = spawn('true', [], { stdio: 'ignore' });
+    procs.push(live);
+    await new Promise((r) => setTimeout(r, 100));
+    table.lookup(live.pid!, 0n, 'sleep', false);
+    table.lookup(dead.pid!, 0n, 'true', false);
+    await waitExit(dead);
+    assert.equal(table.size, 2);
+    assert.equal(table.sweep(60_000), 0, 'the dead one was seen just now: kept for its late samples');
+    assert.equal(table.sweep(0), 1, 'idle and gone: forgotten');
+    assert.equal(table.size, 1, 'the live one stays, however idle');
+    assert.equal(table.swept, 1);
+  });
+
   it('pairs each image with its own executable and mappings while the process execs hundreds of times a second', async () => {
     const dir = tempDir('execpair');
     for (const side of ['a', 'b']) {

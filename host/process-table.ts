@@ -1,6 +1,6 @@
 /* pid → application, container, mappings: read from /proc when a process is first sampled and kept
  * (bounded LRU) so a process that exits before its window is flushed is still named and symbolized. */
-import { closeSync, fstatSync, openSync, readFileSync, readlinkSync, statSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, openSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { LRUCache } from 'lru-cache';
 import { cgroupV2Path, defaultProviders, executableName, nameApp, parseCgroupPath, type ContainerMetadataProvider } from './app-naming.js';
@@ -28,6 +28,8 @@ export interface ProcessEntry {
   containerId: string;
   /** null when the process was gone before we could read /proc */
   view: ProcessView | null;
+  /** performance.now() of the last lookup that returned this entry */
+  seenAt?: number;
 }
 
 export interface ProcessTableOptions {
@@ -142,6 +144,7 @@ export class ProcessTable {
     const known = image !== undefined && image.startStack !== 0n;
     const hit = this.#byPid.get(tgid);
     if (hit && hit.cgroupId === cgroupId && (!known || hit.startStack === 0n || hit.startStack === image.startStack)) {
+      hit.seenAt = performance.now();
       if (hit.comms.has(comm)) return hit;
       // a new thread name: another thread of the same program, or an exec; the executable tells
       if (hit.comms.size < MAX_COMMS_PER_PROCESS && this.#exe(tgid) === hit.exe) {
@@ -168,9 +171,26 @@ export class ProcessTable {
       }
     }
     const entry = this.#read(tgid, cgroupId, comm, current ?? this.#image(tgid) ?? { exe: this.#exe(tgid), exeIno: 0n, startStack: 0n });
+    entry.seenAt = performance.now();
     this.#byPid.set(tgid, entry);
     return entry;
   }
+
+  /** Forgets processes that exited and have not been looked up for `idleMs`: their samples and waits
+   *  were all named by now (drains run every second, windows close every minute). Under churn the
+   *  table otherwise fills to its bound with the dead (~10 KB each: mappings, names). Returns how many. */
+  sweep(idleMs = 120_000, now = performance.now()): number {
+    const gone: number[] = [];
+    for (const [pid, e] of this.#byPid.entries()) {
+      if (now - (e.seenAt ?? 0) >= idleMs && !existsSync(`${this.#procRoot}/${pid}`)) gone.push(pid);
+    }
+    for (const pid of gone) this.#byPid.delete(pid);
+    this.swept += gone.length;
+    return gone.length;
+  }
+
+  /** exited processes forgotten by sweep() */
+  swept = 0;
 
   /** The image /proc shows now: its executable (remembered by inode, to name images that exec away
    *  later) and its stack start (from /proc/PID/stat). The executable is opened, so its path and inode

@@ -48,6 +48,8 @@ export interface ProfileCollectorStats extends SamplerStats {
   processes: number;
   /** processes gone (or unreadable) before /proc could be read: named by comm, frames unknown */
   processReadErrors: number;
+  /** exited processes the table forgot */
+  processesSwept: number;
   /** binaries that could not be opened or parsed: their frames show as binary+0x… */
   symbolizeErrors: number;
   /** stacks whose symbolization threw (a bug or a hostile binary): kept as raw addresses */
@@ -131,6 +133,8 @@ export class ProfileCollector implements Collector {
   async closeWindows(ended: EndedWindow, final: boolean): Promise<WindowEnvelope[]> {
     await this.#running;
     await this.tick(true);
+    // the process table is shared (host/), but the profiler is what fills it: it sweeps it
+    if (!final) this.processes.sweep();
     const windows = final ? this.#agg.takeAll() : this.#agg.takeCompleted(ended.start + ended.seconds);
     return windows.map((w) => ({ kind: 'profile' as const, ...w }));
   }
@@ -253,6 +257,7 @@ export class ProfileCollector implements Collector {
       resolvedCacheBytes: this.#resolved.calculatedSize ?? 0,
       processes: this.processes.size,
       processReadErrors: this.processes.readErrors,
+      processesSwept: this.processes.swept,
       symbolizeErrors: this.symbolizer.errors,
       stackFaults: this.#stackFaults,
       elfBinaries: this.symbolizer.elf.binaries,
