@@ -146,6 +146,9 @@ export class ProfileCollector implements Collector {
     let polled = performance.now();
     for (const s of samples) {
       if (performance.now() - polled > 50) {
+        // a first drain on a busy host symbolizes thousands of new stacks: every 50 ms the API and the
+        // other collectors get the event loop back, and new processes their unwind tables
+        await new Promise((r) => setImmediate(r));
         this.sampler.pollUnwind();
         polled = performance.now();
       }

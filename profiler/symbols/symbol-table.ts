@@ -35,14 +35,15 @@ export class SymbolColumns {
   }
 
   static fromRaw(symbols: readonly RawSymbol[]): SymbolColumns {
-    const names = symbols.map((s) => Buffer.from(s.name, 'utf8'));
-    const offsets = new Uint32Array(symbols.length + 1);
-    names.forEach((n, i) => (offsets[i + 1] = offsets[i] + n.length));
-    const out = new SymbolColumns(new BigUint64Array(symbols.length), new BigUint64Array(symbols.length), offsets, Buffer.concat(names));
-    symbols.forEach((s, i) => {
-      out.starts[i] = s.start;
-      out.sizes[i] = s.size;
-    });
+    const n = symbols.length;
+    const offsets = new Uint32Array(n + 1);
+    for (let i = 0; i < n; i++) offsets[i + 1] = offsets[i] + Buffer.byteLength(symbols[i].name, 'utf8');
+    // one buffer from one string: a Buffer per name cost ~1 s for the kernel's 200 k symbols
+    const out = new SymbolColumns(new BigUint64Array(n), new BigUint64Array(n), offsets, Buffer.from(symbols.map((s) => s.name).join(''), 'utf8'));
+    for (let i = 0; i < n; i++) {
+      out.starts[i] = symbols[i].start;
+      out.sizes[i] = symbols[i].size;
+    }
     return out;
   }
 
@@ -110,7 +111,9 @@ export class SymbolColumnsBuilder {
 export class SymbolTable implements SymbolSource {
   readonly #starts: BigUint64Array;
   readonly #ends: BigUint64Array;
-  readonly #nameOffsets: Uint32Array;
+  /** symbol k's name is #names[#nameStart[k] .. #nameEnd[k]] (the columns' buffer, shared, not copied) */
+  readonly #nameStart: Uint32Array;
+  readonly #nameEnd: Uint32Array;
   readonly #names: Buffer;
 
   /**
@@ -122,33 +125,43 @@ export class SymbolTable implements SymbolSource {
     const c = symbols instanceof SymbolColumns ? symbols : SymbolColumns.fromRaw(symbols);
     const order = new Uint32Array(c.length);
     for (let i = 0; i < order.length; i++) order[i] = i;
-    order.sort((x, y) => (c.starts[x] < c.starts[y] ? -1 : c.starts[x] > c.starts[y] ? 1 : x - y));
+    // compared as two u32 halves: reading a BigUint64Array makes a BigInt per read, and a sort of a
+    // large binary's symbols made millions of them (seconds with the event loop held)
+    const halves = new Uint32Array(c.starts.buffer, c.starts.byteOffset, c.length * 2);
+    const sizeHalves = new Uint32Array(c.sizes.buffer, c.sizes.byteOffset, c.length * 2);
+    order.sort((x, y) => halves[2 * x + 1] - halves[2 * y + 1] || halves[2 * x] - halves[2 * y] || x - y);
+    const sized = (i: number) => sizeHalves[2 * i] !== 0 || sizeHalves[2 * i + 1] !== 0;
     // one per start: the last given, except that an unsized alias never replaces a sized symbol
-    const kept: number[] = [];
+    const kept = new Uint32Array(order.length);
+    let n = 0;
     for (const i of order) {
-      const last = kept.length - 1;
-      if (last >= 0 && c.starts[kept[last]] === c.starts[i]) {
-        if (!(c.sizes[kept[last]] > 0n && c.sizes[i] === 0n)) kept[last] = i;
-      } else kept.push(i);
+      const last = kept[n - 1];
+      if (n > 0 && halves[2 * last] === halves[2 * i] && halves[2 * last + 1] === halves[2 * i + 1]) {
+        if (!(sized(last) && !sized(i))) kept[n - 1] = i;
+      } else kept[n++] = i;
     }
-    const n = kept.length;
     this.#starts = new BigUint64Array(n);
     this.#ends = new BigUint64Array(n);
-    this.#nameOffsets = new Uint32Array(n + 1);
-    let bytes = 0;
-    for (const i of kept) bytes += c.nameOffsets[i + 1] - c.nameOffsets[i];
-    this.#names = Buffer.allocUnsafe(bytes);
-    let o = 0;
-    kept.forEach((i, k) => (this.#starts[k] = c.starts[i]));
-    kept.forEach((i, k) => {
-      const start = c.starts[i];
-      const next = k + 1 < n ? this.#starts[k + 1] : start + maxUnsizedSpan;
-      const unsizedEnd = next < start + maxUnsizedSpan ? next : start + maxUnsizedSpan;
-      this.#ends[k] = c.sizes[i] > 0n ? start + c.sizes[i] : unsizedEnd;
-      this.#nameOffsets[k] = o;
-      o += c.names.copy(this.#names, o, c.nameOffsets[i], c.nameOffsets[i + 1]);
-    });
-    this.#nameOffsets[n] = o;
+    this.#nameStart = new Uint32Array(n);
+    this.#nameEnd = new Uint32Array(n);
+    this.#names = c.names;
+    for (let k = 0; k < n; k++) {
+      const i = kept[k];
+      this.#starts[k] = c.starts[i];
+      this.#nameStart[k] = c.nameOffsets[i];
+      this.#nameEnd[k] = c.nameOffsets[i + 1];
+    }
+    for (let k = 0; k < n; k++) {
+      const i = kept[k];
+      const start = this.#starts[k];
+      if (sized(i)) {
+        this.#ends[k] = start + c.sizes[i];
+        continue;
+      }
+      const reach = start + maxUnsizedSpan;
+      const next = k + 1 < n ? this.#starts[k + 1] : reach;
+      this.#ends[k] = next < reach ? next : reach;
+    }
   }
 
   get size(): number {
@@ -157,13 +170,13 @@ export class SymbolTable implements SymbolSource {
 
   /** bytes held: what the ELF cache's bound counts */
   get bytes(): number {
-    return this.#starts.byteLength + this.#ends.byteLength + this.#nameOffsets.byteLength + this.#names.byteLength;
+    return this.#starts.byteLength + this.#ends.byteLength + this.#nameStart.byteLength * 2 + this.#names.byteLength;
   }
 
   lookup(address: bigint): SymbolHit | null {
     const found = floorIndex(this.#starts, address);
     if (found < 0 || address >= this.#ends[found]) return null;
-    return { name: this.#names.toString('utf8', this.#nameOffsets[found], this.#nameOffsets[found + 1]), start: this.#starts[found] };
+    return { name: this.#names.toString('utf8', this.#nameStart[found], this.#nameEnd[found]), start: this.#starts[found] };
   }
 }
 
