@@ -52,6 +52,12 @@ export async function soak(): Promise<void> {
   const kiln = await startKiln(['--data-dir', tempDir('soak')]);
   const pid = kiln.proc.pid!;
   const procs: ChildProcess[] = [spawn(fx.manypaths, ['2'], { stdio: 'ignore' })];
+  // stopped early (Ctrl-C, kill): its workload and Kiln go with it, never left spinning
+  const onSignal = (sig: NodeJS.Signals) => {
+    killAll([...procs, kiln.proc]);
+    process.exit(sig === 'SIGINT' ? 130 : 143);
+  };
+  process.once('SIGINT', onSignal).once('SIGTERM', onSignal);
   // TCP: a loopback server, a connection a second that sends and closes, and 50 that stay open
   const server = createServer((s) => s.on('data', () => undefined).on('error', () => undefined)).listen(0, '127.0.0.1');
   await new Promise((r) => server.once('listening', r));
