@@ -142,8 +142,7 @@ export class DnsCollector implements Collector {
 
   /** What ended since the last close, as the window that just ended. */
   async closeWindows(ended: EndedWindow, final: boolean): Promise<WindowEnvelope[]> {
-    this.read();
-    this.tracker.sweep();
+    await this.poll();
     try {
       this.sweepSockets();
     } catch (e) {

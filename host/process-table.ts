@@ -261,10 +261,9 @@ export class ProcessTable {
   #read(pid: number, cgroupId: bigint, comm: string, image: ProcImage): ProcessEntry {
     const dir = `${this.#procRoot}/${pid}`;
     const { exe, exeIno, startStack } = image;
-    let exeBase = comm;
+    const exeBase = executableName(exe, comm);
     let view: LiveProcess | null = null;
     let identity: { app: string; containerId: string } | null = null;
-    exeBase = executableName(exe, comm);
     try {
       identity = this.#identityFromCgroup(dir, cgroupId, exeBase);
     } catch {

@@ -88,25 +88,25 @@ export class FlowCollector implements Collector {
    *  this keeps up with 65,536 closes a second; past that they are counted as closed_map_full) and
    *  open ones read. */
   poll(): Promise<void> {
-    return this.tick(true);
+    return this.tick();
   }
 
-  tick(open = true): Promise<void> {
-    if (!this.#running) this.#running = this.#tick(open).finally(() => (this.#running = null));
+  tick(): Promise<void> {
+    if (!this.#running) this.#running = this.#tick().finally(() => (this.#running = null));
     return this.#running;
   }
 
-  async #tick(open: boolean): Promise<void> {
+  async #tick(): Promise<void> {
     try {
-      this.collectOnce(Date.now() / 1000, open);
+      this.collectOnce(Date.now() / 1000);
     } catch (e) {
       this.#opts.onError?.(e);
     }
   }
 
   /** Reads the kernel's counters once and adds them to the window `nowSec` falls in. */
-  collectOnce(nowSec: number, open = true): void {
-    const deltas = this.tcp.collect(open);
+  collectOnce(nowSec: number): void {
+    const deltas = this.tcp.collect();
     this.#stats.collects++;
     const named = deltas.map((d) => ({ d, app: this.#external(d) ? null : this.#opts.identity.appOf(d) }));
     for (const { d, app } of named) if (app) this.#endpoints.set(tuple(d.localAddress, d.localPort, d.remoteAddress, d.remotePort), app.app);
@@ -177,7 +177,7 @@ export class FlowCollector implements Collector {
 
   /** Collects once more, then hands over every window that ended by the end of `ended` (all when final). */
   async closeWindows(ended: EndedWindow, final: boolean): Promise<WindowEnvelope[]> {
-    await this.tick(true);
+    await this.tick();
     const out: WindowEnvelope[] = [];
     for (const [start, rows] of [...this.#windows].sort((a, b) => a[0] - b[0])) {
       if (!final && start + this.#opts.windowSeconds > ended.start + ended.seconds) continue;

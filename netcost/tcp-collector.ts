@@ -40,10 +40,10 @@ export class TcpCollector {
   }
 
   /**
-   * Bytes and retransmits of every connection since the previous call: closed connections always
-   * (drained from their map, which must not fill between two calls), open ones as they go when `open`.
+   * Bytes and retransmits of every connection since the previous call: open ones as they go, closed
+   * ones drained from their map (which must not fill between two calls).
    */
-  collect(open = true): TcpDelta[] {
+  collect(): TcpDelta[] {
     const out: TcpDelta[] = [];
     const zero: Seen = { sent: 0n, received: 0n, retransmits: 0n };
     const emit = (c: TcpConn, prev: Seen | undefined, closed: boolean) => {
@@ -57,18 +57,15 @@ export class TcpCollector {
     };
     // open connections first (read, not deleted), then the closed ones (drained). A connection that
     // closes between the two reads shows in both: its closed delta starts where the open one ended.
-    let before: Map<string, Seen> | null = null;
-    if (open) {
-      const next = new Map<string, Seen>();
-      const dump = this.#conns.dump();
-      for (let i = 0; i < dump.count; i++) {
-        const c = decodeTcpConn(dump.values, i * TCP_CONN.size);
-        const id = `${dump.keys.readBigUInt64LE(i * 8)}:${c.openedNs}`;
-        if (emit(c, this.#seen.get(id), false)) next.set(id, { sent: c.bytesSent, received: c.bytesReceived, retransmits: c.retransmits });
-      }
-      before = this.#seen;
-      this.#seen = next;
+    const next = new Map<string, Seen>();
+    const dump = this.#conns.dump();
+    for (let i = 0; i < dump.count; i++) {
+      const c = decodeTcpConn(dump.values, i * TCP_CONN.size);
+      const id = `${dump.keys.readBigUInt64LE(i * 8)}:${c.openedNs}`;
+      if (emit(c, this.#seen.get(id), false)) next.set(id, { sent: c.bytesSent, received: c.bytesReceived, retransmits: c.retransmits });
     }
+    const before = this.#seen;
+    this.#seen = next;
     // Draining a hash map walks every bucket (65,536 by default): only when a close was counted since
     // the last drain. A close counted after this read waits for the next call, whose `before` still
     // holds its last open values.
@@ -80,7 +77,7 @@ export class TcpCollector {
       const c = decodeTcpConn(closed.values, i * TCP_CONN.size);
       const id = `${closed.keys.readBigUInt64LE(i * 16)}:${c.openedNs}`;
       // its last values: from this call's dump, or (closed since the previous dump) from before it
-      emit(c, this.#seen.get(id) ?? before?.get(id), true);
+      emit(c, this.#seen.get(id) ?? before.get(id), true);
       this.#seen.delete(id);
     }
     return out;

@@ -141,8 +141,9 @@ export class ProfileCollector implements Collector {
 
   async drainOnce(settle = false): Promise<void> {
     const t0 = performance.now();
+    // the drain answers pending unwind requests first: new processes get their tables before the
+    // symbolization below holds the thread
     const samples = await this.sampler.drain(settle);
-    // new processes get their unwind tables before the symbolization below holds the thread
     let polled = performance.now();
     for (const s of samples) {
       if (performance.now() - polled > 50) {
