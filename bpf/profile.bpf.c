@@ -191,6 +191,17 @@ struct walk {
 	__u32 first;
 };
 
+/* The walk's state lives in a per-CPU map value, not on the stack: the verifier tracks stack values
+ * exactly, so each bpf_loop iteration's bounds (lo, hi, depth) made a new state and newer verifiers
+ * (6.18.44) gave up after a million instructions; a map value's contents are unknown to it, so every
+ * iteration looks alike. One walk at a time per CPU (perf_event programs do not nest). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct walk);
+} unwind_walk SEC(".maps");
+
 /* Moves to the caller by the rule `row` (NULL: no rule covers pc, take a frame-pointer step).
  * Returns 1 when the walk ends. */
 static __always_inline long apply_rule(struct walk *w, struct unwind_row *row)
@@ -251,9 +262,11 @@ static __always_inline long apply_rule(struct walk *w, struct unwind_row *row)
 
 static long unwind_step(__u32 i, void *arg)
 {
-	struct walk *w = arg;
+	__u32 zero = 0;
+	struct walk *w = bpf_map_lookup_elem(&unwind_walk, &zero);
+	if (!w)
+		return 1;
 	if (w->phase == PHASE_FRAME) {
-		__u32 zero = 0;
 		struct profile_stack *st = bpf_map_lookup_elem(&profile_scratch, &zero);
 		if (!st)
 			return 1;
@@ -352,6 +365,10 @@ static __always_inline __u64 unwind_user(struct bpf_perf_event_data *ctx, struct
 		stat_inc(PROFILE_STAT_WALK_FP);
 		return record_stack(ctx, scratch, BPF_F_USER_STACK, PROFILE_STAT_USTACK_ERR);
 	}
+	__u32 zero = 0;
+	struct walk *wp = bpf_map_lookup_elem(&unwind_walk, &zero);
+	if (!wp)
+		return 0;
 	struct walk w = { .tgid = tgid };
 	if (user_mode) {
 		w.pc = *(volatile __u64 *)&ctx->regs.ip;
@@ -368,8 +385,12 @@ static __always_inline __u64 unwind_user(struct bpf_perf_event_data *ctx, struct
 	}
 	if (w.pc == 0)
 		return 0;
+	*wp = w;
 	stat_inc(PROFILE_STAT_WALK_TABLES);
-	bpf_loop(WALK_MAX_STEPS, unwind_step, &w, 0);
+	bpf_loop(WALK_MAX_STEPS, unwind_step, NULL, 0);
+	w.end = wp->end;
+	w.outside = wp->outside;
+	w.depth = wp->depth;
 	switch (w.end) {
 	case WALK_SIGNAL: stat_inc(PROFILE_STAT_END_SIGNAL); break;
 	case WALK_UNSUPPORTED: stat_inc(PROFILE_STAT_END_UNSUPPORTED); break;
