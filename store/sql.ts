@@ -35,6 +35,12 @@ export interface TableDef<C extends Columns> {
   ddl(retentionDays: number): string[];
 }
 
+/** How many recent inserts each table remembers by their deduplication token (or, without one, by their
+ *  data's hash when deduplication is asked for): a batch a server stores again within them is dropped by
+ *  the engine (ARCHITECTURE.md "Exactly once"). At a server's pace of ~10 group inserts a second this is
+ *  ~15 minutes; the ingest ledger covers anything older. */
+export const DEDUP_WINDOW_INSERTS = 10_000;
+
 export function defineTable<C extends Columns>(
   name: string,
   columns: C,
@@ -48,7 +54,8 @@ export function defineTable<C extends Columns>(
     ddl: (days) => [
       `CREATE TABLE IF NOT EXISTS ${name} (\n  ${Object.entries(columns)
         .map(([c, t]) => `${c} ${t}`)
-        .join(',\n  ')}\n) ${engine(Math.max(1, Math.floor(days)))}`,
+        .join(',\n  ')}\n) ${engine(Math.max(1, Math.floor(days)))} SETTINGS non_replicated_deduplication_window = ${DEDUP_WINDOW_INSERTS}`,
+      `ALTER TABLE ${name} MODIFY SETTING non_replicated_deduplication_window = ${DEDUP_WINDOW_INSERTS}`,
       ...migrations,
     ],
   };

@@ -54,6 +54,21 @@ export function runStoreContract(c: StoreCase): void {
       await assert.rejects(store.query('SELECT nope FROM nowhere'), (e: unknown) => e instanceof StoreError && /nowhere|UNKNOWN_TABLE|doesn't exist/i.test((e as Error).message));
     });
 
+    it('stores an insert sent again with the same token once, its rollups included; without a token, twice', async () => {
+      const ts = Math.floor(NOW / 60) * 60 - 120;
+      const row = { ts, window_seconds: 60, host: 'dedup', app: 'dedup-app', container_id: '', stack_id: '7', samples: 5, period_ns: 10_000_000 };
+      const sum = async (table: string) => Number((await store.query<{ n: string }>(`SELECT sum(samples) AS n FROM ${table} WHERE app = 'dedup-app'`))[0].n);
+      await store.insert('profile_samples', [row], { dedupToken: 'agent-1:1:profile_samples' });
+      await store.insert('profile_samples', [row], { dedupToken: 'agent-1:1:profile_samples' });
+      assert.equal(await sum('profile_samples'), 5);
+      assert.equal(await sum('profile_samples_1h'), 5, 'the rollup is not fed twice');
+      await store.insert('profile_samples', [row], { dedupToken: 'agent-1:2:profile_samples' });
+      await store.insert('profile_samples', [row]);
+      await store.insert('profile_samples', [row]);
+      assert.equal(await sum('profile_samples'), 20);
+      assert.equal(await sum('profile_samples_1d'), 20);
+    });
+
     it('round-trips a profile window through the table modules', async () => {
       const profiles = new ProfileRepository(store);
       const m = { file: '/bin/x', buildId: 'ab', start: 0x1000n, limit: 0x2000n, offset: 0n };

@@ -1,9 +1,10 @@
 /* Embedded ClickHouse (chDB) in this process, persistent in a data directory. Calls run one at a time
  * (the engine session is not safe for overlapping calls), writes before queries: a reader never
  * delays collection's inserts by more than the one query running. Each query is bounded in time. */
+import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { Session } from 'chdb';
-import { StoreError, type QueryParams, type Store } from '../store.js';
+import { StoreError, type InsertOptions, type QueryParams, type Store } from '../store.js';
 
 export interface ChdbStoreOptions {
   /** a query running longer is stopped with TIMEOUT_EXCEEDED (max_execution_time); default 30 */
@@ -14,6 +15,13 @@ interface Call {
   fn: () => Promise<unknown>;
   resolve: (v: unknown) => void;
   reject: (e: unknown) => void;
+}
+
+/** The insert settings both adapters send (store/store.ts InsertOptions). */
+export function insertSettings(opts: InsertOptions): Record<string, string | number> {
+  // without a token, a fresh one: the engine would otherwise drop a block equal to a recent one by its
+  // hash (insert_deduplicate=0 does not stop that for tables with a deduplication window)
+  return { insert_deduplication_token: opts.dedupToken ?? randomUUID(), deduplicate_blocks_in_dependent_materialized_views: 1 };
 }
 
 export class ChdbStore implements Store {
@@ -106,13 +114,13 @@ export class ChdbStore implements Store {
     }, false);
   }
 
-  insert(table: string, rows: readonly Record<string, unknown>[]): Promise<void> {
+  insert(table: string, rows: readonly Record<string, unknown>[], opts: InsertOptions = {}): Promise<void> {
     if (rows.length === 0) return Promise.resolve();
     if (!/^[A-Za-z_][A-Za-z0-9_.]*$/.test(table)) return Promise.reject(new StoreError(`bad table name ${table}`));
     const payload = rows.map((r) => JSON.stringify(r)).join('\n');
     return this.#serial(async () => {
       try {
-        await this.#session.insert({ table, values: payload, format: 'JSONEachRow' });
+        await this.#session.insert({ table, values: payload, format: 'JSONEachRow', settings: insertSettings(opts) });
       } catch (e) {
         throw new StoreError(`ClickHouse insert into ${table}: ${(e as Error).message}`, { cause: e });
       }
