@@ -67,6 +67,9 @@ export interface Collector {
 export interface WindowSink {
   /** Takes a window; never waits for storage or the network (a sink queues, bounded, and counts drops). */
   write(w: WindowEnvelope): void;
+  /** The windows written since the last seal belong together (the scheduler seals after each close):
+   *  a sink that sends batches makes them one batch. */
+  seal?(): void;
   /** Resolves when what was written is delivered, or `timeoutMs` passed. */
   flush(timeoutMs: number): Promise<void>;
   /** Delivers what it can within `timeoutMs`, counts the rest as dropped, and stops taking windows. */

@@ -131,6 +131,7 @@ export class WindowScheduler {
       }
     }
     if (lossRows.length) this.#opts.sink.write({ kind: 'losses', start: ended.start, seconds, host: this.#opts.host, rows: lossRows });
+    this.#opts.sink.seal?.();
   }
 
   /** Closes every window still open, then stops every collector. */

@@ -6,6 +6,9 @@ export function teeSink(...sinks: WindowSink[]): WindowSink {
     write(w: WindowEnvelope): void {
       for (const s of sinks) s.write(w);
     },
+    seal(): void {
+      for (const s of sinks) s.seal?.();
+    },
     async flush(timeoutMs: number): Promise<void> {
       await Promise.all(sinks.map((s) => s.flush(timeoutMs)));
     },
