@@ -1,6 +1,8 @@
 #!/usr/bin/env -S node --no-memory-reducer
 /* kiln: the one binary. This file only dispatches commands (ARCHITECTURE.md "Composition"). */
-import { HELP, HelpRequested, UsageError, pricingConfig, reportConfig, runConfig } from './config/config.js';
+import { HELP, HelpRequested, UsageError, agentConfig, pricingConfig, reportConfig, runConfig, serverConfig } from './config/config.js';
+import { agent } from './commands/agent.js';
+import { server } from './commands/server.js';
 import { pricing } from './commands/pricing.js';
 import { report } from './commands/report.js';
 import { run } from './commands/run.js';
@@ -18,6 +20,8 @@ async function main(): Promise<void> {
   }
   try {
     if (cmd === 'run') return await run(runConfig(rest), fail);
+    if (cmd === 'agent') return await agent(agentConfig(rest), fail);
+    if (cmd === 'server') return await server(serverConfig(rest), fail);
     if (cmd === 'report') return await report(reportConfig(rest), fail);
     if (cmd === 'pricing') return await pricing(pricingConfig(rest), fail);
   } catch (e) {

@@ -23,6 +23,9 @@ export const HELP = `kiln — continuous eBPF CPU profiler and network-cost anal
 
 Usage:
   kiln run [options]        collectors + embedded ClickHouse (chDB) + API/UI on this host
+  kiln agent --server HOST:PORT [options]
+                            the collectors only, pushing every window to a kiln server over gRPC
+  kiln server [options]     gRPC ingest from many agents + store + API/UI
   kiln report --month YYYY-MM [--format focus|csv|json] [--url URL] [--token T]
                             the month's network-cost report from a running Kiln (default
                             http://127.0.0.1:7070), printed to stdout
@@ -81,13 +84,10 @@ export interface Listen {
   text: string;
 }
 
-export interface RunConfig {
-  listen: Listen;
-  token: string | undefined;
-  dataDir: string;
+/** What the collectors take: the same in `kiln run` and `kiln agent`. */
+export interface CollectorConfig {
   windowSeconds: number;
   sampleHz: number;
-  retentionDays: number;
   debugDirs: string[] | undefined;
   unwind: 'tables' | 'fp';
   unwindTableMiB: number;
@@ -96,9 +96,19 @@ export interface RunConfig {
   cloudMetadata: string;
   dnsTimeoutSeconds: number;
   dnsTopDomains: number;
+}
+
+/** What serves the API over a store: the same in `kiln run` and `kiln server`. */
+export interface ApiConfig {
+  listen: Listen;
+  token: string | undefined;
+  dataDir: string;
+  retentionDays: number;
   queryTimeoutSeconds: number;
   maxConcurrentQueries: number;
 }
+
+export interface RunConfig extends CollectorConfig, ApiConfig {}
 
 function wantsHelp(argv: string[]): boolean {
   return argv.includes('--help') || argv.includes('-h');
@@ -141,49 +151,41 @@ function readTokenFile(path: string): string {
   return token;
 }
 
-export function runConfig(argv: string[], env: NodeJS.ProcessEnv = process.env): RunConfig {
-  if (wantsHelp(argv)) throw new HelpRequested(RUN_HELP);
-  const { values } = parse(argv, {
-    listen: { type: 'string', default: '127.0.0.1:7070' },
-    'data-dir': { type: 'string', default: './data' },
-    window: { type: 'string' },
-    'sample-hz': { type: 'string' },
-    'retention-days': { type: 'string' },
-    'debug-dir': { type: 'string', multiple: true },
-    unwind: { type: 'string', default: 'tables' },
-    'unwind-table-mb': { type: 'string' },
-    'runtime-root': { type: 'string', default: '/' },
-    zones: { type: 'string' },
-    'cloud-metadata': { type: 'string', default: 'auto' },
-    'clickhouse-url': { type: 'string' },
-    'dns-timeout': { type: 'string' },
-    'dns-top-domains': { type: 'string' },
-    token: { type: 'string' },
-    'token-file': { type: 'string' },
-    'query-timeout': { type: 'string' },
-    'max-concurrent-queries': { type: 'string' },
-  });
-  const v = values as Record<string, string | string[] | undefined>;
+const COLLECTOR_OPTIONS: ParseArgsOptionsConfig = {
+  window: { type: 'string' },
+  'sample-hz': { type: 'string' },
+  'debug-dir': { type: 'string', multiple: true },
+  unwind: { type: 'string', default: 'tables' },
+  'unwind-table-mb': { type: 'string' },
+  'runtime-root': { type: 'string', default: '/' },
+  zones: { type: 'string' },
+  'cloud-metadata': { type: 'string', default: 'auto' },
+  'dns-timeout': { type: 'string' },
+  'dns-top-domains': { type: 'string' },
+};
+
+const TOKEN_OPTIONS: ParseArgsOptionsConfig = { token: { type: 'string' }, 'token-file': { type: 'string' } };
+
+const API_OPTIONS: ParseArgsOptionsConfig = {
+  'data-dir': { type: 'string', default: './data' },
+  'retention-days': { type: 'string' },
+  'query-timeout': { type: 'string' },
+  'max-concurrent-queries': { type: 'string' },
+};
+
+type Values = Record<string, string | string[] | undefined>;
+
+function collectorConfig(v: Values): CollectorConfig {
   const str = (k: string) => v[k] as string | undefined;
   const dnsTimeoutSeconds = Number(str('dns-timeout') ?? 5);
   if (!Number.isFinite(dnsTimeoutSeconds) || dnsTimeoutSeconds < 0.1 || dnsTimeoutSeconds > 300) throw new UsageError(`--dns-timeout must be a number of seconds from 0.1 to 300, got "${str('dns-timeout')}"`);
-  const listen = parseListen(str('listen')!);
-  if (str('token') !== undefined && str('token-file') !== undefined) throw new UsageError('give --token or --token-file, not both');
-  const token = str('token-file') !== undefined ? readTokenFile(str('token-file')!) : (str('token') ?? env.KILN_TOKEN ?? undefined);
-  if (token !== undefined && token.length < 8) throw new UsageError('--token must be at least 8 characters');
-  if (!isLoopback(listen.hostname) && !token) throw new UsageError(`refusing to serve on ${listen.text} (not loopback) without a token: pass --token or set KILN_TOKEN`);
-  if (str('clickhouse-url')) throw new UsageError('--clickhouse-url is for `kiln server` (ClickHouse server adapter); `kiln run` uses the embedded store');
   const unwind = str('unwind')!;
   if (unwind !== 'tables' && unwind !== 'fp') throw new UsageError(`--unwind must be tables or fp, got "${unwind}"`);
   const cloudMetadata = str('cloud-metadata')!;
   if (cloudMetadata !== 'auto' && cloudMetadata !== 'off' && !/^https?:\/\/[^/]+/.test(cloudMetadata)) throw new UsageError(`--cloud-metadata must be auto, off or an http(s) base URL, got "${cloudMetadata}"`);
   return {
-    listen,
-    token,
-    dataDir: resolve(str('data-dir')!),
     windowSeconds: intFlag('window', str('window'), 60, 1, 3600),
     sampleHz: intFlag('sample-hz', str('sample-hz'), 97, 1, 10000),
-    retentionDays: intFlag('retention-days', str('retention-days'), 7, 1, 3650),
     debugDirs: v['debug-dir'] as string[] | undefined,
     unwind,
     unwindTableMiB: intFlag('unwind-table-mb', str('unwind-table-mb'), 32, 1, 1024),
@@ -192,9 +194,180 @@ export function runConfig(argv: string[], env: NodeJS.ProcessEnv = process.env):
     cloudMetadata,
     dnsTimeoutSeconds,
     dnsTopDomains: intFlag('dns-top-domains', str('dns-top-domains'), 100, 1, 10000),
+  };
+}
+
+function tokenConfig(v: Values, env: NodeJS.ProcessEnv): string | undefined {
+  const str = (k: string) => v[k] as string | undefined;
+  if (str('token') !== undefined && str('token-file') !== undefined) throw new UsageError('give --token or --token-file, not both');
+  const token = str('token-file') !== undefined ? readTokenFile(str('token-file')!) : (str('token') ?? env.KILN_TOKEN ?? undefined);
+  if (token !== undefined && token.length < 8) throw new UsageError('--token must be at least 8 characters');
+  return token;
+}
+
+function apiConfig(v: Values, env: NodeJS.ProcessEnv): ApiConfig {
+  const str = (k: string) => v[k] as string | undefined;
+  const listen = parseListen(str('listen')!);
+  const token = tokenConfig(v, env);
+  if (!isLoopback(listen.hostname) && !token) throw new UsageError(`refusing to serve on ${listen.text} (not loopback) without a token: pass --token or set KILN_TOKEN`);
+  return {
+    listen,
+    token,
+    dataDir: resolve(str('data-dir')!),
+    retentionDays: intFlag('retention-days', str('retention-days'), 7, 1, 3650),
     queryTimeoutSeconds: intFlag('query-timeout', str('query-timeout'), 30, 1, 3600),
     maxConcurrentQueries: intFlag('max-concurrent-queries', str('max-concurrent-queries'), 4, 1, 256),
   };
+}
+
+export function runConfig(argv: string[], env: NodeJS.ProcessEnv = process.env): RunConfig {
+  if (wantsHelp(argv)) throw new HelpRequested(RUN_HELP);
+  const { values } = parse(argv, { listen: { type: 'string', default: '127.0.0.1:7070' }, ...COLLECTOR_OPTIONS, ...TOKEN_OPTIONS, ...API_OPTIONS, 'clickhouse-url': { type: 'string' } });
+  const v = values as Values;
+  if (v['clickhouse-url']) throw new UsageError('--clickhouse-url is for `kiln server` (ClickHouse server adapter); `kiln run` uses the embedded store');
+  return { ...apiConfig(v, env), ...collectorConfig(v) };
+}
+
+/** TLS files of the ingest connection, read at start (a missing file is one line). */
+export interface TlsFiles {
+  cert?: Buffer;
+  key?: Buffer;
+  ca?: Buffer;
+}
+
+const TLS_OPTIONS: ParseArgsOptionsConfig = { 'tls-cert': { type: 'string' }, 'tls-key': { type: 'string' }, 'tls-ca': { type: 'string' }, insecure: { type: 'boolean', default: false } };
+
+function tlsFiles(v: Values): TlsFiles | undefined {
+  const read = (flag: string): Buffer | undefined => {
+    const path = v[flag] as string | undefined;
+    if (path === undefined) return undefined;
+    try {
+      return readFileSync(path);
+    } catch (e) {
+      throw new UsageError(`--${flag} ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
+  };
+  const t = { cert: read('tls-cert'), key: read('tls-key'), ca: read('tls-ca') };
+  if (!!t.cert !== !!t.key) throw new UsageError('--tls-cert and --tls-key go together');
+  return t.cert || t.ca ? t : undefined;
+}
+
+export interface AgentConfig extends CollectorConfig {
+  /** host:port of kiln server's ingest */
+  server: string;
+  token: string | undefined;
+  tls: TlsFiles | undefined;
+  listen: Listen;
+  dataDir: string;
+  hostName: string | undefined;
+  /** the addresses the agent registers (default: every interface's but loopback) */
+  hostAddresses: string[] | undefined;
+  spoolMaxBytes: number;
+  spoolMaxAgeSeconds: number;
+}
+
+export const AGENT_HELP = `kiln agent --server HOST:PORT [options] — the collectors of this host, pushing every window to
+a kiln server over gRPC (kiln.ingest.v1), through a durable spool
+
+Options:
+  --server HOST:PORT        kiln server's ingest address (its --ingest-listen)
+  --token TOKEN             bearer token the server requires (or KILN_TOKEN, or --token-file FILE)
+  --tls-ca FILE             TLS: the CA that signed the server's certificate (PEM)
+  --tls-cert FILE --tls-key FILE
+                            TLS: this agent's certificate and key, for a server that requires them (mTLS)
+  --insecure                plaintext to a server that is not on loopback (default: refused)
+  --data-dir DIR            the agent id and the spool (default ./data-agent)
+  --spool-max-bytes N       spool bound; past it the oldest batches are dropped and counted
+                            (default 1073741824: 1 GiB, ~17 hours of a busy host's minutes)
+  --spool-max-age SECONDS   batches older than this are dropped and counted (default 86400)
+  --listen HOST:PORT        the agent's /metrics and /api/v1/status (default 127.0.0.1:7072)
+  --host-name NAME          the host's name in every window (default: the system's host name)
+  --host-address ADDR       an address the server knows this host by (repeatable; default: every
+                            interface's address but loopback); its zone comes from --zones
+  and the collector options of kiln run: --window, --sample-hz, --debug-dir, --unwind,
+  --unwind-table-mb, --runtime-root, --zones, --cloud-metadata, --dns-timeout, --dns-top-domains`;
+
+export const SERVER_HELP = `kiln server [options] — gRPC ingest from kiln agents + the API and UI over the store
+
+Options:
+  --ingest-listen HOST:PORT agents push here (default 127.0.0.1:7171); messages up to 64 MiB, gzip
+  --listen HOST:PORT        API and UI address (default 127.0.0.1:7070)
+  --token TOKEN             bearer token for agents and for the API (or KILN_TOKEN, --token-file FILE);
+                            required when either listener is not a loopback address
+  --tls-cert FILE --tls-key FILE
+                            TLS for the ingest listener (PEM)
+  --tls-ca FILE             with TLS: require agents' client certificates signed by this CA (mTLS)
+  --insecure                plaintext ingest on an address that is not loopback (default: refused)
+  --max-concurrent-pushes N pushes being stored at once; more get UNAVAILABLE and retry (default 256)
+  --data-dir DIR            embedded store and the ingest journal (default ./data)
+  --zones FILE              the provider for prices (see kiln run --help)
+  --retention-days N, --query-timeout SECONDS, --max-concurrent-queries N: as kiln run`;
+
+export function agentConfig(argv: string[], env: NodeJS.ProcessEnv = process.env): AgentConfig {
+  if (wantsHelp(argv)) throw new HelpRequested(AGENT_HELP);
+  const { values } = parse(argv, {
+    server: { type: 'string' },
+    listen: { type: 'string', default: '127.0.0.1:7072' },
+    'data-dir': { type: 'string', default: './data-agent' },
+    'host-name': { type: 'string' },
+    'host-address': { type: 'string', multiple: true },
+    'spool-max-bytes': { type: 'string' },
+    'spool-max-age': { type: 'string' },
+    ...COLLECTOR_OPTIONS,
+    ...TOKEN_OPTIONS,
+    ...TLS_OPTIONS,
+  });
+  const v = values as Values;
+  const server = v.server as string | undefined;
+  if (!server) throw new UsageError('--server HOST:PORT is required (the ingest address of kiln server)');
+  const target = parseListen(server);
+  const tls = tlsFiles(v);
+  if (!tls && !isLoopback(target.hostname) && !v.insecure) throw new UsageError(`refusing to push in plaintext to ${server} (not loopback): give --tls-ca (TLS), or --insecure`);
+  const listen = parseListen(v.listen as string);
+  const token = tokenConfig(v, env);
+  if (!isLoopback(listen.hostname) && !token) throw new UsageError(`refusing to serve on ${listen.text} (not loopback) without a token: pass --token or set KILN_TOKEN`);
+  return {
+    ...collectorConfig(v),
+    server,
+    token,
+    tls,
+    listen,
+    dataDir: resolve(v['data-dir'] as string),
+    hostName: v['host-name'] as string | undefined,
+    hostAddresses: v['host-address'] as string[] | undefined,
+    spoolMaxBytes: intFlag('spool-max-bytes', v['spool-max-bytes'] as string | undefined, 1 << 30, 1 << 16, 2 ** 44),
+    spoolMaxAgeSeconds: intFlag('spool-max-age', v['spool-max-age'] as string | undefined, 86_400, 60, 90 * 86_400),
+  };
+}
+
+export interface ServerConfig extends ApiConfig {
+  ingestListen: Listen;
+  tls: TlsFiles | undefined;
+  maxConcurrentPushes: number;
+  zonesFile: string | undefined;
+}
+
+export function serverConfig(argv: string[], env: NodeJS.ProcessEnv = process.env): ServerConfig {
+  if (wantsHelp(argv)) throw new HelpRequested(SERVER_HELP);
+  const { values } = parse(argv, {
+    listen: { type: 'string', default: '127.0.0.1:7070' },
+    'ingest-listen': { type: 'string', default: '127.0.0.1:7171' },
+    'max-concurrent-pushes': { type: 'string' },
+    zones: { type: 'string' },
+    'clickhouse-url': { type: 'string' },
+    ...TOKEN_OPTIONS,
+    ...API_OPTIONS,
+    ...TLS_OPTIONS,
+  });
+  const v = values as Values;
+  if (v['clickhouse-url']) throw new UsageError('--clickhouse-url: the ClickHouse server adapter is not in this version yet; kiln server stores in the embedded engine');
+  const api = apiConfig(v, env);
+  const ingestListen = parseListen(v['ingest-listen'] as string);
+  const tls = tlsFiles(v);
+  if (tls && !tls.cert) throw new UsageError('--tls-ca needs --tls-cert and --tls-key (the server\'s own certificate)');
+  if (!tls && !isLoopback(ingestListen.hostname) && !v.insecure) throw new UsageError(`refusing plaintext ingest on ${ingestListen.text} (not loopback): give --tls-cert and --tls-key, or --insecure`);
+  if (!isLoopback(ingestListen.hostname) && !api.token) throw new UsageError(`refusing ingest on ${ingestListen.text} (not loopback) without a token: pass --token or set KILN_TOKEN`);
+  return { ...api, ingestListen, tls, maxConcurrentPushes: intFlag('max-concurrent-pushes', v['max-concurrent-pushes'] as string | undefined, 256, 1, 100_000), zonesFile: v.zones as string | undefined };
 }
 
 export interface ReportConfig {

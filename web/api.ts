@@ -41,6 +41,11 @@ export interface ApiOptions {
   onError?: (e: unknown) => void;
 }
 
+/** A status object as JSON can carry it (collector counters are BigInts). */
+export function jsonSafe(raw: unknown): unknown {
+  return JSON.parse(JSON.stringify(raw, (_k, v) => (typeof v === 'bigint' ? Number(v) : v)));
+}
+
 export function createApi(opts: ApiOptions): Hono {
   const app = new Hono();
   const now = opts.now ?? (() => Date.now() / 1000);
@@ -64,7 +69,7 @@ export function createApi(opts: ApiOptions): Hono {
   app.get('/api/v1/openapi.json', (c) => c.json(openApiDocument()));
   app.get('/api/v1/status', (c) => {
     const raw = { ...(opts.status?.() ?? {}), api: limiter.stats() };
-    return c.json(JSON.parse(JSON.stringify(raw, (_k, v) => (typeof v === 'bigint' ? Number(v) : v))));
+    return c.json(jsonSafe(raw));
   });
 
   opts.extend?.(app);
