@@ -9,6 +9,7 @@ import { dnsOverhead } from './dns-overhead.js';
 import { soak } from './soak.js';
 import { unwindBench } from './unwind.js';
 import { overhead } from './overhead.js';
+import { ingestBench } from './ingest.js';
 
 const benches: Record<string, () => Promise<void>> = {
   overhead: () => overhead(),
@@ -21,6 +22,7 @@ const benches: Record<string, () => Promise<void>> = {
   'tcp-overhead': () => tcpOverhead(),
   'dns-overhead': () => dnsOverhead(),
   unwind: () => unwindBench(),
+  ingest: () => ingestBench(),
   soak: () => soak(),
 };
 

@@ -86,8 +86,11 @@ export async function agent(cfg: AgentConfig, fail: Fail): Promise<void> {
     } catch (e) {
       log(`stop: ${why(e)}`);
     }
-    await push.close(5_000);
-    const left = spool.size;
-    if (left) log(`${left} batches stay in the spool; they are sent at the next start`);
+    await push.close(10_000);
+    const { produced, spool: sp } = push.stats();
+    const dropped = Object.entries(sp.dropped).filter(([, n]) => n > 0);
+    log(
+      `stopped: ${produced.windows} windows spooled (${produced.samples} samples, ${produced.bytesSent} bytes sent by flows); ${sp.acknowledged} batches acknowledged, ${sp.batches} left in the spool${sp.batches ? ' for the next start' : ''}; dropped: ${dropped.length ? dropped.map(([r, n]) => `${n} ${r}`).join(', ') : 'none'}`,
+    );
   });
 }

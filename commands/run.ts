@@ -63,13 +63,17 @@ export async function run(cfg: RunConfig, fail: Fail): Promise<void> {
 
   onSignals(async (sig) => {
     log(`${sig}: flushing the current window and stopping`);
+    const t0 = Date.now();
     server.close();
     try {
       await agent.stop();
     } catch (e) {
       log(`stop: ${why(e)}`);
     }
+    const t1 = Date.now();
     await storeSink.close(15_000);
+    const t2 = Date.now();
     await store.close();
+    log(`stopped in ${((Date.now() - t0) / 1000).toFixed(1)} s (collectors ${((t1 - t0) / 1000).toFixed(1)} s, store writes ${((t2 - t1) / 1000).toFixed(1)} s, store ${((Date.now() - t2) / 1000).toFixed(1)} s)`);
   });
 }

@@ -104,6 +104,8 @@ export class PushSink implements WindowSink {
   #batchesSplit = 0;
   #duplicates = 0;
   #idle: (() => void)[] = [];
+  /** what the collectors handed over: windows, profile samples, flow bytes sent (all spooled) */
+  readonly #produced = { windows: 0, samples: 0, bytesSent: 0 };
   /** the host is registered with the server (done first, before any batch) */
   #registered = false;
 
@@ -129,6 +131,11 @@ export class PushSink implements WindowSink {
   seal(): void {
     if (this.#pending.length === 0) return;
     const windows = this.#pending.splice(0);
+    for (const w of windows) {
+      this.#produced.windows++;
+      if (w.kind === 'profile') for (const a of w.apps) for (const st of a.stacks) this.#produced.samples += st.count;
+      else if (w.kind === 'netflow') for (const r of w.rows) this.#produced.bytesSent += r.bytesSent;
+    }
     const size = (ws: WindowEnvelope[]) => encodeBatch({ agentId: this.#o.agentId, sequence: 1n, host: this.#o.host, windows: ws, spooledAtMs: 0 }).byteLength;
     const groups = splitBatch(windows, size, this.#o.maxBatchBytes ?? TARGET_BATCH_BYTES);
     if (groups.length > 1) this.#batchesSplit++;
@@ -279,8 +286,8 @@ export class PushSink implements WindowSink {
   }
 
   /** `failures`: attempts failed in a row (0 while the server takes batches) */
-  stats(): { registered: boolean; spool: SpoolStats; pushes: Record<string, number>; duplicates: number; batchesSplit: number; failures: number; lastError: string } {
-    return { registered: this.#registered, spool: this.#o.spool.stats(), pushes: Object.fromEntries(this.#pushes), duplicates: this.#duplicates, batchesSplit: this.#batchesSplit, failures: this.#failures, lastError: this.#lastError };
+  stats(): { registered: boolean; produced: { windows: number; samples: number; bytesSent: number }; spool: SpoolStats; pushes: Record<string, number>; duplicates: number; batchesSplit: number; failures: number; lastError: string } {
+    return { registered: this.#registered, produced: { ...this.#produced }, spool: this.#o.spool.stats(), pushes: Object.fromEntries(this.#pushes), duplicates: this.#duplicates, batchesSplit: this.#batchesSplit, failures: this.#failures, lastError: this.#lastError };
   }
 
   /** The agent's push and spool metrics, on its /metrics. */

@@ -163,32 +163,39 @@ export interface KilnProcess {
 /** Runs the real `kiln run` (dist/cli.js of this checkout, or of `root`) and waits until it listens. */
 export async function startKiln(args: string[], timeoutMs = 30_000, root = repoRoot): Promise<KilnProcess> {
   const port = await freePort();
-  const proc = spawn(process.execPath, [...AGENT_NODE_FLAGS, join(root, 'dist/cli.js'), 'run', '--listen', `127.0.0.1:${port}`, ...args], {
+  const k = await startKilnCommand('run', ['--listen', `127.0.0.1:${port}`, ...args], 'listening on', timeoutMs, root);
+  return { ...k, url: `http://127.0.0.1:${port}` };
+}
+
+/** Runs `kiln <command> ...args` and waits until its output shows `ready` (`url` is left empty). */
+export async function startKilnCommand(command: string, args: string[], ready: string, timeoutMs = 30_000, root = repoRoot): Promise<KilnProcess> {
+  const proc = spawn(process.execPath, [...AGENT_NODE_FLAGS, join(root, 'dist/cli.js'), command, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
   proc.stdout!.on('data', (d) => (out += d));
   proc.stderr!.on('data', (d) => (out += d));
   await new Promise<void>((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`kiln did not start in ${timeoutMs} ms:\n${out}`)), timeoutMs);
+    const t = setTimeout(() => reject(new Error(`kiln ${command} did not start in ${timeoutMs} ms:\n${out}`)), timeoutMs);
     const check = () => {
-      if (out.includes('listening on')) {
+      if (out.includes(ready)) {
         clearTimeout(t);
         resolve();
       }
     };
     proc.stderr!.on('data', check);
+    proc.stdout!.on('data', check);
     proc.once('exit', (code) => {
       clearTimeout(t);
-      reject(new Error(`kiln exited with ${code}:\n${out}`));
+      reject(new Error(`kiln ${command} exited with ${code}:\n${out}`));
     });
   });
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: '',
     proc,
     log: () => out,
     stop: async () => {
-      if (proc.exitCode === null) {
+      if (proc.exitCode === null && proc.signalCode === null) {
         proc.kill('SIGTERM');
         await waitExit(proc);
       }
