@@ -143,7 +143,12 @@ export class ProcessTable {
     if (kthread) return { serial: 0, pid: tgid, comm, exe: '', exeIno: 0n, startStack: 0n, comms: new Set(), cgroupId, app: KERNEL_APP, containerId: '', view: null };
     const known = image !== undefined && image.startStack !== 0n;
     const hit = this.#byPid.get(tgid);
-    if (hit && hit.cgroupId === cgroupId && (!known || hit.startStack === 0n || hit.startStack === image.startStack)) {
+    // the sampled image is the entry's when neither its stack start nor its executable's inode (both from
+    // the kernel, at the sample) says otherwise: an entry read while the process exec'd may lack the
+    // stack start, and /proc read now may already show the next program
+    const sameImage = (e: ProcessEntry) =>
+      !known || ((e.startStack === 0n || e.startStack === image.startStack) && (e.exeIno === 0n || image.exeIno === 0n || e.exeIno === image.exeIno));
+    if (hit && hit.cgroupId === cgroupId && sameImage(hit)) {
       hit.seenAt = performance.now();
       if (hit.comms.has(comm)) return hit;
       // a new thread name: another thread of the same program, or an exec; the executable tells
