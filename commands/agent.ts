@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { Hono } from 'hono';
 import type { Agent } from '../agent/agent.js';
 import type { AgentConfig } from '../config/config.js';
+import { isAgentId } from '../ingest/codec.js';
 import { PushSink } from '../ingest/push-sink.js';
 import { Classifier } from '../netcost/classify.js';
 import { Spool } from '../ingest/spool.js';
@@ -24,7 +25,7 @@ export function agentId(dataDir: string): string {
   const path = join(dataDir, 'agent-id');
   try {
     const id = readFileSync(path, 'utf8').trim();
-    if (/^[A-Za-z0-9_-]{8,64}$/.test(id)) return id;
+    if (isAgentId(id)) return id;
   } catch {
     // a new agent
   }

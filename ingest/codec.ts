@@ -21,15 +21,8 @@ export class BatchError extends Error {
   override name = 'BatchError';
 }
 
-export interface HostInfo {
-  name: string;
-  addresses: string[];
-  zone: string;
-  zoneId: string;
-  region: string;
-  provider: string;
-  agentVersion: string;
-}
+/** A host as its agent registers it: the fields of kiln.ingest.v1.Host. */
+export type HostInfo = Omit<Host, '$typeName' | '$unknown'>;
 
 export interface Batch {
   agentId: string;
@@ -304,8 +297,11 @@ export function requestToBatch(r: PushRequest): Batch {
   return { agentId: r.agentId, sequence: r.sequence, host, windows: r.windows.map((w) => windowFromProto(w, host.name)), spooledAtMs: Number(r.spooledAtMs) };
 }
 
+/** An agent id: what the agent keeps in its data directory and the server checks. */
+export const isAgentId = (id: string): boolean => /^[A-Za-z0-9_-]{8,64}$/.test(id);
+
 export function checkAgentId(id: string): void {
-  if (!/^[A-Za-z0-9_-]{8,64}$/.test(id)) throw new BatchError(`agent id "${id.slice(0, 80)}": 8-64 letters, digits, - or _`);
+  if (!isAgentId(id)) throw new BatchError(`agent id "${id.slice(0, 80)}": 8-64 letters, digits, - or _`);
 }
 
 /** A registered host, checked: a name (as DNS bounds it), at most 256 addresses. */
