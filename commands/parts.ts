@@ -60,13 +60,16 @@ function dataDirHolder(dataDir: string): string | null {
 
 /** The embedded store, or one line saying why not (a held data directory names its holder). Loaded
  *  only here: `kiln agent` has no store and does not map the engine's library (~200 MB). */
-export async function openStore(dataDir: string, queryTimeoutSeconds: number, fail: Fail): Promise<ChdbStore> {
+export async function openStore(dataDir: string, queryTimeoutSeconds: number, fail: Fail, log: Log = stderrLog): Promise<ChdbStore> {
   const { ChdbStore } = await import('../store/adapters/chdb.js');
   const held = (holder: string) => fail(`kiln: the data directory ${dataDir} is in use by ${holder}: stop it, or pass another --data-dir`);
   const holder = dataDirHolder(dataDir);
   if (holder) held(holder);
   try {
-    return new ChdbStore(dataDir, { queryTimeoutSeconds });
+    return new ChdbStore(dataDir, {
+      queryTimeoutSeconds,
+      onStall: (what, seconds) => log(`store: one call has run for ${seconds.toFixed(0)} s, past the ${queryTimeoutSeconds} s query limit, and every write waits behind it: ${what}`),
+    });
   } catch (e) {
     const again = dataDirHolder(dataDir);
     if (again) held(again);
@@ -189,12 +192,31 @@ export function listenHttp(fetch: (req: Request) => Response | Promise<Response>
 }
 
 /** Stops on SIGINT/SIGTERM, once. */
+/** How long closing the store may take on stop, after the last writes went in. */
+export const STORE_CLOSE_DEADLINE_MS = 20_000;
+
+/**
+ * Closes the store within a deadline. Writes are in by then; what can still run is a query the engine
+ * does not stop (stats().running says which). Past the deadline the process exits without the clean
+ * close, says so, and exits non-zero: the data written stays, the engine's own start-up recovers.
+ */
+export async function closeStore(store: ChdbStore, log: Log, deadlineMs = STORE_CLOSE_DEADLINE_MS): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const closed = await Promise.race([store.close().then(() => true), new Promise<false>((r) => (timer = setTimeout(() => r(false), deadlineMs)))]);
+  clearTimeout(timer);
+  if (!closed) {
+    const r = store.stats().running;
+    log(`stop: the store did not close within ${deadlineMs / 1000} s${r ? ` (a call has run for ${r.seconds.toFixed(0)} s: ${r.what})` : ''}; exiting without a clean close`);
+    process.exitCode = 1;
+  }
+}
+
 export function onSignals(stop: (sig: string) => Promise<void>): void {
   let stopping = false;
   const once = (sig: string) => {
     if (stopping) return;
     stopping = true;
-    void stop(sig).finally(() => process.exit(0));
+    void stop(sig).finally(() => process.exit());
   };
   process.on('SIGINT', () => once('SIGINT'));
   process.on('SIGTERM', () => once('SIGTERM'));

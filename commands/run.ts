@@ -7,7 +7,7 @@ import { teeSink } from '../pipeline/tee.js';
 import { applySchema } from '../store/schema.js';
 import { StoreSink } from '../store/store-sink.js';
 import { KilnMetrics } from '../web/metrics.js';
-import { onSignals, openStore, serveApi, startCollectors, stderrLog as log, why, type Fail } from './parts.js';
+import { closeStore, onSignals, openStore, serveApi, startCollectors, stderrLog as log, why, type Fail } from './parts.js';
 
 export type { Fail };
 
@@ -50,7 +50,7 @@ export async function run(cfg: RunConfig, fail: Fail): Promise<void> {
         if (s.profiler) s.profiler = { windowSeconds: cfg.windowSeconds, ...s.profiler };
         return {
           ...s,
-          store: storeSink.stats(),
+          store: { ...storeSink.stats(), engine: store.stats() },
           placement: placement ?? (topology.zones.length ? 'zones file' : 'unknown: no --zones and no cloud metadata'),
         };
       },
@@ -73,7 +73,7 @@ export async function run(cfg: RunConfig, fail: Fail): Promise<void> {
     const t1 = Date.now();
     await storeSink.close(15_000);
     const t2 = Date.now();
-    await store.close();
+    await closeStore(store, log);
     log(`stopped in ${((Date.now() - t0) / 1000).toFixed(1)} s (collectors ${((t1 - t0) / 1000).toFixed(1)} s, store writes ${((t2 - t1) / 1000).toFixed(1)} s, store ${((Date.now() - t2) / 1000).toFixed(1)} s)`);
   });
 }

@@ -7,7 +7,7 @@ import type { ServerConfig } from '../config/config.js';
 import { IngestServer } from '../ingest/server.js';
 import { MAX_MESSAGE_BYTES } from '../ingest/service.js';
 import { applySchema } from '../store/schema.js';
-import { loadTopology, onSignals, openStore, repositories, serveApi, stderrLog as log, type Fail } from './parts.js';
+import { closeStore, loadTopology, onSignals, openStore, repositories, serveApi, stderrLog as log, type Fail } from './parts.js';
 
 export async function server(cfg: ServerConfig, fail: Fail): Promise<void> {
   const topology = loadTopology(cfg.zonesFile, fail);
@@ -50,7 +50,7 @@ export async function server(cfg: ServerConfig, fail: Fail): Promise<void> {
       topology,
       placement: null,
       host,
-      status: () => ({ ingest: stats(), hosts: ingest.fleet.hosts() }),
+      status: () => ({ ingest: stats(), hosts: ingest.fleet.hosts(), store: { engine: store.stats() } }),
       metrics: async () => ({ body: await registry.metrics(), contentType: registry.contentType }),
     },
     log,
@@ -65,6 +65,6 @@ export async function server(cfg: ServerConfig, fail: Fail): Promise<void> {
     log(`${sig}: finishing the pushes being stored and stopping`);
     http.close();
     await ingest.close();
-    await store.close();
+    await closeStore(store, log);
   });
 }

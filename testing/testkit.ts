@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createServer } from 'node:net';
+import { after } from 'node:test';
 import { chromium, type Browser } from 'playwright-core';
 import { cgroup2Root } from '../host/cgroup-resolver.js';
 
@@ -167,16 +168,45 @@ export async function startKiln(args: string[], timeoutMs = 30_000, root = repoR
   return { ...k, url: `http://127.0.0.1:${port}` };
 }
 
+/** Every kiln process a test started and has not seen exit. */
+const running = new Set<ChildProcess>();
+
+/**
+ * A test that times out leaves its `finally` unrun: the kiln it started would go on, and its piped
+ * output keeps this test file's process alive, so the whole run would wait for it. After the file's
+ * last test, and at exit, whatever is still running is killed.
+ */
+function killRunning(): void {
+  for (const p of running) p.kill('SIGKILL');
+}
+// only inside a test run: a root-level hook in a bench script would start a test report of its own
+if (process.env.NODE_TEST_CONTEXT || /\.test\.js$/.test(process.argv[1] ?? '')) {
+  after(async () => {
+    const left = [...running];
+    killRunning();
+    await Promise.all(left.map(waitExit));
+  });
+}
+process.once('exit', killRunning);
+
+/** How long a kiln process may take to stop after SIGTERM before the test kills it and fails. */
+export const STOP_DEADLINE_MS = 30_000;
+
 /** Runs `kiln <command> ...args` and waits until its output shows `ready` (`url` is left empty). */
 export async function startKilnCommand(command: string, args: string[], ready: string, timeoutMs = 30_000, root = repoRoot): Promise<KilnProcess> {
   const proc = spawn(process.execPath, [...AGENT_NODE_FLAGS, join(root, 'dist/cli.js'), command, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  running.add(proc);
+  proc.once('exit', () => running.delete(proc));
   let out = '';
   proc.stdout!.on('data', (d) => (out += d));
   proc.stderr!.on('data', (d) => (out += d));
   await new Promise<void>((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`kiln ${command} did not start in ${timeoutMs} ms:\n${out}`)), timeoutMs);
+    const t = setTimeout(() => {
+      proc.kill('SIGKILL');
+      reject(new Error(`kiln ${command} did not start in ${timeoutMs} ms:\n${out}`));
+    }, timeoutMs);
     const check = () => {
       if (out.includes(ready)) {
         clearTimeout(t);
@@ -195,17 +225,36 @@ export async function startKilnCommand(command: string, args: string[], ready: s
     proc,
     log: () => out,
     stop: async () => {
-      if (proc.exitCode === null && proc.signalCode === null) {
-        proc.kill('SIGTERM');
+      if (proc.exitCode !== null || proc.signalCode !== null) return;
+      proc.kill('SIGTERM');
+      let timer: NodeJS.Timeout | undefined;
+      const stopped = await Promise.race([waitExit(proc).then(() => true), new Promise<false>((r) => (timer = setTimeout(() => r(false), STOP_DEADLINE_MS)))]);
+      clearTimeout(timer);
+      if (!stopped) {
+        proc.kill('SIGKILL');
         await waitExit(proc);
+        throw new Error(`kiln ${command} did not stop within ${STOP_DEADLINE_MS / 1000} s of SIGTERM (killed):\n${out.slice(-3000)}`);
       }
     },
   };
 }
 
-export async function getJson<T>(url: string): Promise<{ status: number; body: T }> {
-  const r = await fetch(url);
-  return { status: r.status, body: (await r.json()) as T };
+/** A request's deadline in tests: a server that stops answering fails the test with the address. */
+export const REQUEST_DEADLINE_MS = 60_000;
+
+export async function getJson<T>(url: string, timeoutMs = REQUEST_DEADLINE_MS): Promise<{ status: number; body: T }> {
+  let r: Response;
+  try {
+    r = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+  } catch (e) {
+    throw new Error(`GET ${url}: ${(e as Error).name === 'TimeoutError' ? `no answer within ${timeoutMs / 1000} s` : (e as Error).message}`, { cause: e });
+  }
+  const text = await r.text();
+  try {
+    return { status: r.status, body: JSON.parse(text) as T };
+  } catch {
+    throw new Error(`GET ${url}: ${r.status} with a body that is not JSON: ${text.slice(0, 300)}`);
+  }
 }
 
 export function writeJson(path: string, value: unknown): void {

@@ -81,6 +81,7 @@ export function createApi(opts: ApiOptions): Hono {
     if (err instanceof StoreError && /TIMEOUT_EXCEEDED|Timeout exceeded/i.test(err.message)) {
       return c.json({ error: 'the query ran past the time limit of the store: narrow the range or the selection' }, 503);
     }
+    if (err instanceof StoreError && err.message === 'store is closed') return c.json({ error: 'kiln is stopping' }, 503);
     opts.onError?.(err);
     return c.json({ error: 'internal error' }, 500);
   });

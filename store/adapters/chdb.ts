@@ -1,6 +1,8 @@
 /* Embedded ClickHouse (chDB) in this process, persistent in a data directory. Calls run one at a time
  * (the engine session is not safe for overlapping calls), writes before queries: a reader never
- * delays collection's inserts by more than the one query running. Each query is bounded in time. */
+ * delays collection's inserts by more than the one query running. Each query is bounded in time by
+ * the engine; a call that runs far past that bound anyway (the engine gives no way to interrupt one
+ * from outside) is reported while it runs, since every write waits behind it. */
 import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { Session } from 'chdb';
@@ -9,9 +11,23 @@ import { StoreError, type InsertOptions, type QueryParams, type Store } from '..
 export interface ChdbStoreOptions {
   /** a query running longer is stopped with TIMEOUT_EXCEEDED (max_execution_time); default 30 */
   queryTimeoutSeconds?: number;
+  /** told once per call that has run `stallSeconds` (default: twice the query limit, at least 60 s) */
+  onStall?: (what: string, seconds: number) => void;
+  stallSeconds?: number;
+}
+
+/** What the store is doing (status endpoint). */
+export interface ChdbStoreStats {
+  /** the call running now and for how long */
+  running: { what: string; seconds: number } | null;
+  queuedWrites: number;
+  queuedReads: number;
+  /** calls that ran past the stall bound */
+  stalls: number;
 }
 
 interface Call {
+  what: string;
   fn: () => Promise<unknown>;
   resolve: (v: unknown) => void;
   reject: (e: unknown) => void;
@@ -33,6 +49,10 @@ export class ChdbStore implements Store {
   #busy = false;
   #idle: (() => void)[] = [];
   #closed = false;
+  #current: { what: string; since: number; reported: boolean } | null = null;
+  #stalls = 0;
+  readonly #stallSeconds: number;
+  readonly #watch: NodeJS.Timeout | undefined;
 
   constructor(
     readonly dataDir: string,
@@ -40,6 +60,19 @@ export class ChdbStore implements Store {
   ) {
     mkdirSync(dataDir, { recursive: true });
     this.queryTimeoutSeconds = opts.queryTimeoutSeconds ?? 30;
+    this.#stallSeconds = opts.stallSeconds ?? Math.max(60, 2 * this.queryTimeoutSeconds);
+    const onStall = opts.onStall;
+    if (onStall) {
+      this.#watch = setInterval(() => {
+        const c = this.#current;
+        const seconds = c ? (Date.now() - c.since) / 1000 : 0;
+        if (c && !c.reported && seconds >= this.#stallSeconds) {
+          c.reported = true;
+          this.#stalls++;
+          onStall(c.what, seconds);
+        }
+      }, Math.min(5_000, this.#stallSeconds * 250)).unref();
+    }
     this.#session = new Session(dataDir, {
       connectionArgs: [
         // 64-bit ids must survive JSON.parse: quote them, as a ClickHouse server does by default
@@ -58,10 +91,20 @@ export class ChdbStore implements Store {
     });
   }
 
-  #serial<T>(fn: () => Promise<T>, write: boolean): Promise<T> {
+  stats(): ChdbStoreStats {
+    const c = this.#current;
+    return {
+      running: c ? { what: c.what, seconds: Math.round((Date.now() - c.since) / 100) / 10 } : null,
+      queuedWrites: this.#writes.length,
+      queuedReads: this.#reads.length,
+      stalls: this.#stalls,
+    };
+  }
+
+  #serial<T>(what: string, fn: () => Promise<T>, write: boolean): Promise<T> {
     if (this.#closed) return Promise.reject(new StoreError('store is closed'));
     return new Promise<T>((resolve, reject) => {
-      (write ? this.#writes : this.#reads).push({ fn, resolve: resolve as (v: unknown) => void, reject });
+      (write ? this.#writes : this.#reads).push({ what, fn, resolve: resolve as (v: unknown) => void, reject });
       this.#pump();
     });
   }
@@ -74,17 +117,28 @@ export class ChdbStore implements Store {
       return;
     }
     this.#busy = true;
-    call
-      .fn()
-      .then(call.resolve, call.reject)
-      .finally(() => {
-        this.#busy = false;
-        this.#pump();
-      });
+    this.#current = { what: call.what, since: Date.now(), reported: false };
+    // the next call starts before this one's caller resumes: what the caller issues next queues behind
+    // what was already waiting, and stats() never shows a finished call as running
+    const done = () => {
+      this.#busy = false;
+      this.#current = null;
+      this.#pump();
+    };
+    call.fn().then(
+      (v) => {
+        done();
+        call.resolve(v);
+      },
+      (e) => {
+        done();
+        call.reject(e);
+      },
+    );
   }
 
   exec(sql: string, params: QueryParams = {}): Promise<void> {
-    return this.#serial(async () => {
+    return this.#serial(brief(sql), async () => {
       try {
         await this.#session.queryBindAsync(sql, params, { format: 'CSV' });
       } catch (e) {
@@ -94,7 +148,7 @@ export class ChdbStore implements Store {
   }
 
   query<T = Record<string, unknown>>(sql: string, params: QueryParams = {}): Promise<T[]> {
-    return this.#serial(async () => {
+    return this.#serial(brief(sql), async () => {
       let text: string;
       try {
         const r = await this.#session.queryBindAsync(sql, params, { format: 'JSONEachRow' });
@@ -118,7 +172,7 @@ export class ChdbStore implements Store {
     if (rows.length === 0) return Promise.resolve();
     if (!/^[A-Za-z_][A-Za-z0-9_.]*$/.test(table)) return Promise.reject(new StoreError(`bad table name ${table}`));
     const payload = rows.map((r) => JSON.stringify(r)).join('\n');
-    return this.#serial(async () => {
+    return this.#serial(`insert into ${table} (${rows.length} rows)`, async () => {
       try {
         await this.#session.insert({ table, values: payload, format: 'JSONEachRow', settings: insertSettings(opts) });
       } catch (e) {
@@ -127,10 +181,20 @@ export class ChdbStore implements Store {
     }, true);
   }
 
+  /** Writes already queued still go in; queued reads are refused at once (nobody will wait for
+   *  their answers), then the engine is closed. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    if (this.#busy || this.#writes.length || this.#reads.length) await new Promise<void>((r) => this.#idle.push(r));
+    for (const r of this.#reads.splice(0)) r.reject(new StoreError('store is closed'));
+    if (this.#busy || this.#writes.length) await new Promise<void>((r) => this.#idle.push(r));
+    clearInterval(this.#watch);
     this.#session.close();
   }
+}
+
+/** A statement's first words on one line, for reports about it. */
+function brief(sql: string): string {
+  const one = sql.replace(/\s+/g, ' ').trim();
+  return one.length > 160 ? `${one.slice(0, 160)}…` : one;
 }
