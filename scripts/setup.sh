@@ -2,14 +2,14 @@
 # Everything `npm start` and `npm test` need, installed and built; quick when all is in place.
 #  1. Debian packages (apt) when missing: BPF toolchain, libbpf, demangler, Go (go tool pprof in tests),
 #     perf and libbpf-tools (peers in tests and benches), chromium (browser tests, driven by playwright-core),
-#     prometheus (its promtool parses and lints /metrics in tests)
+#     prometheus (its promtool parses and lints /metrics in tests), strace (what the addon closes, in tests)
 #  2. npm packages when node_modules is missing or older than package-lock.json
 #  3. bpf/ objects and skeletons (make), native/ addon (node-gyp) when their sources changed, TypeScript (tsc)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libiberty-dev make gcc binutils pkg-config
-  golang-go linux-perf iproute2 util-linux chromium libbpf-tools prometheus bind9-dnsutils)
+  golang-go linux-perf iproute2 util-linux chromium libbpf-tools prometheus bind9-dnsutils strace)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

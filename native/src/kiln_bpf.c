@@ -17,8 +17,10 @@
 
 struct kiln_obj {
 	struct bpf_object *obj;
+	/* a perf-event link owns its perf event fd: bpf_link__destroy() disables and closes it. Closing it
+	 * again here closed whatever the process had opened under that number since (the embedded store's
+	 * epoll and files: "Bad file descriptor" from its inserts, then an abort at exit) */
 	struct bpf_link *links[MAX_LINKS];
-	int perf_fds[MAX_LINKS];
 	int nlinks;
 	/* one ring buffer map consumed into a growable buffer (records: u32 length, bytes, padded to 8) */
 	struct ring_buffer *rb;
@@ -92,8 +94,6 @@ int kiln_obj_open(const char *name, struct kiln_obj **out)
 		free(o);
 		return err ? err : -EINVAL;
 	}
-	for (int i = 0; i < MAX_LINKS; i++)
-		o->perf_fds[i] = -1;
 	*out = o;
 	return 0;
 }
@@ -150,17 +150,13 @@ int kiln_obj_load(struct kiln_obj *o)
 	return err < 0 ? err : 0;
 }
 
-static int add_link(struct kiln_obj *o, struct bpf_link *l, int perf_fd)
+static int add_link(struct kiln_obj *o, struct bpf_link *l)
 {
 	if (o->nlinks >= MAX_LINKS) {
 		bpf_link__destroy(l);
-		if (perf_fd >= 0)
-			close(perf_fd);
 		return -E2BIG;
 	}
-	o->links[o->nlinks] = l;
-	o->perf_fds[o->nlinks] = perf_fd;
-	o->nlinks++;
+	o->links[o->nlinks++] = l;
 	return 0;
 }
 
@@ -185,7 +181,7 @@ int kiln_obj_attach_cpu_clock(struct kiln_obj *o, const char *prog, int cpu, uin
 		close(fd);
 		return err ? err : -EINVAL;
 	}
-	return add_link(o, l, fd);
+	return add_link(o, l); /* the link now owns fd */
 }
 
 int kiln_obj_attach(struct kiln_obj *o, const char *prog)
@@ -198,7 +194,7 @@ int kiln_obj_attach(struct kiln_obj *o, const char *prog)
 		int err = -errno;
 		return err ? err : -EINVAL;
 	}
-	return add_link(o, l, -1);
+	return add_link(o, l);
 }
 
 int kiln_obj_map_fd(struct kiln_obj *o, const char *map, uint32_t *key_size, uint32_t *value_size,
@@ -318,11 +314,8 @@ void kiln_obj_close(struct kiln_obj *o)
 {
 	if (!o)
 		return;
-	for (int i = 0; i < o->nlinks; i++) {
+	for (int i = 0; i < o->nlinks; i++)
 		bpf_link__destroy(o->links[i]);
-		if (o->perf_fds[i] >= 0)
-			close(o->perf_fds[i]);
-	}
 	ring_buffer__free(o->rb);
 	free(o->rb_buf);
 	bpf_object__close(o->obj);
