@@ -1,7 +1,7 @@
 /* Helpers for tests that run real parts: BPF gating, C fixtures, cgroups named like container
  * runtimes, and the real `kiln run` as a child process. */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -54,6 +54,8 @@ export interface Fixtures {
   anonloop: string;
   /** kiln-exec-a and kiln-exec-b exec each other hundreds of times a second; A spins 3× longer */
   execA: string;
+  /** kiln-short: two threads named hot-worker spin argv[1] ms, then it exits printing its CPU seconds */
+  shortThreads: string;
   jitScript: string;
 }
 
@@ -79,6 +81,7 @@ export function buildFixtures(): Fixtures {
     anonloop: join(dir, 'anonloop'),
     threadchurn: join(dir, 'threadchurn'),
     execA: join(dir, 'kiln-exec-a'),
+    shortThreads: join(dir, 'kiln-short'),
     jitScript: src('jit-hot.js'),
   };
   cc([...cflags, '-o', f.cpusplit, src('cpusplit.c')]);
@@ -89,6 +92,7 @@ export function buildFixtures(): Fixtures {
   cc([...cflags, '-pthread', '-o', f.manypaths, src('manypaths.c')]);
   cc([...cflags, '-o', f.anonloop, src('anonloop.c')]);
   cc(['-O2', '-pthread', '-o', f.threadchurn, src('threadchurn.c')]);
+  cc([...cflags, '-pthread', '-o', f.shortThreads, src('shortthreads.c')]);
   cc([...cflags, '-DKILN_SIDE_A', '-o', f.execA, src('execpair.c')]);
   cc([...cflags, '-DKILN_SIDE_B', '-o', join(dir, 'kiln-exec-b'), src('execpair.c')]);
   cc([...cflags, '-shared', '-fPIC', '-o', join(dir, 'libkilnhot.so'), src('libhot.c')]);
@@ -170,11 +174,38 @@ export async function startKiln(args: string[], timeoutMs = 30_000, root = repoR
 
 /** Every kiln process a test started and has not seen exit. */
 const running = new Set<ChildProcess>();
+/** kiln processes that did not stop on SIGTERM within the deadline (each was killed) */
+const stopFailures: string[] = [];
+
+/** Every process below this one (children of children too), from /proc. */
+export function descendants(root = process.pid): number[] {
+  const children = new Map<number, number[]>();
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      children.set(ppid, [...(children.get(ppid) ?? []), Number(d)]);
+    } catch {
+      // exited meanwhile
+    }
+  }
+  const out: number[] = [];
+  const walk = (pid: number) => {
+    for (const c of children.get(pid) ?? []) {
+      out.push(c);
+      walk(c);
+    }
+  };
+  walk(root);
+  return out;
+}
 
 /**
- * A test that times out leaves its `finally` unrun: the kiln it started would go on, and its piped
- * output keeps this test file's process alive, so the whole run would wait for it. After the file's
- * last test, and at exit, whatever is still running is killed.
+ * A test that times out leaves its `finally` unrun, and a failing cleanup step skips the ones after it:
+ * a kiln or helper left running keeps this test file's process alive (piped output, sockets), so the
+ * whole run would wait for it. After the file's last test whatever this file started and left running
+ * is killed and named; a kiln that had to be killed on stop fails the file here.
  */
 function killRunning(): void {
   for (const p of running) p.kill('SIGKILL');
@@ -185,6 +216,18 @@ if (process.env.NODE_TEST_CONTEXT || /\.test\.js$/.test(process.argv[1] ?? '')) 
     const left = [...running];
     killRunning();
     await Promise.all(left.map(waitExit));
+    const strays = descendants();
+    for (const pid of strays) {
+      let what = String(pid);
+      try {
+        what = `${pid} ${readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ').trim()}`;
+        process.kill(pid, 'SIGKILL');
+        process.stderr.write(`testkit: killed a process this test file left running: ${what}\n`);
+      } catch {
+        // gone meanwhile
+      }
+    }
+    if (stopFailures.length) throw new Error(stopFailures.join('\n\n'));
   });
 }
 process.once('exit', killRunning);
@@ -231,9 +274,12 @@ export async function startKilnCommand(command: string, args: string[], ready: s
       const stopped = await Promise.race([waitExit(proc).then(() => true), new Promise<false>((r) => (timer = setTimeout(() => r(false), STOP_DEADLINE_MS)))]);
       clearTimeout(timer);
       if (!stopped) {
+        // killed, and the file fails at its end (throwing here would skip the caller's other cleanup)
         proc.kill('SIGKILL');
         await waitExit(proc);
-        throw new Error(`kiln ${command} did not stop within ${STOP_DEADLINE_MS / 1000} s of SIGTERM (killed):\n${out.slice(-3000)}`);
+        const msg = `kiln ${command} did not stop within ${STOP_DEADLINE_MS / 1000} s of SIGTERM (killed):\n${out.slice(-3000)}`;
+        stopFailures.push(msg);
+        process.stderr.write(`testkit: ${msg}\n`);
       }
     },
   };
