@@ -448,9 +448,11 @@ int kiln_profile(struct bpf_perf_event_data *ctx)
 	__u32 clock_idx = PROFILE_STATE_CLOCK_OFFSET;
 	__u64 *offset = bpf_map_lookup_elem(&profile_state, &clock_idx);
 	key.unix_sec = (__u32)((bpf_ktime_get_boot_ns() + (offset ? *offset : 0)) / 1000000000ULL);
-	bpf_get_current_comm(key.comm, sizeof(key.comm));
-
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	/* the process's name (its thread-group leader's comm), not the sampled thread's: a process that
+	 * exits before /proc is read is named by it, and one key per process, not per thread name */
+	BPF_CORE_READ_STR_INTO(&key.comm, task, group_leader, comm);
+
 	unsigned int task_flags = BPF_CORE_READ(task, flags);
 	if (task_flags & PF_KTHREAD)
 		key.flags |= KILN_FLAG_KTHREAD;

@@ -23,7 +23,7 @@ struct profile_key {
 	__u64 start_stack; /* task->mm->start_stack: differs per exec (stack ASLR), tells images of one pid apart */
 	__u32 unix_sec;  /* unix second of the sample: samples are filed under the time they were taken */
 	__u32 pad;
-	char comm[KILN_TASK_COMM_LEN];
+	char comm[KILN_TASK_COMM_LEN]; /* the thread-group leader's: the process's name, not a thread's */
 };
 
 /* One stack: `depth` instruction pointers, leaf first; slots past depth are garbage. */

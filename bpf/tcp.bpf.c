@@ -65,7 +65,9 @@ static __always_inline void set_owner(struct tcp_conn *c)
 {
 	c->tgid = bpf_get_current_pid_tgid() >> 32;
 	c->cgroup_id = bpf_get_current_cgroup_id();
-	bpf_get_current_comm(c->comm, sizeof(c->comm));
+	/* the process's name, not the sending thread's */
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	BPF_CORE_READ_STR_INTO(&c->comm, task, group_leader, comm);
 }
 
 /* A new entry for sk with its addresses; owner set when `owned`. Returns the map's entry or NULL. */

@@ -21,7 +21,8 @@ export interface ProcessEntry {
    *  per exec); 0n when unknown */
   exeIno: bigint;
   startStack: bigint;
-  /** thread names seen for this process (samples carry the thread's comm, which differs per thread) */
+  /** names seen for this process (samples carry the process's comm: it changes on exec, or when the
+   *  program renames itself) */
   comms: Set<string>;
   cgroupId: bigint;
   app: string;

@@ -161,6 +161,32 @@ describe('Kiln under hostile input', bpfTest(), () => {
     assert.ok(!names(b).has('kiln_exec_a_spin'), "A's function never shows under B");
   });
 
+  it('a short-lived multi-threaded process: named by its process name, never by its threads\' name', { timeout: 120_000 }, async () => {
+    const from = Math.floor(Date.now() / 1000) - WINDOW;
+    // runs of 300 ms: most of their samples are named after the process is gone, from what the
+    // kernel said at the sample, since /proc no longer has it
+    let cpu = 0;
+    for (let i = 0; i < 12; i++) {
+      const out = execFileSync(fx.shortThreads, ['300'], { encoding: 'utf8' });
+      cpu += Number(out.trim());
+    }
+    const expected = cpu * 197;
+    const tree = async (app: string) => {
+      const r = await getJson<FlameNode>(`${kiln.url}/api/v1/profile/flamegraph?app=${app}&from=${from}&to=now`);
+      return r.status === 200 ? r.body : null;
+    };
+    const short = await waitFor('the runs profiled', async () => {
+      const t = await tree('kiln-short');
+      return t && t.value >= 0.8 * expected ? t : null;
+    }, 60_000).catch(async (e: Error) => {
+      const t = await tree('kiln-short');
+      const apps = (await getJson<unknown>(`${kiln.url}/api/v1/apps?from=${from}&to=now`)).body;
+      throw new Error(`${e.message.split('\n')[0]}: kiln-short has ${t?.value ?? 0} samples of ${expected.toFixed(0)} its CPU time gives; apps: ${JSON.stringify(apps)}`);
+    });
+    assert.ok(names(short).has('short_worker_spin'), 'its threads\' function is under it');
+    assert.equal((await tree('hot-worker'))?.value ?? 0, 0, 'no application is named after its threads');
+  });
+
   it('fuzzed parameters on every endpoint: only 200, 400 or 404, each in bounded time, and Kiln alive', { timeout: 240_000 }, async () => {
     const values = [
       '', 'now', 'now-1h', 'now-99999999999d', 'now-99999999999w', '0', '-1', '1.5', '4294967295', '4294967296', '99999999999', '1e308', 'NaN', 'Infinity', '-Infinity',
