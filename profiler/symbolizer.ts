@@ -4,7 +4,7 @@ import { statSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { LRUCache } from 'lru-cache';
 import { demangle } from '../native/index.js';
-import { ElfCache, type ElfBinary } from './symbols/elf-cache.js';
+import { ElfCache, functionStartOf, type ElfBinary } from './symbols/elf-cache.js';
 import { fileOffsetToVaddr, segmentForFileOffset } from './symbols/elf.js';
 import { Kallsyms } from './symbols/kallsyms.js';
 import { PerfMap } from './symbols/perf-map.js';
@@ -136,8 +136,13 @@ export class Symbolizer {
       if (bin && seg) {
         const vaddr = fileOffsetToVaddr(seg, fileOffset);
         const mapping = this.#mapping(m.path, bin.info.buildId, seg.vaddr & ~PAGE, seg.vaddr + seg.memsz, seg.offset & ~PAGE);
-        const hit = bin.symbols?.lookup(fileOffsetToVaddr(seg, lookupOffset));
-        return { name: hit ? this.demangle(hit.name) : `${basename(m.path)}+${hex(vaddr)}`, mapping, address: vaddr };
+        const at = fileOffsetToVaddr(seg, lookupOffset);
+        const hit = bin.symbols?.lookup(at);
+        if (hit) return { name: this.demangle(hit.name), mapping, address: vaddr };
+        // no symbol: named by the start of the function it is in (its unwind entry), so one function
+        // is one frame; the address stays exact in the location
+        const start = functionStartOf(bin, at);
+        return { name: `${basename(m.path)}+${hex(start ?? vaddr)}`, mapping, address: vaddr };
       }
       const mapping = this.#mapping(m.path, bin?.info.buildId ?? '', m.start - m.start, m.end - m.start, m.offset);
       return { name: `${basename(m.path)}+${hex(fileOffset)}`, mapping, address: fileOffset };

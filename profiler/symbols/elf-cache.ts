@@ -6,13 +6,25 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { LRUCache } from 'lru-cache';
 import { ElfFile, type ElfInfo } from './elf.js';
-import { SymbolColumns, SymbolTable } from './symbol-table.js';
+import { floorIndex, SymbolColumns, SymbolTable } from './symbol-table.js';
 
 export interface ElfBinary {
   info: ElfInfo;
-  /** null when the file has no function symbols at all (fully stripped, no debug file) */
+  /** null when the file has no function symbols at all (fully stripped, no debug file); PLT stubs
+   *  count as symbols (name@plt) */
   symbols: SymbolTable | null;
+  /** function starts from .eh_frame_hdr, sorted: code no symbol covers is grouped by the function
+   *  it is in (one hot loop in a stripped library is one frame, not one per address); null if none */
+  functionStarts: BigUint64Array | null;
   debugFile: string | null;
+}
+
+/** The start of the function (by its unwind entry) that holds `address`, or null. */
+export function functionStartOf(bin: ElfBinary, address: bigint): bigint | null {
+  const starts = bin.functionStarts;
+  if (!starts) return null;
+  const i = floorIndex(starts, address);
+  return i < 0 ? null : starts[i];
 }
 
 export interface ElfCacheOptions {
@@ -49,7 +61,7 @@ export class ElfCache {
     this.#byKey = new LRUCache<string, ElfBinary>({
       max: opts.maxBinaries ?? 512,
       maxSize: opts.maxBytes ?? 64 << 20,
-      sizeCalculation: (b) => Math.max(1, b.symbols?.bytes ?? 1),
+      sizeCalculation: (b) => Math.max(1, (b.symbols?.bytes ?? 0) + (b.functionStarts?.byteLength ?? 0)),
     });
   }
 
@@ -79,7 +91,13 @@ export class ElfCache {
         this.#byKey.set(identity, byBuild);
         return byBuild;
       }
-      let symbols = elf.functionSymbols();
+      let symbols = SymbolColumns.concat(elf.pltSymbols(), elf.functionSymbols());
+      let functionStarts: BigUint64Array | null = null;
+      try {
+        functionStarts = elf.functionStarts();
+      } catch {
+        // unreadable: code without symbols stays named by address
+      }
       let debugFile: string | null = null;
       if (!elf.info.hasSymtab) {
         for (const cand of debugFileCandidates(realPath, elf.info, this.#debugDirs)) {
@@ -100,7 +118,7 @@ export class ElfCache {
           }
         }
       }
-      bin = { info: elf.info, symbols: symbols.length > 0 ? new SymbolTable(symbols) : null, debugFile };
+      bin = { info: elf.info, symbols: symbols.length > 0 ? new SymbolTable(symbols) : null, functionStarts, debugFile };
     } finally {
       elf.close();
     }

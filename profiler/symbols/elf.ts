@@ -1,5 +1,7 @@
 /* Minimal ELF64 little-endian reader: program headers, sections, build id, .gnu_debuglink,
- * .symtab/.dynsym functions. Reads only the parts it needs, by offset (binaries can be 100+ MB). */
+ * .symtab/.dynsym functions, PLT stubs (name@plt, from .rela.plt), and function starts from
+ * .eh_frame_hdr (for code no symbol covers). Reads only the parts it needs, by offset (binaries can be
+ * 100+ MB). */
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { inflateSync } from 'node:zlib';
 import { SymbolColumnsBuilder, type SymbolColumns } from './symbol-table.js';
@@ -17,6 +19,14 @@ const STT_FUNC = 2;
 const STT_GNU_IFUNC = 10;
 const NT_GNU_BUILD_ID = 3;
 const ET_DYN = 3;
+const SHT_RELA = 4;
+/** x86-64 relocation types of .rela.plt entries that name a symbol */
+const R_X86_64_JUMP_SLOT = 7;
+/** the PLT entry size on x86-64, in .plt and .plt.sec alike */
+const PLT_ENTRY = 16;
+/** DW_EH_PE encodings .eh_frame_hdr uses in practice: udata4 count, datarel|sdata4 table */
+const DW_EH_PE_udata4 = 0x03;
+const DW_EH_PE_datarel_sdata4 = 0x3b;
 
 export interface LoadSegment {
   offset: bigint;
@@ -200,6 +210,56 @@ export class ElfFile {
     const size = Number(raw.readBigUInt64LE(8));
     if (size > maxBytes) throw new RangeError(`${name} is ${size} bytes uncompressed, over the ${maxBytes}-byte bound`);
     return { data: inflateSync(raw.subarray(24), { maxOutputLength: Math.max(1, size) }), vaddr: sec.addr };
+  }
+
+  /** PLT stubs as symbols named `name@plt` (as objdump and perf name them): entry i of .rela.plt is
+   *  entry i of .plt.sec when the binary has one (built with IBT), else entry i + 1 of .plt (entry 0
+   *  is the resolver's). Empty for anything else (statically linked, no lazy binding, not x86-64). */
+  pltSymbols(): SymbolColumns {
+    const out = new SymbolColumnsBuilder();
+    const rela = this.#sections.find((s) => s.name === '.rela.plt' && s.type === SHT_RELA);
+    const pltSec = this.#sections.find((s) => s.name === '.plt.sec' && s.type !== SHT_NOBITS);
+    const plt = this.#sections.find((s) => s.name === '.plt' && s.type !== SHT_NOBITS);
+    const dynsym = rela ? this.#sections[rela.link] : undefined;
+    const dynstr = dynsym ? this.#sections[dynsym.link] : undefined;
+    if (!rela || !dynsym || !dynstr || dynsym.type !== SHT_DYNSYM || !(pltSec ?? plt) || rela.size > 16 << 20) return out.build();
+    const base = pltSec ? pltSec.addr : plt!.addr + PLT_ENTRY;
+    const limit = pltSec ? pltSec.addr + pltSec.size : plt!.addr + plt!.size;
+    const relas = this.#read(rela.offset, rela.size);
+    const syms = this.#read(dynsym.offset, dynsym.size);
+    const strs = this.#read(dynstr.offset, dynstr.size);
+    const suffix = Buffer.from('@plt');
+    const entsize = rela.entsize || 24;
+    for (let i = 0, o = 0; o + entsize <= relas.length; i++, o += entsize) {
+      const at = base + i * PLT_ENTRY;
+      if (at + PLT_ENTRY > limit) break;
+      const info = relas.readBigUInt64LE(o + 8);
+      if (Number(info & 0xffffffffn) !== R_X86_64_JUMP_SLOT) continue;
+      const symOff = Number(info >> 32n) * (dynsym.entsize || 24);
+      if (symOff === 0 || symOff + 24 > syms.length) continue;
+      const nameOff = syms.readUInt32LE(symOff);
+      const end = strs.indexOf(0, nameOff);
+      if (nameOff >= strs.length || end <= nameOff) continue;
+      const name = Buffer.concat([strs.subarray(nameOff, end), suffix]);
+      out.add(BigInt(at), BigInt(PLT_ENTRY), name, 0, name.length);
+    }
+    return out.build();
+  }
+
+  /** Function start addresses from .eh_frame_hdr's sorted search table (one per FDE), or null when
+   *  the binary has none, or one in an encoding other than the linkers' usual one, or more than `max`. */
+  functionStarts(max = 1 << 22): BigUint64Array | null {
+    const hdr = this.#sections.find((s) => s.name === '.eh_frame_hdr' && s.type !== SHT_NOBITS);
+    if (!hdr || hdr.size < 12) return null;
+    const head = this.#read(hdr.offset, 12);
+    // eh_frame_ptr must take 4 bytes (linkers write pcrel|sdata4) for the count to sit at offset 8
+    if (head[0] !== 1 || ![0x03, 0x0b].includes(head[1] & 0x0f) || head[2] !== DW_EH_PE_udata4 || head[3] !== DW_EH_PE_datarel_sdata4) return null;
+    const count = head.readUInt32LE(8);
+    if (count === 0 || count > max || 12 + count * 8 > hdr.size) return null;
+    const table = this.#read(hdr.offset + 12, count * 8);
+    const starts = new BigUint64Array(count);
+    for (let i = 0; i < count; i++) starts[i] = BigInt(hdr.addr + table.readInt32LE(i * 8));
+    return starts;
   }
 
   /** Function symbols from .dynsym, then .symtab (it has the local ones, and wins at equal addresses),

@@ -3,8 +3,8 @@ import { execFileSync } from 'node:child_process';
 import { realpathSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { buildFixtures, tempDir } from '../../testing/testkit.js';
-import { ElfCache, debugFileCandidates } from './elf-cache.js';
+import { buildFixtures, repoRoot, tempDir } from '../../testing/testkit.js';
+import { ElfCache, debugFileCandidates, functionStartOf } from './elf-cache.js';
 import { ElfFile, fileOffsetToVaddr, segmentForFileOffset } from './elf.js';
 import { Kallsyms, parseKallsyms } from './kallsyms.js';
 import { PerfMap, parsePerfMap } from './perf-map.js';
@@ -78,7 +78,11 @@ test('ELF cache: finds a separate debug file through .gnu_debuglink and through 
   assert.equal(viaLink.debugFile, `${fx.cpusplitDebuglink}.debug`);
   assert.ok(viaLink.symbols && viaLink.symbols.size > 0);
   const stripped = cache.get(fx.cpusplitStripped, fx.cpusplitStripped, '', 'b');
-  assert.equal(stripped.symbols, null, 'a fully stripped executable has no function symbols');
+  // a fully stripped executable has no function symbols, only its PLT stubs (named from .dynsym);
+  // it was built like cpusplit, so its functions sit where cpusplit's do
+  const mainAt = BigInt(`0x${/^([0-9a-f]+) T main$/m.exec(execFileSync('nm', [fx.cpusplit], { encoding: 'utf8' }))![1]}`);
+  assert.equal(stripped.symbols?.lookup(mainAt) ?? null, null, 'a fully stripped executable has no function symbols');
+  assert.match(stripped.symbols?.lookup(BigInt(`0x${/^([0-9a-f]+) <\w+@plt>:$/m.exec(execFileSync('objdump', ['-d', '-j', '.plt', fx.cpusplitStripped], { encoding: 'utf8' }))![1]}`))?.name ?? '', /@plt$/);
 
   // a build-id debug directory, as /usr/lib/debug/.build-id/ab/cdef....debug
   const debugDir = tempDir('debugdir');
@@ -89,7 +93,8 @@ test('ELF cache: finds a separate debug file through .gnu_debuglink and through 
   assert.deepEqual(debugFileCandidates('/x/y', info, [debugDir])[0], target);
   // the debug file belongs to another build: refused, so still no symbols
   const refused = new ElfCache({ debugDirs: [debugDir] }).get(fx.cpusplitStripped, fx.cpusplitStripped, '', 'c');
-  assert.equal(refused.symbols, null, 'a debug file with a different build id is not used');
+  assert.equal(refused.debugFile, null, 'a debug file with a different build id is not used');
+  assert.equal(refused.symbols?.lookup(mainAt) ?? null, null);
 
   // the right build: a copy of the debuglink binary moved away from its .debug file, found by build id only
   const moved = join(tempDir('moved'), 'cpusplit-dbglink');
@@ -126,4 +131,47 @@ test('ELF cache: tables held as bytes, bounded by bytes: a big binary evicts the
   assert.ok(cache.binaries < before + 2, 'the older binaries went to make room');
   cache.get(fx.cpusplit, fx.cpusplit, '', 'small-1');
   assert.ok(cache.symbolBytes <= bound);
+});
+
+/** objdump's names for the stubs of a binary's .plt section: address -> name@plt. */
+function objdumpPlt(path: string): Map<bigint, string> {
+  const out = execFileSync('objdump', ['-d', '-j', '.plt', path], { encoding: 'utf8', maxBuffer: 64 << 20 });
+  const m = new Map<bigint, string>();
+  for (const [, addr, name] of out.matchAll(/^([0-9a-f]+) <([^>]+@plt)>:$/gm)) m.set(BigInt(`0x${addr}`), name);
+  return m;
+}
+
+test("PLT stubs are named name@plt as objdump names them, on the distribution's own binaries", () => {
+  for (const path of ['/usr/bin/ls', '/usr/lib/x86_64-linux-gnu/libcrypto.so.3']) {
+    const want = objdumpPlt(path);
+    assert.ok(want.size > 10, `${path}: objdump names ${want.size} stubs`);
+    const elf = ElfFile.open(path);
+    try {
+      const table = new SymbolTable(elf.pltSymbols());
+      for (const [addr, name] of want) {
+        assert.equal(table.lookup(addr)?.name, name, `${path} 0x${addr.toString(16)}`);
+        assert.equal(table.lookup(addr + 15n)?.name, name, `${path} 0x${addr.toString(16)} + 15`);
+      }
+      assert.equal(table.size, want.size, `${path}: no stub of our own`);
+    } finally {
+      elf.close();
+    }
+  }
+});
+
+test('code no symbol covers is grouped by its function, from .eh_frame_hdr: a -O2 binary, stripped', () => {
+  const dir = tempDir('ehhdr');
+  const bin = join(dir, 'cpusplit-o2');
+  execFileSync('cc', ['-O2', '-o', bin, join(repoRoot, 'testing/testdata/cpusplit.c')]);
+  const nm = execFileSync('nm', ['--defined-only', '-S', bin], { encoding: 'utf8' });
+  const fns = [...nm.matchAll(/^([0-9a-f]+) ([0-9a-f]+) [Tt] (kiln_\w+)$/gm)].map(([, a, size, name]) => ({ name, start: BigInt(`0x${a}`), size: BigInt(`0x${size}`) }));
+  assert.ok(fns.length >= 2, nm);
+  execFileSync('strip', ['--strip-all', bin]);
+  const cache = new ElfCache();
+  const stripped = cache.get(bin, bin, '', 'test:stripped');
+  for (const f of fns) {
+    assert.equal(stripped.symbols?.lookup(f.start) ?? null, null, `${f.name} has no symbol once stripped`);
+    // every address inside the function names the function's start
+    for (const at of [f.start, f.start + f.size / 2n, f.start + f.size - 1n]) assert.equal(functionStartOf(stripped, at), f.start, `${f.name} at +0x${(at - f.start).toString(16)}`);
+  }
 });
