@@ -77,6 +77,18 @@ export async function openStore(dataDir: string, queryTimeoutSeconds: number, fa
   }
 }
 
+/** The zone this host is in, by name: cloud metadata's, else the zones file's zone holding one of its
+ *  addresses; undefined when neither says (FOCUS AvailabilityZone). */
+export function hostZoneName(topology: Topology, placement: CloudPlacement | null, addresses = hostAddresses()): string | undefined {
+  if (placement?.zone) return placement.zone;
+  const classifier = new Classifier(topology);
+  for (const a of addresses) {
+    const z = classifier.locate(a).zone;
+    if (z) return z.name;
+  }
+  return undefined;
+}
+
 /** This host's own addresses (every interface but loopback). Link-local addresses (fe80::/10,
  *  169.254/16) are left out unless asked for: every host may have the same one, so the server could not
  *  tell hosts apart by them. */
@@ -144,6 +156,8 @@ export interface ApiParts {
   topology: Topology;
   placement: CloudPlacement | null;
   host: string;
+  /** the zone of the host whose flows the store holds (FOCUS AvailabilityZone); none for a fleet */
+  zone?: string;
   status: () => Record<string, unknown>;
   metrics: () => Promise<{ body: string; contentType: string }>;
 }
@@ -168,7 +182,7 @@ export function serveApi(cfg: Pick<ApiConfig, 'listen' | 'token' | 'dataDir' | '
     netcost: {
       repo: p.repos.netcost,
       snapshot,
-      report: { provider: p.topology.provider, accountId: p.topology.account ?? p.placement?.accountId ?? 'unknown', host: p.host },
+      report: { provider: p.topology.provider, accountId: p.topology.account ?? p.placement?.accountId ?? 'unknown', host: p.host, zone: p.zone },
     },
     status: p.status,
     extend: (app: Hono) => {

@@ -7,7 +7,7 @@ import { teeSink } from '../pipeline/tee.js';
 import { applySchema } from '../store/schema.js';
 import { StoreSink } from '../store/store-sink.js';
 import { KilnMetrics } from '../web/metrics.js';
-import { closeStore, onSignals, openStore, serveApi, startCollectors, stderrLog as log, why, type Fail } from './parts.js';
+import { closeStore, hostZoneName, onSignals, openStore, serveApi, startCollectors, stderrLog as log, why, type Fail } from './parts.js';
 
 export type { Fail };
 
@@ -45,6 +45,7 @@ export async function run(cfg: RunConfig, fail: Fail): Promise<void> {
       topology,
       placement,
       host,
+      zone: hostZoneName(topology, placement),
       status: () => {
         const s = agent.status() as Record<string, Record<string, unknown>>;
         if (s.profiler) s.profiler = { windowSeconds: cfg.windowSeconds, ...s.profiler };

@@ -8,8 +8,8 @@ export interface ReportContext {
   provider: string;
   accountId: string;
   host: string;
-  /** zone id → zone name, for AvailabilityZone */
-  zoneNames?: Map<string, string>;
+  /** the zone (by name) of the host whose traffic the rows are: AvailabilityZone */
+  zone?: string;
 }
 
 /** FOCUS columns first (alphabetical, as the specification lists them), then the x_ extensions. */
@@ -18,24 +18,39 @@ export const FOCUS_COLUMNS = [
   'BilledCost',
   'BillingAccountId',
   'BillingAccountName',
+  'BillingAccountType',
   'BillingCurrency',
   'BillingPeriodEnd',
   'BillingPeriodStart',
+  'CapacityReservationId',
+  'CapacityReservationStatus',
   'ChargeCategory',
   'ChargeClass',
   'ChargeDescription',
   'ChargeFrequency',
   'ChargePeriodEnd',
   'ChargePeriodStart',
+  'CommitmentDiscountCategory',
+  'CommitmentDiscountId',
+  'CommitmentDiscountName',
+  'CommitmentDiscountQuantity',
+  'CommitmentDiscountStatus',
+  'CommitmentDiscountType',
+  'CommitmentDiscountUnit',
   'ConsumedQuantity',
   'ConsumedUnit',
   'ContractedCost',
   'ContractedUnitPrice',
   'EffectiveCost',
+  'InvoiceId',
   'InvoiceIssuerName',
   'ListCost',
   'ListUnitPrice',
   'PricingCategory',
+  'PricingCurrency',
+  'PricingCurrencyContractedUnitPrice',
+  'PricingCurrencyEffectiveCost',
+  'PricingCurrencyListUnitPrice',
   'PricingQuantity',
   'PricingUnit',
   'ProviderName',
@@ -49,9 +64,12 @@ export const FOCUS_COLUMNS = [
   'ServiceName',
   'ServiceSubcategory',
   'SkuId',
+  'SkuMeter',
+  'SkuPriceDetails',
   'SkuPriceId',
   'SubAccountId',
   'SubAccountName',
+  'SubAccountType',
   'Tags',
   'x_TrafficClass',
   'x_Charge',
@@ -80,6 +98,16 @@ const CLASS_TEXT: Record<string, string> = {
   unknown: 'traffic to private peers of unknown location',
 };
 
+/** The meter each class is billed under, in the providers' own words. */
+const METER_TEXT: Record<string, string> = {
+  'same-host': 'No transfer (same host)',
+  'same-zone': 'Intra-zone data transfer',
+  'cross-az': 'Inter-zone data transfer',
+  'cross-region': 'Inter-region data transfer out',
+  internet: 'Data transfer out to the internet',
+  unknown: 'Data transfer (peer location unknown)',
+};
+
 function monthBounds(month: string): { start: string; end: string } {
   const { from, to } = monthRange(month);
   const iso = (t: number) => new Date(t * 1000).toISOString().replace('.000Z', 'Z');
@@ -98,28 +126,46 @@ export function focusRows(rows: CostRow[], ctx: ReportContext, peers: Map<string
     const cost = r.cost_usd;
     const nat = r.charge === 'nat-gateway-processing';
     return {
-      AvailabilityZone: null,
+      AvailabilityZone: ctx.zone ?? null,
       BilledCost: cost,
       BillingAccountId: ctx.accountId,
       BillingAccountName: null,
+      // what Kiln cannot know from a host: the account's kind, invoices, reservations, commitments
+      // (none applies to data transfer); the columns are there, null, as the specification allows
+      BillingAccountType: null,
       BillingCurrency: 'USD',
       BillingPeriodEnd: end,
       BillingPeriodStart: start,
+      CapacityReservationId: null,
+      CapacityReservationStatus: null,
       ChargeCategory: 'Usage',
       ChargeClass: null,
       ChargeDescription: nat ? `NAT gateway data processing of ${app}'s internet traffic, ${r.tier}` : `${CLASS_TEXT[r.class] ?? r.class} of ${app}, ${r.tier}`,
       ChargeFrequency: 'Usage-Based',
       ChargePeriodEnd: end,
       ChargePeriodStart: start,
+      CommitmentDiscountCategory: null,
+      CommitmentDiscountId: null,
+      CommitmentDiscountName: null,
+      CommitmentDiscountQuantity: null,
+      CommitmentDiscountStatus: null,
+      CommitmentDiscountType: null,
+      CommitmentDiscountUnit: null,
       ConsumedQuantity: units,
       ConsumedUnit: r.pricing_unit,
       ContractedCost: cost,
       ContractedUnitPrice: r.unit_price_usd,
       EffectiveCost: cost,
+      InvoiceId: null,
       InvoiceIssuerName: PROVIDER_NAMES[ctx.provider] ?? ctx.provider,
       ListCost: cost,
       ListUnitPrice: r.unit_price_usd,
       PricingCategory: 'Standard',
+      // list prices are in USD: the pricing currency is the billing currency
+      PricingCurrency: 'USD',
+      PricingCurrencyContractedUnitPrice: r.unit_price_usd,
+      PricingCurrencyEffectiveCost: cost,
+      PricingCurrencyListUnitPrice: r.unit_price_usd,
       PricingQuantity: units,
       PricingUnit: r.pricing_unit,
       ProviderName: PROVIDER_NAMES[ctx.provider] ?? ctx.provider,
@@ -133,9 +179,12 @@ export function focusRows(rows: CostRow[], ctx: ReportContext, peers: Map<string
       ServiceName: nat ? (NAT_SERVICE_NAMES[ctx.provider] ?? 'NAT Gateway') : (SERVICE_NAMES[ctx.provider] ?? 'Data Transfer'),
       ServiceSubcategory: 'Network Connectivity',
       SkuId: null,
+      SkuMeter: nat ? 'NAT Gateway data processed' : METER_TEXT[r.class] ?? r.class,
+      SkuPriceDetails: JSON.stringify({ x_TrafficClass: r.class, x_Tier: r.tier, x_BilledDirection: r.billed_direction }),
       SkuPriceId: null,
       SubAccountId: null,
       SubAccountName: null,
+      SubAccountType: null,
       Tags: JSON.stringify({ 'kiln/app': app, 'kiln/traffic-class': r.class, 'kiln/charge': r.charge }),
       x_TrafficClass: r.class,
       x_Charge: r.charge,

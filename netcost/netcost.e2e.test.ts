@@ -229,6 +229,7 @@ describe('network cost across namespaces in three zones and the internet', bpfTe
     assert.equal(p.ChargeCategory, 'Usage');
     assert.equal(p.ServiceCategory, 'Networking');
     assert.equal(p.BillingAccountId, '123456789012', 'the account from cloud metadata');
+    assert.equal(p.AvailabilityZone, 'us-east-1b', 'the zone from cloud metadata');
     assert.equal(p.RegionId, 'us-east-1');
     assert.equal(p.BillingPeriodStart, `${month}-01T00:00:00Z`);
     near(Number(p.x_BytesSent) + Number(p.x_BytesReceived), 40 * MB, 'payments cross-az bytes');

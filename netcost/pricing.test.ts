@@ -35,6 +35,10 @@ describe('bundled price snapshots', () => {
       assert.equal(s.provider, provider);
       assert.match(s.snapshot, new RegExp(`^${provider}-${s.date}`));
       assert.ok(s.source.length > 50, 'says where its figures come from');
+      // the provider's own published page or API, never a note of ours
+      const own = { aws: /https:\/\/aws\.amazon\.com\/[^\s)]*pricing/, gcp: /cloud\.google\.com\/vpc\/pricing/, azure: /Azure Retail Prices API|prices\.azure\.com/ }[provider]!;
+      assert.match(s.source, own, 'cites the provider\'s price page or API');
+      assert.doesNotMatch(s.source, /Kiln issue/i);
       assert.ok(Object.keys(s.regions).length >= 1);
       for (const [region, p] of Object.entries(s.regions)) {
         assert.ok(p['cross-az'] && p['cross-region'] && p['internet-egress'] && p['nat-gateway-processing'], region);
