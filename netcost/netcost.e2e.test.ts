@@ -268,8 +268,16 @@ describe('network cost across namespaces in three zones and the internet', bpfTe
       }
       assert.ok((await page.$$('#cost-chart g.layer rect')).length > 0, 'the stacked cost chart has bars');
       assert.match((await page.textContent('#cost-total')) ?? '', /^\$/);
+      assert.ok(cells.every((c) => c[0] !== ''), `every row names its application: ${JSON.stringify(cells)}`);
+      const swatches = await page.$$eval('#chart-legend .swatch', (xs) => xs.map((x) => (x as HTMLElement).style.background));
+      assert.equal(new Set(swatches).size, swatches.length, `one colour per series: ${swatches.join(', ')}`);
       mkdirSync(ARTIFACTS, { recursive: true });
       await page.screenshot({ path: join(ARTIFACTS, 'ui-netcost.png'), fullPage: true });
+      // a month without traffic says so; no axis scaled to nothing ($1.00e-9, its $ cut off)
+      await page.goto(`${kiln.url}/cost?month=2020-01`);
+      await page.waitForSelector('body[data-rendered="true"]', { timeout: 20_000 });
+      assert.equal(await page.textContent('#cost-chart text.empty'), 'No network cost in this month.');
+      assert.deepEqual(await page.$$eval('#cost-chart .tick text', (xs) => xs.map((x) => x.textContent)), []);
     } finally {
       await browser.close();
     }

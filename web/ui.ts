@@ -18,6 +18,7 @@ export function uiRoutes(app: Hono): void {
     '/assets/dns.js': { path: join(here, 'ui/dns.js'), type: 'text/javascript; charset=utf-8' },
     '/assets/app.js': { path: join(here, 'ui/app.js'), type: 'text/javascript; charset=utf-8' },
     '/assets/dom.js': { path: join(here, 'ui/dom.js'), type: 'text/javascript; charset=utf-8' },
+    '/assets/format.js': { path: join(here, 'ui/format.js'), type: 'text/javascript; charset=utf-8' },
     '/assets/style.css': { path: join(pageDir, 'style.css'), type: 'text/css; charset=utf-8' },
     '/assets/d3.min.js': { path: join(modules, 'd3/dist/d3.min.js'), type: 'text/javascript; charset=utf-8' },
     '/assets/d3-flamegraph.min.js': { path: join(modules, 'd3-flame-graph/dist/d3-flamegraph.umd.min.js'), type: 'text/javascript; charset=utf-8' },

@@ -4,6 +4,7 @@
 
 import type { NetcostApiRow } from '../routes/netcost.js';
 import { $, appendCells, getJson } from './dom.js';
+import { appLabel, bytes, foldSeries, usd } from './format.js';
 
 /* d3 is loaded as a global by cost.html */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -15,20 +16,6 @@ interface Point {
   t: number;
   app: string;
   cost_usd: number;
-}
-
-function bytes(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let i = 0;
-  while (n >= 1024 && i < units.length - 1) {
-    n /= 1024;
-    i++;
-  }
-  return `${n.toFixed(i === 0 ? 0 : 1)} ${units[i]}`;
-}
-
-function usd(n: number): string {
-  return n === 0 ? '$0' : n < 0.01 ? `$${n.toPrecision(3)}` : `$${n.toFixed(2)}`;
 }
 
 function monthRange(month: string): { from: number; to: number } {
@@ -44,7 +31,7 @@ function renderTable(rows: Row[], group: string): void {
     const tr = document.createElement('tr');
     if (r.tier.startsWith('unpriced')) tr.className = 'unpriced';
     const cells: [string, boolean][] = [
-      [group === 'app' ? (r.app ?? '') : '–', false],
+      [group === 'app' ? appLabel(r.app) : '–', false],
       [r.charge === 'nat-gateway-processing' ? `${r.class}: NAT gateway processing` : r.class, false],
       [bytes(r.bytes_sent), true],
       [bytes(r.bytes_received), true],
@@ -61,15 +48,25 @@ function renderTable(rows: Row[], group: string): void {
   $('price-source').textContent = sources.length ? `Prices: ${sources.join('; ')}` : 'No network traffic recorded in this month.';
 }
 
-function renderChart(points: Point[], step: number, range: { from: number; to: number }): void {
+/** Distinct colours: Tableau's ten; the ninth-largest app on are folded into one grey series. */
+const PALETTE = ['#4e79a7', '#f28e2c', '#e15759', '#76b7b2', '#59a14f', '#edc949', '#af7aa1', '#ff9da7', '#9c755f'];
+const OTHERS = '#bab0ab';
+
+function renderChart(raw: Point[], step: number, range: { from: number; to: number }): void {
   const svg = d3.select('#cost-chart');
   svg.selectAll('*').remove();
   const w = 900;
   const h = 240;
-  const pad = { l: 60, b: 20, t: 8 };
-  const apps = [...new Set(points.map((p) => p.app))];
+  const pad = { l: 84, b: 20, t: 8 };
+  const { series: apps, points } = foldSeries(raw, PALETTE.length);
   const times: number[] = [];
   for (let t = range.from; t < range.to; t += step) times.push(t);
+  if (points.every((p) => p.cost_usd === 0)) {
+    // an empty month: say so, rather than an axis scaled to nothing
+    svg.append('text').attr('x', w / 2).attr('y', h / 2).attr('text-anchor', 'middle').attr('class', 'empty').text('No network cost in this month.');
+    $('chart-legend').replaceChildren();
+    return;
+  }
   const table = times.map((t) => {
     const row: Record<string, number> = { t };
     for (const a of apps) row[a] = 0;
@@ -78,9 +75,9 @@ function renderChart(points: Point[], step: number, range: { from: number; to: n
   });
   const stacked = d3.stack().keys(apps)(table);
   const x = d3.scaleBand().domain(times).range([pad.l, w]).padding(0.1);
-  const max = d3.max(stacked.length ? stacked[stacked.length - 1] : [[0, 0]], (d: number[]) => d[1]) || 1e-9;
+  const max = d3.max(stacked[stacked.length - 1], (d: number[]) => d[1]);
   const y = d3.scaleLinear().domain([0, max]).range([h - pad.b, pad.t]);
-  const color = d3.scaleOrdinal(d3.schemeTableau10).domain(apps);
+  const color = (a: string) => (apps.indexOf(a) < PALETTE.length ? PALETTE[apps.indexOf(a)] : OTHERS);
   svg
     .selectAll('g.layer')
     .data(stacked)
