@@ -33,8 +33,14 @@ export interface RunqRow {
   waits: number;
   /** summed wait time of the app's tasks */
   total_delay_seconds: number;
-  /** delay accumulated per second of the range: how many tasks wait on average */
+  /** delay accumulated per second of the range: how many of its tasks wait on average */
   delay_seconds_per_second: number;
+  /** the application's CPU time in the range, from the profiler's samples (null without them) */
+  cpu_seconds: number | null;
+  /** delay per second of the application's own running time: the same waits read the same whatever
+   *  the range (waiting 0.25 s for every second it ran is 0.25 over a minute or a day); null without
+   *  CPU samples */
+  delay_seconds_per_cpu_second: number | null;
   buckets: { le_us: number | null; count: number }[];
 }
 
@@ -82,6 +88,13 @@ export class RunqRepository {
       { ...range, ...(app === undefined ? {} : { app }) },
     );
     const seconds = range.to - range.from;
+    // the application's running time over the same range, from the profiler's samples (each one a
+    // sample period of CPU): the denominator that does not change with the range chosen
+    const cpu = await this.store.query<{ app: string; cpu_ns: string | number }>(
+      `SELECT app, sum(samples * period_ns) AS cpu_ns FROM profile_samples WHERE ${RANGE_SQL} ${app === undefined ? '' : 'AND app = {app:String}'} GROUP BY app`,
+      { ...range, ...(app === undefined ? {} : { app }) },
+    );
+    const cpuNs = new Map(cpu.map((c) => [c.app, Number(c.cpu_ns)]));
     return rows.map((r) => {
       const slots = r.hist.map(Number);
       while (slots.length < RUNQ_SLOTS) slots.push(0);
@@ -97,6 +110,8 @@ export class RunqRepository {
         waits: Number(r.n),
         total_delay_seconds: round(totalNs / 1e9, 6)!,
         delay_seconds_per_second: round(totalNs / 1e9 / seconds, 6)!,
+        cpu_seconds: cpuNs.get(r.app) ? round(cpuNs.get(r.app)! / 1e9, 3) : null,
+        delay_seconds_per_cpu_second: cpuNs.get(r.app) ? round(totalNs / cpuNs.get(r.app)!, 6) : null,
         buckets: slots.slice(0, last + 1).map((count, s) => {
           const hi = slotBoundsUs(s)[1];
           return { le_us: Number.isFinite(hi) ? hi : null, count };

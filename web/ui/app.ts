@@ -218,7 +218,7 @@ function formatUs(us: number | null): string {
   return us >= 1000 ? `${(us / 1000).toFixed(us >= 10000 ? 0 : 1)} ms` : `${us.toFixed(us >= 10 ? 0 : 1)} µs`;
 }
 
-/** The run-queue panel: percentiles, delay per second, and the histogram of waits. */
+/** The run-queue panel: percentiles, delay per second of running time, and the histogram of waits. */
 async function renderRunq(sel: URLSearchParams): Promise<void> {
   const summary = $('runq-summary');
   const svg = d3.select('#runq-chart');
@@ -235,7 +235,7 @@ async function renderRunq(sel: URLSearchParams): Promise<void> {
     return;
   }
   summary.innerHTML = `<dl><dt>p50</dt><dd>${formatUs(row.p50_us)}</dd><dt>p95</dt><dd>${formatUs(row.p95_us)}</dd><dt>p99</dt><dd>${formatUs(row.p99_us)}</dd>
-    <dt>waits</dt><dd>${row.waits}</dd><dt>delay / second</dt><dd>${row.delay_seconds_per_second.toFixed(3)} s</dd></dl>`;
+    <dt>waits</dt><dd>${row.waits}</dd><dt title="time spent waiting for a CPU per second the application ran (its CPU time from the profiler): the same whatever the range">delay / CPU second</dt><dd>${row.delay_seconds_per_cpu_second === null ? '– (no CPU samples)' : `${row.delay_seconds_per_cpu_second.toFixed(3)} s`}</dd><dt>total delay</dt><dd>${row.total_delay_seconds.toFixed(3)} s</dd></dl>`;
   // fold the quarter-power buckets into powers of two for a readable chart
   const bars = new Map<number, number>();
   for (const b of row.buckets) {
