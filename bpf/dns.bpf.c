@@ -29,6 +29,7 @@
 #define MSG_PEEK 2
 #define MSG_ERRQUEUE 0x2000
 #define DNS_PORT 53
+#define ECONNREFUSED 111
 
 #if defined(__TARGET_ARCH_x86)
 #define NR_READ 0
@@ -340,6 +341,13 @@ int BPF_PROG(dns_send, struct sock *sk, int ret, int flags)
 	}
 	if (ret <= 0) {
 		mmsg_end();
+		/* an ICMP port unreachable is reported on the socket's next call, a send as well as a receive */
+		if (ret == -ECONNREFUSED && connected && r.proto == IPPROTO_UDP) {
+			r.sock = sk_cookie(sk);
+			sk_peer(sk, family, &r);
+			r.dir = DNS_DIR_UNREACHABLE;
+			emit_event(&r);
+		}
 		return 0;
 	}
 	r.sock = sk_cookie(sk);
@@ -402,6 +410,12 @@ int BPF_PROG(dns_recv, struct sock *sk, int ret, int flags)
 	}
 	if (ret <= 0) {
 		mmsg_end();
+		/* ICMP port unreachable on a connected UDP socket: the call fails at once with ECONNREFUSED
+		 * and the client gives up on this server: not a timeout */
+		if (ret == -ECONNREFUSED && r.proto == IPPROTO_UDP && sk->__sk_common.skc_dport == bpf_htons(DNS_PORT)) {
+			r.dir = DNS_DIR_UNREACHABLE;
+			emit_event(&r);
+		}
 		return 0;
 	}
 	struct sys_call c = {};

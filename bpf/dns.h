@@ -9,6 +9,8 @@
 
 #define DNS_DIR_SEND 0
 #define DNS_DIR_RECV 1
+#define DNS_DIR_UNREACHABLE 2 /* a receive on a connected UDP socket failed with ECONNREFUSED: the
+                               * nameserver's host answered ICMP port unreachable (no data) */
 
 #define DNS_FLAG_IOV_TRUNC 1u /* a UDP message spread over more iovecs than the first: only its first part copied */
 

@@ -38,6 +38,8 @@ export interface DnsCounts {
   /** NOERROR with no answer records */
   noAnswer: number;
   timeouts: number;
+  /** the nameserver's host answered ICMP port unreachable: the client failed at once */
+  unreachable: number;
 }
 
 export interface DnsRow extends DnsCounts {
@@ -68,12 +70,12 @@ interface Acc extends DnsCounts {
   transports: Set<DnsTransport>;
 }
 
-const emptyAcc = (): Acc => ({ requests: 0, noerror: 0, nxdomain: 0, servfail: 0, refused: 0, otherErrors: 0, noAnswer: 0, timeouts: 0, latency: new Map(), latencySumMs: 0, nameservers: new Set(), transports: new Set() });
+const emptyAcc = (): Acc => ({ requests: 0, noerror: 0, nxdomain: 0, servfail: 0, refused: 0, otherErrors: 0, noAnswer: 0, timeouts: 0, unreachable: 0, latency: new Map(), latencySumMs: 0, nameservers: new Set(), transports: new Set() });
 
-const COUNT_OF: Record<DnsStatus, keyof DnsCounts> = { noerror: 'noerror', nxdomain: 'nxdomain', servfail: 'servfail', refused: 'refused', other: 'otherErrors', timeout: 'timeouts' };
+const COUNT_OF: Record<DnsStatus, keyof DnsCounts> = { noerror: 'noerror', nxdomain: 'nxdomain', servfail: 'servfail', refused: 'refused', other: 'otherErrors', timeout: 'timeouts', unreachable: 'unreachable' };
 
 function mergeInto(a: Acc, b: Acc): void {
-  for (const k of ['requests', 'noerror', 'nxdomain', 'servfail', 'refused', 'otherErrors', 'noAnswer', 'timeouts'] as const) a[k] += b[k];
+  for (const k of ['requests', 'noerror', 'nxdomain', 'servfail', 'refused', 'otherErrors', 'noAnswer', 'timeouts', 'unreachable'] as const) a[k] += b[k];
   for (const [bin, n] of b.latency) a.latency.set(bin, (a.latency.get(bin) ?? 0) + n);
   a.latencySumMs += b.latencySumMs;
   for (const x of b.nameservers) if (a.nameservers.size < 8) a.nameservers.add(x);
@@ -110,7 +112,8 @@ export class DnsAggregator {
     acc.requests++;
     acc[COUNT_OF[r.status]]++;
     if (r.status === 'noerror' && r.answers === 0) acc.noAnswer++;
-    if (r.latencyNs !== null) {
+    // the sketch is of answers: an unreachable server's quick failure is no answer time
+    if (r.latencyNs !== null && r.status !== 'unreachable') {
       const ms = r.latencyNs / 1e6;
       const bin = latencyBin(ms);
       acc.latency.set(bin, (acc.latency.get(bin) ?? 0) + 1);
@@ -158,6 +161,7 @@ export class DnsAggregator {
             otherErrors: acc.otherErrors,
             noAnswer: acc.noAnswer,
             timeouts: acc.timeouts,
+            unreachable: acc.unreachable,
             latency: acc.latency,
             latencySumMs: acc.latencySumMs,
             nameservers: [...acc.nameservers],

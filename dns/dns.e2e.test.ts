@@ -20,6 +20,10 @@ const SERVER = join(repoRoot, 'testing/testdata/dns-server.js');
 const ARTIFACTS = join(repoRoot, 'test-artifacts');
 const WINDOW = 3;
 const NS_ADDR = '10.78.0.53';
+/** a host with no DNS server: its kernel answers port 53 with ICMP port unreachable */
+const NO_DNS_ADDR = '10.78.0.54';
+const UNREACH_APP = 'unreach-client.service';
+const UNREACH_QUERIES = 2;
 
 /** What the server does with each name, and what Kiln must report for it. */
 const SCRIPT: Record<string, { status: 'noerror' | 'nxdomain' | 'servfail' | 'refused' | 'timeout'; answers: boolean; delayMs?: number; tcp?: boolean }> = {
@@ -108,6 +112,7 @@ describe('DNS per application and domain, from the socket tracepoints', bpfTest(
     execFileSync('cc', ['-O2', '-o', dnsClient, join(repoRoot, 'testing/testdata/dnsclient.c')]);
     net = new TestNet();
     net.addHost('dns', NS_ADDR, 24, '10.78.0.1');
+    net.addHost('nodns', NO_DNS_ADDR, 24, '10.78.0.1');
     const client = net.addHost('client', '10.78.0.10', 24, '10.78.0.1');
     // `ip netns exec` bind-mounts /etc/netns/<ns>/resolv.conf over /etc/resolv.conf: glibc in the
     // client namespace asks our server, nothing else
@@ -146,13 +151,22 @@ describe('DNS per application and domain, from the socket tracepoints', bpfTest(
           .map((l) => JSON.parse(l) as Logged),
       );
     }
+    // dig asking a host where nothing listens on port 53: ICMP port unreachable, dig fails at once
+    {
+      const cg = `system.slice/${UNREACH_APP}`;
+      cgroups.push(cg);
+      const script = Array.from({ length: UNREACH_QUERIES }, () => `dig @${NO_DNS_ADDR} +tries=1 +timeout=5 ok.kiln.test A >/dev/null`).join('; ') + '; true';
+      const [cmd2, argv2] = net.exec('client', 'sh', ['-c', script]);
+      assert.equal(await waitExit(spawnInCgroup(makeCgroup(cg), cmd2, argv2)), 0, UNREACH_APP);
+    }
     // wait until every query ended (timeouts after 2 s) and its window was written
     const want = CLIENTS.reduce((s, c) => s + c.queries.length, 0);
     for (let i = 0; i < 60; i++) {
       const r = await getJson<DnsApiRow[]>(`${kiln.url}/api/v1/dns?from=${from}&to=${Math.floor(Date.now() / 1000) + 60}`);
       allRows = r.body;
       rows = r.body.filter((x) => CLIENTS.some((c) => c.app === x.app));
-      if (rows.reduce((s, x) => s + x.requests, 0) >= want) break;
+      const unreach = allRows.filter((x) => x.app === UNREACH_APP).reduce((s, x) => s + x.requests, 0);
+      if (rows.reduce((s, x) => s + x.requests, 0) >= want && unreach >= UNREACH_QUERIES) break;
       await sleep(500);
     }
   });
@@ -193,11 +207,20 @@ describe('DNS per application and domain, from the socket tracepoints', bpfTest(
         if (s.status === 'timeout') expect.timeouts = n;
         else expect[s.status] = n;
         const actual = { requests: r.requests, noerror: r.noerror, nxdomain: r.nxdomain, servfail: r.servfail, refused: r.refused, other_errors: r.other_errors, timeouts: r.timeouts, no_answer: r.no_answer };
+        assert.equal(r.unreachable, 0, `${c.app} ${r.domain} ${r.qtype}: a server that answers is never unreachable`);
         assert.deepEqual(actual, expect, `${c.app} ${r.domain} ${r.qtype}`);
         assert.deepEqual(r.nameservers, [NS_ADDR]);
         assert.deepEqual(r.transports, s.tcp ? ['udp+tcp'] : ['udp'], `${c.app} ${r.domain} ${r.qtype}`);
       }
     }
+  });
+
+  it('counts a nameserver whose host refused the port (ICMP port unreachable) as unreachable, not as a timeout', () => {
+    const got = allRows.filter((r) => r.app === UNREACH_APP);
+    assert.deepEqual(
+      got.map((r) => ({ domain: r.domain, requests: r.requests, unreachable: r.unreachable, timeouts: r.timeouts, p50_ms: r.p50_ms, nameservers: r.nameservers })),
+      [{ domain: 'ok.kiln.test', requests: UNREACH_QUERIES, unreachable: UNREACH_QUERIES, timeouts: 0, p50_ms: null, nameservers: [NO_DNS_ADDR] }],
+    );
   });
 
   it('measures latency within 10% of the injected delay (or 2 ms)', () => {
@@ -246,10 +269,11 @@ describe('DNS per application and domain, from the socket tracepoints', bpfTest(
       assert.match(row('dig-client.service', FLAKY, 'A')!.cls, /nx-resolved/, 'NXDOMAIN for a domain that also resolved is highlighted');
       assert.doesNotMatch(row('dig-client.service', 'ok.kiln.test', 'A')!.cls, /slow|server-error|nx-resolved/);
       assert.doesNotMatch(row('dig-client.service', 'nx.kiln.test', 'A')!.cls, /nx-resolved/, 'a name that never resolved is not');
+      assert.match(row(UNREACH_APP, 'ok.kiln.test', 'A')!.cls, /server-error/, 'an unreachable nameserver is highlighted');
       // sort by errors: the first row has the most errors
       await page.click('#dns-table th[data-sort="errors"]');
       const first = await page.$eval('#dns-table tbody tr', (tr) => tr.getAttribute('data-errors'));
-      const max = Math.max(...rows.map((r) => r.nxdomain + r.servfail + r.refused + r.other_errors + r.timeouts));
+      const max = Math.max(...allRows.map((r) => r.nxdomain + r.servfail + r.refused + r.other_errors + r.timeouts + r.unreachable));
       assert.equal(Number(first), max);
       mkdirSync(ARTIFACTS, { recursive: true });
       await page.screenshot({ path: join(ARTIFACTS, 'dns.png'), fullPage: true });

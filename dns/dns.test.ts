@@ -25,7 +25,7 @@ function harness(timeoutMs = 5000) {
   let now = 0n;
   const records: DnsQueryRecord[] = [];
   const t = new DnsTracker({ timeoutNs: BigInt(timeoutMs) * MS, onRecord: (r) => records.push(r), monotonicNs: () => now });
-  const ev = (atMs: number, dir: 'send' | 'recv', data: Buffer, o: Partial<DnsEvent> = {}): void => {
+  const ev = (atMs: number, dir: DnsEvent['dir'], data: Buffer, o: Partial<DnsEvent> = {}): void => {
     now = BigInt(atMs) * MS;
     t.handle({ tsNs: now, sock: 1n, cgroupId: 7n, tgid: 100, pid: 100, len: data.length, dir, transport: 'udp', peer: '10.0.0.53', port: 53, flags: 0, comm: 'app', data, ...o });
   };
@@ -88,6 +88,24 @@ describe('DNS message parsing', () => {
 });
 
 describe('DNS query matching', () => {
+  it('ends the queries in flight on a socket that got ICMP port unreachable: unreachable, timed to the error', () => {
+    const h = harness(2000);
+    h.ev(0, 'send', query(1, 'a.test'));
+    h.ev(0, 'send', query(2, 'a.test', 'AAAA'));
+    h.ev(1, 'send', query(3, 'b.test'), { sock: 2n });
+    h.ev(3, 'unreachable', Buffer.alloc(0));
+    assert.deepEqual(
+      h.records.map((r) => [r.domain, r.qtype, r.status, r.latencyNs, r.rcode]),
+      [
+        ['a.test', 'A', 'unreachable', 3_000_000, null],
+        ['a.test', 'AAAA', 'unreachable', 3_000_000, null],
+      ],
+    );
+    // the query on the other socket is untouched, and times out as before
+    h.advance(5000);
+    assert.deepEqual(h.records.slice(2).map((r) => [r.domain, r.status]), [['b.test', 'timeout']]);
+  });
+
   it('matches a response to its query by process, socket and id, timed from the first send', () => {
     const h = harness();
     h.ev(0, 'send', query(1, 'a.test'));
@@ -207,6 +225,14 @@ describe('DNS windows', () => {
     assert.deepEqual(binQuantiles(merged, [0.5, 0.95, 0.99]), binQuantiles(one, [0.5, 0.95, 0.99]));
     const [p50, p99] = binQuantiles(one, [0.5, 0.99]) as number[];
     assert.ok(Math.abs(p50 - 50) / 50 < 0.02 && Math.abs(p99 - 99) / 99 < 0.02, `${p50} ${p99}`);
+  });
+
+  it('counts unreachable apart from timeouts, and keeps its quick failure out of the answer latency', () => {
+    const a = new DnsAggregator();
+    a.add(rec('u.test', 'noerror', 2));
+    a.add({ ...rec('u.test', 'unreachable', 0.1), rcode: null });
+    const [r] = a.take(0, 60, 'h').rows;
+    assert.deepEqual([r.requests, r.noerror, r.unreachable, r.timeouts, [...r.latency.values()].reduce((s, n) => s + n, 0)], [2, 1, 1, 0, 1]);
   });
 
   it('counts no-answer NOERROR separately and keeps timeouts out of the latency', () => {

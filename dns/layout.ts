@@ -38,7 +38,8 @@ export interface DnsEvent {
   pid: number;
   /** bytes the kernel moved; `data` holds the first of them */
   len: number;
-  dir: 'send' | 'recv';
+  /** `unreachable`: a call on the socket failed with ECONNREFUSED (ICMP port unreachable); no data */
+  dir: 'send' | 'recv' | 'unreachable';
   transport: 'udp' | 'tcp';
   /** nameserver address and port ('' when unknown) */
   peer: string;
@@ -74,7 +75,7 @@ export function decodeDnsEvents(buf: Buffer, out: DnsEvent[] = []): { events: Dn
       tgid: rec.readUInt32LE(DNS_EVENT.tgid),
       pid: rec.readUInt32LE(DNS_EVENT.pid),
       len: rec.readUInt32LE(DNS_EVENT.len),
-      dir: rec[DNS_EVENT.dir] === 0 ? 'send' : 'recv',
+      dir: rec[DNS_EVENT.dir] === 0 ? 'send' : rec[DNS_EVENT.dir] === 2 ? 'unreachable' : 'recv',
       transport: rec[DNS_EVENT.proto] === IPPROTO_TCP ? 'tcp' : 'udp',
       peer: peerAddress(rec, DNS_EVENT.addr, rec.readUInt16LE(DNS_EVENT.family)),
       port: rec.readUInt16LE(DNS_EVENT.port),

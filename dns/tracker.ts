@@ -6,13 +6,15 @@
  * - latency = response time − first send time, both kernel CLOCK_MONOTONIC timestamps;
  * - a UDP response with the TC bit is not the end: the client's retry over TCP for the same name and
  *   type continues the same query (transport `udp+tcp`), timed from the first UDP send;
- * - a query with no response within the timeout is recorded with status `timeout`.
+ * - a query with no response within the timeout is recorded with status `timeout`;
+ * - a query whose socket got ICMP port unreachable (the client's call failed with ECONNREFUSED at
+ *   once) is recorded with status `unreachable`, timed to the error: the client did not wait.
  * Memory is bounded: at most `maxPending` queries in flight and `maxStreams` TCP streams; what falls
  * out is counted. */
 import type { DnsEvent } from './layout.js';
 import { parseDnsMessage, type DnsMessage } from './message.js';
 
-export type DnsStatus = 'noerror' | 'nxdomain' | 'servfail' | 'refused' | 'other' | 'timeout';
+export type DnsStatus = 'noerror' | 'nxdomain' | 'servfail' | 'refused' | 'other' | 'timeout' | 'unreachable';
 export type DnsTransport = 'udp' | 'tcp' | 'udp+tcp';
 
 export interface DnsQueryRecord {
@@ -28,7 +30,7 @@ export interface DnsQueryRecord {
   /** null for a timeout */
   rcode: number | null;
   answers: number;
-  /** null for a timeout */
+  /** null for a timeout; for `unreachable`, the time to the error */
   latencyNs: number | null;
   transport: DnsTransport;
   nameserver: string;
@@ -114,6 +116,10 @@ export class DnsTracker {
 
   handle(e: DnsEvent): void {
     this.stats.events++;
+    if (e.dir === 'unreachable') {
+      this.#unreachable(e);
+      return;
+    }
     if (e.data.length < e.len) this.stats.cutShort++;
     if (e.transport === 'udp') {
       this.#message(e, e.data);
@@ -214,7 +220,17 @@ export class DnsTracker {
     this.#record(p, m.rcode, m.answers, e.tsNs);
   }
 
-  #record(p: Pending, rcode: number | null, answers: number, endNs: bigint | null): void {
+  /** Every UDP query in flight on the socket ends: its nameserver's host refused the port. */
+  #unreachable(e: DnsEvent): void {
+    const prefix = `${e.tgid}|${e.sock}|udp|`;
+    for (const [key, p] of this.#pending) {
+      if (!key.startsWith(prefix)) continue;
+      this.#forget(key, p);
+      this.#record(p, null, 0, e.tsNs, 'unreachable');
+    }
+  }
+
+  #record(p: Pending, rcode: number | null, answers: number, endNs: bigint | null, status?: DnsStatus): void {
     const now = this.#opts.monotonicNs();
     const end = endNs ?? p.firstNs + this.#opts.timeoutNs;
     this.#opts.onRecord({
@@ -225,7 +241,7 @@ export class DnsTracker {
       comm: p.comm,
       domain: p.domain,
       qtype: p.qtype,
-      status: rcode === null ? 'timeout' : statusOf(rcode),
+      status: status ?? (rcode === null ? 'timeout' : statusOf(rcode)),
       rcode,
       answers,
       latencyNs: endNs === null ? null : Number(endNs - p.firstNs),

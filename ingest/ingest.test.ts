@@ -83,7 +83,7 @@ function windows(i: number, app = 'checkout'): WindowEnvelope[] {
       seconds: WINDOW,
       host: 'ignored',
       folded: 0,
-      rows: [{ app, containerId: '', domain: 'db.internal', qtype: 'A', requests: 3, noerror: 3, nxdomain: 0, servfail: 0, refused: 0, otherErrors: 0, noAnswer: 0, timeouts: 0, latency: new Map([[12, 2], [30, 1]]), latencySumMs: 4.5, nameservers: ['10.0.0.53'], transports: ['udp'] }],
+      rows: [{ app, containerId: '', domain: 'db.internal', qtype: 'A', requests: 4, noerror: 3, nxdomain: 0, servfail: 0, refused: 0, otherErrors: 0, noAnswer: 0, timeouts: 0, unreachable: 1, latency: new Map([[12, 2], [30, 1]]), latencySumMs: 4.5, nameservers: ['10.0.0.53'], transports: ['udp'] }],
     },
     { kind: 'runq', start, seconds: WINDOW, host: 'ignored', rows: [{ app, containerId: '', cgroupId: 123456789012345n, cgroupPath: '/x.service', slots: [0, 1, 2, 3], totalNs: 5000, count: 6 }] },
     { kind: 'losses', start, seconds: WINDOW, host: 'ignored', rows: [{ collector: 'profiler', reason: 'counts_map_full', count: 1 }] },
@@ -202,6 +202,7 @@ describe('agent → server over gRPC', () => {
     samples1h: await total('SELECT sum(samples) AS n FROM profile_samples_1h WHERE host = {h:String}', { h: hostName }),
     bytes: await total('SELECT sum(bytes_sent) AS n FROM net_flows WHERE host = {h:String}', { h: hostName }),
     dns: await total('SELECT sum(requests) AS n FROM dns_windows WHERE host = {h:String}', { h: hostName }),
+    unreachable: await total('SELECT sum(unreachable) AS n FROM dns_windows WHERE host = {h:String}', { h: hostName }),
     runq: await total('SELECT count() AS n FROM runq_windows WHERE host = {h:String}', { h: hostName }),
     losses: await total('SELECT sum(count) AS n FROM collector_losses WHERE host = {h:String}', { h: hostName }),
   });
@@ -246,7 +247,7 @@ describe('agent → server over gRPC', () => {
     assert.equal(s.stats().spool.batches, 0);
     assert.equal(s.stats().pushes.OK, 5);
     const got = await stored('host-one');
-    assert.deepEqual(got, { samples: samplesOf(sent), samples1h: samplesOf(sent), bytes: bytesOf(sent), dns: 15, runq: 5, losses: 5 });
+    assert.deepEqual(got, { samples: samplesOf(sent), samples1h: samplesOf(sent), bytes: bytesOf(sent), dns: 20, unreachable: 5, runq: 5, losses: 5 });
     await s.close(1000);
   });
 

@@ -6,7 +6,7 @@
  * 28 series per app) folded from the kernel's quarter-power slots. Other labels are fixed sets
  * (collector, reason, program, kind). DNS series carry `domain` (the top N per app of each window,
  * default 100, the rest `~other`; at most `maxDomains` values per metric, default 2000), `qtype` and
- * `status` (noerror, nxdomain, servfail, refused, other, timeout); the DNS latency histogram has 13
+ * `status` (noerror, nxdomain, servfail, refused, other, timeout, unreachable); the DNS latency histogram has 13
  * buckets per app. */
 import { readFileSync } from 'node:fs';
 import type { UnwindHealth } from '../profiler/collector.js';
@@ -120,7 +120,7 @@ export class KilnMetrics {
       retransmits: tcp('kiln_tcp_retransmits_total', 'TCP segments retransmitted, per application and traffic class'),
     };
     this.registry.registerMetric(this.#runq as never);
-    this.#dnsRequests = new Counter({ name: 'kiln_dns_requests_total', help: 'DNS queries per application, domain, qtype and outcome (rcode, or timeout)', labelNames: ['app', 'domain', 'qtype', 'status'], registers });
+    this.#dnsRequests = new Counter({ name: 'kiln_dns_requests_total', help: 'DNS queries per application, domain, qtype and outcome (rcode, timeout, or unreachable: ICMP port unreachable)', labelNames: ['app', 'domain', 'qtype', 'status'], registers });
     this.registry.registerMetric(this.#dnsLatency as never);
     new Counter({
       name: 'kiln_collector_events_lost_total',
@@ -252,7 +252,7 @@ export class KilnMetrics {
     for (const r of w.rows) {
       const app = this.#apps.value(r.app);
       const l = { app, domain: this.#domains.value(r.domain), qtype: r.qtype };
-      const by = { noerror: r.noerror, nxdomain: r.nxdomain, servfail: r.servfail, refused: r.refused, other: r.otherErrors, timeout: r.timeouts };
+      const by = { noerror: r.noerror, nxdomain: r.nxdomain, servfail: r.servfail, refused: r.refused, other: r.otherErrors, timeout: r.timeouts, unreachable: r.unreachable };
       for (const [status, n] of Object.entries(by)) if (n) this.#dnsRequests.inc({ ...l, status }, n);
       if (r.latency.size) {
         const bins = [...r.latency].map(([bin, n]): [number, number] => [binValueMs(bin) / 1000, n]);

@@ -154,6 +154,7 @@ export function openApiDocument(): unknown {
             other_errors: { type: 'number' },
             no_answer: { type: 'number', description: 'NOERROR with no answer records' },
             timeouts: { type: 'number' },
+            unreachable: { type: 'number', description: 'queries refused by ICMP port unreachable: the client failed at once' },
             p50_ms: { type: ['number', 'null'] },
             p95_ms: { type: ['number', 'null'] },
             p99_ms: { type: ['number', 'null'] },

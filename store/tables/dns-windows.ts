@@ -24,6 +24,7 @@ export const DNS_WINDOWS = defineTable(
     other_errors: 'UInt64',
     no_answer: 'UInt64',
     timeouts: 'UInt64',
+    unreachable: 'UInt64',
     latency_keys: 'Array(Int32)',
     latency_counts: 'Array(UInt64)',
     latency_sum_ms: 'Float64',
@@ -31,6 +32,7 @@ export const DNS_WINDOWS = defineTable(
     transports: 'Array(LowCardinality(String))',
   },
   (days) => `ENGINE = MergeTree PARTITION BY toDate(ts) ORDER BY (app, domain, ts) TTL ts + INTERVAL ${days} DAY DELETE`,
+  ['ALTER TABLE dns_windows ADD COLUMN IF NOT EXISTS unreachable UInt64 DEFAULT 0 AFTER timeouts'],
 );
 
 export interface DnsApiRow {
@@ -46,6 +48,8 @@ export interface DnsApiRow {
   /** NOERROR with no answer records (per qtype: A, AAAA, other) */
   no_answer: number;
   timeouts: number;
+  /** queries the nameserver's host refused with ICMP port unreachable (the client failed at once) */
+  unreachable: number;
   /** answered queries' latency; null when none was answered */
   p50_ms: number | null;
   p95_ms: number | null;
@@ -86,6 +90,7 @@ export class DnsRepository {
           other_errors: r.otherErrors,
           no_answer: r.noAnswer,
           timeouts: r.timeouts,
+          unreachable: r.unreachable,
           latency_keys: keys,
           latency_counts: keys.map((k) => r.latency.get(k)!),
           latency_sum_ms: r.latencySumMs,
@@ -102,7 +107,7 @@ export class DnsRepository {
 
   /** Rows per application × domain × qtype over the range, most requests first. */
   async query(range: TimeRange, app?: string): Promise<DnsApiRow[]> {
-    type Raw = Record<'requests' | 'noerror' | 'nxdomain' | 'servfail' | 'refused' | 'other_errors' | 'no_answer' | 'timeouts', string | number> & {
+    type Raw = Record<'requests' | 'noerror' | 'nxdomain' | 'servfail' | 'refused' | 'other_errors' | 'no_answer' | 'timeouts' | 'unreachable', string | number> & {
       app: string;
       domain: string;
       qtype: string;
@@ -114,7 +119,7 @@ export class DnsRepository {
     const rows = await this.store.query<Raw>(
       `SELECT app, domain, qtype, sum(requests) AS requests, sum(noerror) AS noerror, sum(nxdomain) AS nxdomain,
               sum(servfail) AS servfail, sum(refused) AS refused, sum(other_errors) AS other_errors,
-              sum(no_answer) AS no_answer, sum(timeouts) AS timeouts,
+              sum(no_answer) AS no_answer, sum(timeouts) AS timeouts, sum(unreachable) AS unreachable,
               sumMap(latency_keys, latency_counts) AS lat, sum(latency_sum_ms) AS lat_sum,
               groupUniqArrayArray(8)(nameservers) AS nameservers, groupUniqArrayArray(transports) AS transports
        FROM dns_windows WHERE ${RANGE_SQL} ${app === undefined ? '' : 'AND app = {app:String}'}
@@ -138,6 +143,7 @@ export class DnsRepository {
         other_errors: Number(r.other_errors),
         no_answer: Number(r.no_answer),
         timeouts: Number(r.timeouts),
+        unreachable: Number(r.unreachable),
         p50_ms: r2(p50),
         p95_ms: r2(p95),
         p99_ms: r2(p99),

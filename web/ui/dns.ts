@@ -15,9 +15,9 @@ export function checksOf(rows: DnsApiRow[]): Row[] {
   return rows.map((r) => {
     const checks: string[] = [];
     if (r.p95_ms !== null && r.p95_ms > 100) checks.push('slow');
-    if (r.servfail + r.refused + r.other_errors + r.timeouts > 0) checks.push('server-error');
+    if (r.servfail + r.refused + r.other_errors + r.timeouts + r.unreachable > 0) checks.push('server-error');
     if (r.nxdomain > 0 && resolved.has(`${r.app}\0${r.domain}`)) checks.push('nx-resolved');
-    return { ...r, errors: r.nxdomain + r.servfail + r.refused + r.other_errors + r.timeouts, checks };
+    return { ...r, errors: r.nxdomain + r.servfail + r.refused + r.other_errors + r.timeouts + r.unreachable, checks };
   });
 }
 
@@ -70,6 +70,7 @@ function render(): void {
       [num(r.other_errors), true],
       [num(r.no_answer), true],
       [num(r.timeouts), true],
+      [num(r.unreachable), true],
       [num(r.p50_ms), true],
       [num(r.p95_ms), true],
       [num(r.p99_ms), true],
