@@ -120,4 +120,31 @@ describe('comparison of a profiled workload whose hot function switches mid-run'
     assert.match(pprofBase ?? '', new RegExp(`/api/v1/profile/pprof\\?app=switcher&from=${T}&to=${T + PHASE - WINDOW}`));
     assert.deepEqual(errors, []);
   });
+
+  it('fits the changes table in its panel at 1366 px, and says so when the base side is empty', async () => {
+    browser ??= await launchChromium();
+    const page = await browser.newPage({ viewport: { width: 1366, height: 768 } });
+    await page.goto(`${kiln.url}/?app=switcher&${comparedRange()}&base=custom&${baseRange()}&mode=relative`);
+    await page.waitForSelector('#changes-body tr', { timeout: 15_000 });
+    const fit = await page.evaluate(() => {
+      const panel = document.getElementById('changes')!.getBoundingClientRect();
+      const heads = Array.from(document.querySelectorAll('#changes thead th'), (th) => {
+        const r = th.getBoundingClientRect();
+        return { text: th.textContent, left: r.left, right: r.right };
+      });
+      const table = document.querySelector('#changes table') as HTMLElement;
+      return { panel: { left: panel.left, right: panel.right }, heads, tableWidth: table.scrollWidth, panelWidth: document.getElementById('changes')!.clientWidth };
+    });
+    assert.ok(fit.tableWidth <= fit.panelWidth, `table ${fit.tableWidth} px in a ${fit.panelWidth} px panel`);
+    for (const h of fit.heads) assert.ok(h.left >= fit.panel.left - 0.5 && h.right <= fit.panel.right + 0.5, `column ${h.text} inside the panel: ${JSON.stringify(fit)}`);
+    mkdirSync(ARTIFACTS, { recursive: true });
+    await page.screenshot({ path: join(ARTIFACTS, 'ui-diff-1366.png'), fullPage: true });
+
+    // a base range before anything ran: the panel says the base is empty, no rows of "too few samples"
+    await page.goto(`${kiln.url}/?app=switcher&${comparedRange()}&base=custom&base_from=${T - 7200}&base_to=${T - 3600}&mode=relative`);
+    await page.waitForSelector('#changes-empty:not([hidden])', { timeout: 15_000 });
+    assert.match((await page.textContent('#changes-empty')) ?? '', /^The base range has no samples of switcher/);
+    assert.equal(await page.$$eval('#changes-body tr', (trs) => trs.length), 0);
+    await page.close();
+  });
 });

@@ -175,9 +175,9 @@ function renderChanges(rows: Change[]): void {
     const tr = document.createElement('tr');
     tr.className = r.status;
     tr.dataset.fn = r.function;
+    // the status is the row's style (and its title): the table keeps to columns that fit its panel
     const cells = [
       r.function,
-      r.status === 'too_few_samples' ? 'too few samples' : r.status,
       signedPp(r.total_delta),
       `${pct(r.total_share_base)} → ${pct(r.total_share)}`,
       signedPp(r.self_delta),
@@ -186,10 +186,10 @@ function renderChanges(rows: Change[]): void {
     cells.forEach((text, i) => {
       const td = document.createElement('td');
       td.textContent = text;
-      if (i === 2 || i === 4) td.className = r.status === 'changed' ? (text.startsWith('+') ? 'grew' : 'shrank') : '';
+      if (i === 1 || i === 3) td.className = r.status === 'changed' ? (text.startsWith('+') ? 'grew' : 'shrank') : '';
       tr.appendChild(td);
     });
-    tr.title = `self ${pct(r.self_share_base)} → ${pct(r.self_share)} (${r.self_samples_base} → ${r.self_samples} samples)`;
+    tr.title = `${r.function}: ${r.status === 'too_few_samples' ? 'too few samples to tell' : r.status}; self ${pct(r.self_share_base)} → ${pct(r.self_share)} (${r.self_samples_base} → ${r.self_samples} samples)`;
     tr.addEventListener('click', () => {
       for (const other of Array.from(body.querySelectorAll('tr.selected'))) other.classList.remove('selected');
       tr.classList.add('selected');
@@ -384,7 +384,12 @@ async function render(): Promise<void> {
   $('legend').innerHTML =
     `<span class="swatch grew"></span> grew <span class="swatch shrank"></span> shrank — ${s.mode === 'relative' ? `relative: base scaled ×${tree.scale} to the same total` : 'absolute: raw sample counts'}`;
   renderChart(tree, true);
-  renderChanges(changes.functions);
+  // a side without samples has nothing to compare: say which, instead of a table of "too few samples"
+  const empty = $('changes-empty');
+  const side = tree.base_total === 0 ? 'base' : tree.total === 0 ? 'compared' : null;
+  empty.hidden = side === null;
+  empty.textContent = side === null ? '' : `The ${side} range has no samples of ${side === 'base' ? base.get('app') : sel.get('app')}: nothing to compare it with. Choose another ${side} range.`;
+  renderChanges(side === null ? changes.functions : []);
   $('status').textContent = `${tree.total} samples vs ${tree.base_total} in the base`;
 }
 
