@@ -184,8 +184,9 @@ export function descendants(root = process.pid): number[] {
     if (!/^\d+$/.test(d)) continue;
     try {
       const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      children.set(ppid, [...(children.get(ppid) ?? []), Number(d)]);
+      const [state, ppid] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (state === 'Z') continue; // exited, waiting for its parent to reap it: nothing to kill
+      children.set(Number(ppid), [...(children.get(Number(ppid)) ?? []), Number(d)]);
     } catch {
       // exited meanwhile
     }
