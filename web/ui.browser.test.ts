@@ -133,8 +133,13 @@ describe('comparison of a profiled workload whose hot function switches mid-run'
         return { text: th.textContent, left: r.left, right: r.right };
       });
       const table = document.querySelector('#changes table') as HTMLElement;
-      return { panel: { left: panel.left, right: panel.right }, heads, tableWidth: table.scrollWidth, panelWidth: document.getElementById('changes')!.clientWidth };
+      // a number wider than its column would spill over the next one: every one fits its cell
+      const spilled = Array.from(document.querySelectorAll('#changes td.num, #changes th:not(:first-child)'), (c) => c as HTMLElement)
+        .filter((c) => c.scrollWidth > c.clientWidth)
+        .map((c) => `${c.textContent} (${c.scrollWidth} > ${c.clientWidth})`);
+      return { panel: { left: panel.left, right: panel.right }, heads, tableWidth: table.scrollWidth, panelWidth: document.getElementById('changes')!.clientWidth, spilled };
     });
+    assert.deepEqual(fit.spilled, [], 'numbers cut in their cells');
     assert.ok(fit.tableWidth <= fit.panelWidth, `table ${fit.tableWidth} px in a ${fit.panelWidth} px panel`);
     for (const h of fit.heads) assert.ok(h.left >= fit.panel.left - 0.5 && h.right <= fit.panel.right + 0.5, `column ${h.text} inside the panel: ${JSON.stringify(fit)}`);
     mkdirSync(ARTIFACTS, { recursive: true });

@@ -113,6 +113,13 @@ function signedPp(x: number): string {
   return `${v > 0 ? '+' : ''}${v.toFixed(2)} pp`;
 }
 
+/** The table's compact forms (the row's title has the two-decimal ones): one decimal, no unit. */
+const pct1 = (x: number) => `${(x * 100).toFixed(1)}%`;
+const pp1 = (x: number) => {
+  const v = Math.round(x * 1000) / 10;
+  return `${v > 0 ? '+' : ''}${v.toFixed(1)}`;
+};
+
 /** Red grew, green shrank, grey unchanged; intensity by how much of the frame changed.
  *  Search matches keep d3-flame-graph's highlight colour. */
 function diffColor(d: HierarchyNode & { highlight?: boolean }): string {
@@ -178,18 +185,19 @@ function renderChanges(rows: Change[]): void {
     // the status is the row's style (and its title): the table keeps to columns that fit its panel
     const cells = [
       r.function,
-      signedPp(r.total_delta),
-      `${pct(r.total_share_base)} → ${pct(r.total_share)}`,
-      signedPp(r.self_delta),
+      pp1(r.total_delta),
+      `${pct1(r.total_share_base)} → ${pct1(r.total_share)}`,
+      pp1(r.self_delta),
       `${r.total_samples_base} → ${r.total_samples}`,
     ];
     cells.forEach((text, i) => {
       const td = document.createElement('td');
       td.textContent = text;
-      if (i === 1 || i === 3) td.className = r.status === 'changed' ? (text.startsWith('+') ? 'grew' : 'shrank') : '';
+      if (i === 1 || i === 3) td.className = r.status === 'changed' && text !== '0.0' ? (text.startsWith('+') ? 'grew' : 'shrank') : '';
+      if (i > 0) td.classList.add('num');
       tr.appendChild(td);
     });
-    tr.title = `${r.function}: ${r.status === 'too_few_samples' ? 'too few samples to tell' : r.status}; self ${pct(r.self_share_base)} → ${pct(r.self_share)} (${r.self_samples_base} → ${r.self_samples} samples)`;
+    tr.title = `${r.function}: ${r.status === 'too_few_samples' ? 'too few samples to tell' : r.status}; total ${pct(r.total_share_base)} → ${pct(r.total_share)} (${signedPp(r.total_delta)}); self ${pct(r.self_share_base)} → ${pct(r.self_share)} (${signedPp(r.self_delta)}; ${r.self_samples_base} → ${r.self_samples} samples)`;
     tr.addEventListener('click', () => {
       for (const other of Array.from(body.querySelectorAll('tr.selected'))) other.classList.remove('selected');
       tr.classList.add('selected');
