@@ -197,6 +197,7 @@ describe('Kiln under hostile input', bpfTest(), () => {
       '/api/v1/apps': ['from', 'to'],
       '/api/v1/profile/flamegraph': ['app', 'from', 'to'],
       '/api/v1/profile/pprof': ['app', 'from', 'to'],
+      '/api/v1/profile/series': ['app', 'from', 'to', 'step'],
       '/api/v1/profile/diff': ['app', 'from', 'to', 'base_app', 'base_from', 'base_to', 'mode'],
       '/api/v1/profile/changes': ['app', 'from', 'to', 'base_from', 'base_to', 'limit', 'min_samples'],
       '/api/v1/runq': ['app', 'from', 'to'],

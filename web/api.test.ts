@@ -45,9 +45,21 @@ describe('HTTP API over the embedded store', () => {
     const r = await get(`/api/v1/apps?from=${NOW - 3600}&to=${NOW}`);
     assert.equal(r.status, 200);
     assert.deepEqual(await r.json(), [
-      { app: 'svc', container_id: 'c'.repeat(64), host: 'h1', first_seen: new Date((NOW - 600) * 1000).toISOString().replace('.000', ''), last_seen: new Date((NOW - 480) * 1000).toISOString().replace('.000', '') },
+      { app: 'svc', container_id: 'c'.repeat(64), host: 'h1', first_seen: new Date((NOW - 600) * 1000).toISOString().replace('.000', ''), last_seen: new Date((NOW - 480) * 1000).toISOString().replace('.000', ''), cpu_seconds: 0.8 },
     ]);
     assert.deepEqual(await (await get(`/api/v1/apps?from=${NOW - 100}&to=${NOW}`)).json(), []);
+  });
+
+  it("gives an app's CPU over time in cores; a bad step is a 400 with the reason, an unknown app a 404", async () => {
+    const r = await get(`/api/v1/profile/series?app=svc&from=${NOW - 3600}&to=${NOW}`);
+    assert.equal(r.status, 200);
+    const body = (await r.json()) as { step: number; points: { t: number; cores: number }[] };
+    const cpu = body.points.reduce((s, p) => s + p.cores * body.step, 0);
+    assert.ok(Math.abs(cpu - 0.8) < 1e-3, `the points hold the app's CPU seconds: ${cpu}`);
+    const bad = await get(`/api/v1/profile/series?app=svc&from=now-1h&to=now&step=0`);
+    assert.equal(bad.status, 400);
+    assert.match(((await bad.json()) as { error: string }).error, /step must be at least 1 second/);
+    assert.equal((await get(`/api/v1/profile/series?app=nope&from=now-1h&to=now`)).status, 404);
   });
 
   it('returns the flamegraph tree summed over windows, accepting RFC 3339 and relative times', async () => {

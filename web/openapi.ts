@@ -78,13 +78,17 @@ export function openApiDocument(): unknown {
     },
     security: [{ bearer: [] }, {}],
     paths: {
-      '/api/v1/apps': op('Applications seen in a range', parameters(querySchemas.range), {
+      '/api/v1/apps': op('Applications seen in a range, the most CPU first', parameters(querySchemas.range), {
         type: 'array',
         items: {
           type: 'object',
-          properties: { app: { type: 'string' }, container_id: { type: 'string' }, host: { type: 'string' }, first_seen: { type: 'string', format: 'date-time' }, last_seen: { type: 'string', format: 'date-time' } },
-          required: ['app', 'host', 'first_seen', 'last_seen'],
+          properties: { app: { type: 'string' }, container_id: { type: 'string' }, host: { type: 'string' }, first_seen: { type: 'string', format: 'date-time' }, last_seen: { type: 'string', format: 'date-time' }, cpu_seconds: { type: 'number', description: 'CPU time sampled in the range' } },
+          required: ['app', 'host', 'first_seen', 'last_seen', 'cpu_seconds'],
         },
+      }),
+      '/api/v1/profile/series': op("An application's CPU over a range, in cores per step (at least its longest window; at most 2,000 points)", parameters(querySchemas.series), {
+        type: 'object',
+        properties: { app: { type: 'string' }, from: { type: 'number' }, to: { type: 'number' }, step: { type: 'number' }, points: { type: 'array', items: { type: 'object', properties: { t: { type: 'number' }, cores: { type: 'number' } } } } },
       }),
       '/api/v1/profile/flamegraph': op('CPU flamegraph of an application (d3-flame-graph tree)', parameters(querySchemas.selection), { $ref: '#/components/schemas/FlameNode' }),
       '/api/v1/profile/diff': op('Differential flamegraph: two ranges of one app, or two apps', parameters(querySchemas.comparison), {

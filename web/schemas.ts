@@ -23,6 +23,7 @@ const comparison = z.object({
 export const querySchemas = {
   range: z.object({ from: time('from'), to: time('to') }),
   selection: z.object({ app: appName('app'), from: time('from'), to: time('to') }),
+  series: z.object({ app: appName('app'), from: time('from'), to: time('to'), step: z.coerce.number({ error: 'step must be a number of seconds' }).int('step must be whole seconds').min(1, 'step must be at least 1 second').max(86400, 'step must be at most 86400 seconds').optional() }),
   comparison,
   runq: z.object({ app: appName('app').optional(), from: time('from'), to: time('to') }),
   dns: z.object({ app: appName('app').optional(), from: time('from'), to: time('to') }),

@@ -30,6 +30,15 @@ export interface AppRow {
   host: string;
   first_seen: string;
   last_seen: string;
+  /** CPU time sampled in the range (what ranks the list) */
+  cpu_seconds: number;
+}
+
+export interface CpuSeries {
+  /** seconds per point: the asked step, at least the longest window in the range */
+  step: number;
+  /** CPU used at each step start, in cores (CPU seconds per second) */
+  points: { t: number; cores: number }[];
 }
 
 export interface StackRow {
@@ -221,14 +230,21 @@ export class ProfileRepository {
     ];
   }
 
+  /** Applications seen in the range, the most CPU first (then by name). */
   async apps(range: TimeRange): Promise<AppRow[]> {
-    const rows = await this.store.query<{ app: string; containers: string[]; hosts: string[]; first_seen: string; last_seen: string }>(
-      `SELECT app, groupUniqArrayIf(8)(container_id, container_id != '') AS containers, groupUniqArray(8)(host) AS hosts,
-              min(ts) AS first_seen, max(ts + window_seconds) AS last_seen
-       FROM app_windows WHERE ${RANGE_SQL} GROUP BY app ORDER BY app`,
-      { ...range },
-    );
+    const [rows, cpu] = await Promise.all([
+      this.store.query<{ app: string; containers: string[]; hosts: string[]; first_seen: string; last_seen: string }>(
+        `SELECT app, groupUniqArrayIf(8)(container_id, container_id != '') AS containers, groupUniqArray(8)(host) AS hosts,
+                min(ts) AS first_seen, max(ts + window_seconds) AS last_seen
+         FROM app_windows WHERE ${RANGE_SQL} GROUP BY app ORDER BY app`,
+        { ...range },
+      ),
+      this.cpuByApp(range),
+    ]);
+    const cpuOf = (app: string) => Math.round((cpu.get(app) ?? 0) / 1e6) / 1e3;
+    rows.sort((a, b) => cpuOf(b.app) - cpuOf(a.app) || (a.app < b.app ? -1 : a.app > b.app ? 1 : 0));
     return rows.map((r) => ({
+      cpu_seconds: cpuOf(r.app),
       app: r.app,
       ...(r.containers.length === 1 ? { container_id: r.containers[0] } : {}),
       ...(r.containers.length > 1 ? { container_ids: r.containers } : {}),
@@ -240,6 +256,45 @@ export class ProfileRepository {
 
   appExists(app: string): Promise<boolean> {
     return appExists(this.store, APP_WINDOWS, app);
+  }
+
+  /** CPU time (ns) per application over the range, from the windows and their rollups. */
+  async cpuByApp(range: TimeRange): Promise<Map<string, number>> {
+    const p = rollupParts(range);
+    const r = (name: string, i: number) => `(ts >= toDateTime({${name}${i}f:Int64}) AND ts < toDateTime({${name}${i}t:Int64}))`;
+    const params: Record<string, number> = {};
+    p.raw.forEach((x, i) => Object.assign(params, { [`r${i}f`]: x.from, [`r${i}t`]: x.to }));
+    p.hours.forEach((x, i) => Object.assign(params, { [`h${i}f`]: x.from, [`h${i}t`]: x.to }));
+    Object.assign(params, { d0f: p.days.from, d0t: p.days.to });
+    const sql =
+      this.opts.rollups === false
+        ? `SELECT app, sum(samples * period_ns) AS ns FROM profile_samples WHERE ${RANGE_SQL} GROUP BY app`
+        : `SELECT app, sum(ns) AS ns FROM (
+            SELECT app, samples * period_ns AS ns FROM profile_samples WHERE ${r('r', 0)} OR ${r('r', 1)}
+            UNION ALL SELECT app, cpu_ns AS ns FROM profile_samples_1h WHERE ${r('h', 0)} OR ${r('h', 1)}
+            UNION ALL SELECT app, cpu_ns AS ns FROM profile_samples_1d WHERE ${r('d', 0)}
+          ) GROUP BY app`;
+    const rows = await this.store.query<{ app: string; ns: string | number }>(sql, this.opts.rollups === false ? { ...range } : params);
+    return new Map(rows.map((x) => [x.app, Number(x.ns)]));
+  }
+
+  /** An application's CPU over the range, in cores per step (for the chart a range is dragged on). */
+  async cpuSeries(app: string, range: TimeRange, step: number): Promise<CpuSeries> {
+    const [w] = await this.store.query<{ w: string | number }>(`SELECT max(window_seconds) AS w FROM app_windows WHERE app = {app:String} AND ${RANGE_SQL}`, { app, ...range });
+    // a window's samples are filed at its start: a step shorter than the window would make spikes
+    // and at most 2,000 points, whatever the range
+    const s = Math.max(1, Math.ceil(step), Number(w?.w ?? 0), Math.ceil((range.to - range.from) / 2000));
+    const table = s >= 3600 && this.opts.rollups !== false ? 'profile_samples_1h' : 'profile_samples';
+    const ns = table === 'profile_samples' ? 'samples * period_ns' : 'cpu_ns';
+    const rows = await this.store.query<{ t: string | number; ns: string | number }>(
+      `SELECT intDiv(toUnixTimestamp(ts), {s:UInt32}) * {s:UInt32} AS t, sum(${ns}) AS ns
+       FROM ${table} WHERE app = {app:String} AND ${RANGE_SQL} GROUP BY t ORDER BY t`,
+      { app, s, ...range },
+    );
+    const got = new Map(rows.map((x) => [Number(x.t), Number(x.ns)]));
+    const points: CpuSeries['points'] = [];
+    for (let t = Math.floor(range.from / s) * s; t < range.to; t += s) points.push({ t, cores: Math.round(((got.get(t) ?? 0) / 1e9 / s) * 1e6) / 1e6 });
+    return { step: s, points };
   }
 
   /** The stack ids and their totals over a range, with the parameters the SQL needs. */

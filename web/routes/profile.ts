@@ -52,6 +52,13 @@ export function profileRoutes(opts: ProfileRoutesOptions): Hono {
     return c.json(buildFlamegraph(q.app, await opts.profiles.stacks(q.app, r)));
   });
 
+  app.get('/series', async (c) => {
+    const q = parseQuery(querySchemas.series, c);
+    const r = timeRange(opts.now(), q.from, q.to);
+    await requireApp(q.app);
+    return c.json({ app: q.app, from: r.from, to: r.to, ...(await opts.profiles.cpuSeries(q.app, r, q.step ?? Math.ceil((r.to - r.from) / 240))) });
+  });
+
   app.get('/diff', async (c) => {
     const q = parseQuery(querySchemas.comparison, c);
     const { a, b } = await sides(q);
