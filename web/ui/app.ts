@@ -34,7 +34,14 @@ interface Selection {
   base_to: string;
   mode: 'relative' | 'absolute';
   q: string;
+  /** what the CPU timelines show (a range is dragged on them): a relative range, kept relative */
+  view: string;
 }
+
+/** `now-30m`-style ranges: they stay relative in links and controls */
+const RELATIVE = /^now-\d+[smhdw]$/;
+/** the timelines' span while a dragged (absolute) range is selected */
+let currentView = 'now-1h';
 
 const UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400, w: 604800 };
 
@@ -61,6 +68,7 @@ function readSelection(): Selection {
     base_to: p.get('base_to') ?? '',
     mode: p.get('mode') === 'absolute' ? 'absolute' : 'relative',
     q: p.get('q') ?? '',
+    view: p.get('view') ?? (RELATIVE.test(p.get('from') ?? '') && (p.get('to') ?? 'now') === 'now' ? p.get('from')! : 'now-1h'),
   };
 }
 
@@ -79,6 +87,7 @@ function writeSelection(s: Selection): void {
     }
   }
   if (s.q) p.set('q', s.q);
+  if (s.view !== s.from || s.to !== 'now') p.set('view', s.view);
   history.replaceState(null, '', `?${p}`);
 }
 
@@ -287,6 +296,7 @@ function selectionFromControls(): Selection {
     base_to: timeInput('base-to'),
     mode: $<HTMLSelectElement>('mode').value === 'absolute' ? 'absolute' : 'relative',
     q: $<HTMLInputElement>('search').value,
+    view: custom ? currentView : range,
   };
 }
 
@@ -296,16 +306,32 @@ function localInput(text: string): string {
   return new Date(d.getTime() - d.getTimezoneOffset() * 60000).toISOString().slice(0, 19);
 }
 
-function applyToControls(s: Selection, apps: string[]): void {
+interface AppCpu {
+  app: string;
+  cpu_seconds: number;
+}
+
+function applyToControls(s: Selection, ranked: AppCpu[]): void {
+  const apps = ranked.map((a) => a.app);
+  const total = ranked.reduce((t, a) => t + a.cpu_seconds, 0) || 1;
+  const label = (a: AppCpu) => `${a.app} — ${((100 * a.cpu_seconds) / total).toFixed(1)}% CPU`;
   for (const id of ['app', 'base-app']) {
     const sel = $<HTMLSelectElement>(id);
     sel.innerHTML = '';
-    for (const a of apps) sel.add(new Option(a, a));
+    for (const a of ranked) sel.add(new Option(label(a), a.app));
   }
+  const names = $('app-names');
+  names.replaceChildren(...ranked.map((a) => new Option(label(a), a.app)));
   $<HTMLSelectElement>('app').value = s.app || apps[0] || '';
   $<HTMLSelectElement>('base-app').value = s.base_app || apps[0] || '';
-  const presets = Array.from($<HTMLSelectElement>('range').options).map((o) => o.value);
+  const rangeSel = $<HTMLSelectElement>('range');
+  // a relative range the list does not have (a link's now-30m) joins it, and stays relative
+  if (s.to === 'now' && RELATIVE.test(s.from) && !Array.from(rangeSel.options).some((o) => o.value === s.from)) {
+    rangeSel.add(new Option(`last ${s.from.slice(4)}`, s.from), rangeSel.options.length - 1);
+  }
+  const presets = Array.from(rangeSel.options).map((o) => o.value);
   const preset = s.to === 'now' && presets.includes(s.from);
+  currentView = s.view;
   $<HTMLSelectElement>('range').value = preset ? s.from : 'custom';
   setTimeInput('from', preset ? '' : s.from);
   setTimeInput('to', preset ? '' : s.to);
@@ -354,8 +380,84 @@ async function renderLosses(ranges: URLSearchParams[], seq: number): Promise<voi
     : '';
 }
 
+interface SeriesBody {
+  step: number;
+  points: { t: number; cores: number }[];
+}
+
+/**
+ * One CPU timeline: the app's cores over the view, the selected range as a brush; dragging another range
+ * calls `chosen` with it (unix seconds). Pyroscope's comparison view: one timeline per side.
+ */
+async function renderTimeline(id: string, app: string, view: { from: number; to: number }, selected: { from: number; to: number } | null, seq: number, chosen: (from: number, to: number) => void): Promise<void> {
+  const q = new URLSearchParams({ app, from: String(Math.floor(view.from)), to: String(Math.ceil(view.to)) });
+  const body = await getJson<SeriesBody>(`/api/v1/profile/series?${q}`);
+  if (seq !== renderSeq) return;
+  const svg = d3.select(`#${id}`);
+  svg.selectAll('*').remove();
+  const w = (svg.node() as SVGSVGElement).clientWidth || 800;
+  const h = 96;
+  const pad = { l: 34, b: 20, t: 4 };
+  // the scale, for whoever drives the page (tests): x = x0 + (t - from) / (to - from) * (width - x0)
+  svg.attr('data-from', view.from).attr('data-to', view.to).attr('data-x0', pad.l);
+  const x = d3.scaleLinear().domain([view.from, view.to]).range([pad.l, w]);
+  const y = d3.scaleLinear().domain([0, Math.max(0.01, d3.max(body.points, (p: { cores: number }) => p.cores) ?? 0)]).nice().range([h - pad.b, pad.t]);
+  // each point covers [t, t + step): drawn as steps, so a window reads as the time it covers
+  const pts = body.points.flatMap((p) => [
+    { t: p.t, cores: p.cores },
+    { t: Math.min(p.t + body.step, view.to), cores: p.cores },
+  ]);
+  svg.append('path').datum(pts).attr('class', 'area').attr('d', d3.area().x((p: { t: number }) => x(p.t)).y0(h - pad.b).y1((p: { cores: number }) => y(p.cores)));
+  svg.append('g').attr('transform', `translate(${pad.l},0)`).call(d3.axisLeft(y).ticks(3));
+  svg.append('g').attr('transform', `translate(0,${h - pad.b})`).call(d3.axisBottom(x).ticks(6).tickFormat((t: number) => new Date(t * 1000).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' })));
+  const brush = d3
+    .brushX()
+    .extent([[pad.l, pad.t], [w, h - pad.b]])
+    .on('end', (ev: { sourceEvent?: unknown; selection: [number, number] | null }) => {
+      if (!ev.sourceEvent || !ev.selection) return; // moved by code, or a click that cleared it
+      const [a, b] = ev.selection.map((px) => x.invert(px));
+      if (b - a < 1) return;
+      chosen(Math.floor(a), Math.ceil(b));
+    });
+  const g = svg.append('g').attr('class', 'brush').call(brush);
+  // a drag always chooses a new range, also where the current one is drawn (d3 would move that one);
+  // its edges still resize it
+  g.select('.selection').style('pointer-events', 'none');
+  if (selected) {
+    const a = Math.max(view.from, selected.from);
+    const b = Math.min(view.to, selected.to);
+    // the whole view selected is nothing chosen yet: no shade over all of it
+    if (b > a && (a > view.from + 1 || b < view.to - 1)) g.call(brush.move, [x(a), x(b)]);
+  }
+  // drawn: which render, for which selection
+  svg.attr('data-seq', seq).attr('data-sel', selected ? `${selected.from}-${selected.to}` : '');
+}
+
+/** The compared side's timeline, and the base's when the base is another range of the same app. */
+async function renderTimelines(s: Selection, sel: URLSearchParams, base: URLSearchParams | null, seq: number): Promise<void> {
+  const now = Date.now() / 1000;
+  const view = { from: resolveTime(s.view, now), to: now };
+  const side = (p: URLSearchParams) => ({ from: Number(p.get('from')), to: Number(p.get('to')) });
+  const pick = (fromId: string, toId: string, rangeToCustom: boolean) => (from: number, to: number) => {
+    if (rangeToCustom) {
+      currentView = s.view;
+      $<HTMLSelectElement>('range').value = 'custom';
+    }
+    setTimeInput(fromId, String(from));
+    setTimeInput(toId, String(to));
+    rerender();
+  };
+  const showBase = base !== null && s.base === 'custom';
+  $('base-timeline').hidden = !showBase;
+  await Promise.all([
+    renderTimeline('cpu-chart', s.app, view, side(sel), seq, pick('from', 'to', true)),
+    showBase ? renderTimeline('base-cpu-chart', s.app, view, side(base), seq, pick('base-from', 'base-to', false)) : Promise.resolve(),
+  ]);
+}
+
 async function render(): Promise<void> {
   const s = selectionFromControls();
+  currentView = s.view;
   showControls(s);
   if (!s.app) {
     $('status').textContent = 'no applications profiled yet';
@@ -369,6 +471,7 @@ async function render(): Promise<void> {
   const basePprof = $<HTMLAnchorElement>('pprof-base');
   basePprof.hidden = !base;
   $('status').textContent = 'loading…';
+  if (!base) void renderTimelines(s, sel, null, seq).catch(() => undefined);
   void renderLosses(base ? [sel, base] : [sel], seq).catch(() => undefined);
   if (!base) {
     const tree = await getJson<FlameNode>(`/api/v1/profile/flamegraph?${sel}`);
@@ -384,6 +487,7 @@ async function render(): Promise<void> {
   cmp.set('base_app', base.get('app')!);
   cmp.set('base_from', base.get('from')!);
   cmp.set('base_to', base.get('to')!);
+  void renderTimelines(s, sel, base, seq).catch(() => undefined);
   const [tree, changes] = await Promise.all([
     getJson<DiffTree>(`/api/v1/profile/diff?${cmp}&mode=${s.mode}`),
     getJson<{ functions: Change[] }>(`/api/v1/profile/changes?${cmp}`),
@@ -407,8 +511,36 @@ function rerender(): void {
 
 async function main(): Promise<void> {
   const s = readSelection();
-  const apps = (await getJson<{ app: string }[]>('/api/v1/apps?from=now-7d&to=now')).map((a) => a.app);
-  applyToControls(s, apps);
+  // the applications ranked by CPU over what the timeline shows, then the rest of the week's
+  const [recent, week] = await Promise.all([getJson<AppCpu[]>(`/api/v1/apps?from=${encodeURIComponent(s.view)}&to=now`), getJson<AppCpu[]>('/api/v1/apps?from=now-7d&to=now')]);
+  const seen = new Set(recent.map((a) => a.app));
+  applyToControls(s, [...recent, ...week.filter((a) => !seen.has(a.app)).map((a) => ({ ...a, cpu_seconds: 0 }))]);
+  $('app-search').addEventListener('change', () => {
+    const name = $<HTMLInputElement>('app-search').value.trim();
+    const sel = $<HTMLSelectElement>('app');
+    if (!Array.from(sel.options).some((o) => o.value === name)) {
+      $('status').textContent = `no application named ${name}`;
+      return;
+    }
+    sel.value = name;
+    $<HTMLInputElement>('app-search').value = '';
+    rerender();
+  });
+  // choosing "custom…" or "another range…" starts from the range in view, never from empty inputs
+  $('range').addEventListener('change', () => {
+    if ($<HTMLSelectElement>('range').value !== 'custom' || $<HTMLInputElement>('from').value) return;
+    const now = Math.floor(Date.now() / 1000);
+    setTimeInput('from', String(Math.floor(resolveTime(currentView, now))));
+    setTimeInput('to', String(now));
+  }, { capture: true });
+  $('base').addEventListener('change', () => {
+    if ($<HTMLSelectElement>('base').value !== 'custom' || $<HTMLInputElement>('base-from').value) return;
+    const { sel } = queries({ ...selectionFromControls(), base: 'none' });
+    const from = Number(sel.get('from'));
+    const to = Number(sel.get('to'));
+    setTimeInput('base-from', String(from - (to - from)));
+    setTimeInput('base-to', String(from));
+  }, { capture: true });
   for (const id of ['app', 'range', 'from', 'to', 'base', 'base-app', 'base-from', 'base-to', 'mode']) $(id).addEventListener('change', rerender);
   $('search').addEventListener('input', () => {
     const q = $<HTMLInputElement>('search').value;
