@@ -132,6 +132,18 @@ export function rollupParts({ from, to }: TimeRange): RollupParts {
   return { raw, hours: [{ from: h0, to: d0 }, { from: d1, to: h1 }], days: { from: d0, to: d1 } };
 }
 
+/** A range split over the raw windows and the rollups (rollupParts) as SQL conditions on `ts`, with
+ *  their parameters: `raw` (two pieces), `hours` (two pieces), `days` (one). */
+function rollupConditions(range: TimeRange): { raw: string; hours: string; days: string; params: Record<string, number> } {
+  const p = rollupParts(range);
+  const r = (name: string, i: number) => `(ts >= toDateTime({${name}${i}f:Int64}) AND ts < toDateTime({${name}${i}t:Int64}))`;
+  const params: Record<string, number> = {};
+  p.raw.forEach((x, i) => Object.assign(params, { [`r${i}f`]: x.from, [`r${i}t`]: x.to }));
+  p.hours.forEach((x, i) => Object.assign(params, { [`h${i}f`]: x.from, [`h${i}t`]: x.to }));
+  Object.assign(params, { d0f: p.days.from, d0t: p.days.to });
+  return { raw: `(${r('r', 0)} OR ${r('r', 1)})`, hours: `(${r('h', 0)} OR ${r('h', 1)})`, days: r('d', 0), params };
+}
+
 /** which applications had a window, for the app list */
 export const APP_WINDOWS = defineTable(
   'app_windows',
@@ -260,21 +272,16 @@ export class ProfileRepository {
 
   /** CPU time (ns) per application over the range, from the windows and their rollups. */
   async cpuByApp(range: TimeRange): Promise<Map<string, number>> {
-    const p = rollupParts(range);
-    const r = (name: string, i: number) => `(ts >= toDateTime({${name}${i}f:Int64}) AND ts < toDateTime({${name}${i}t:Int64}))`;
-    const params: Record<string, number> = {};
-    p.raw.forEach((x, i) => Object.assign(params, { [`r${i}f`]: x.from, [`r${i}t`]: x.to }));
-    p.hours.forEach((x, i) => Object.assign(params, { [`h${i}f`]: x.from, [`h${i}t`]: x.to }));
-    Object.assign(params, { d0f: p.days.from, d0t: p.days.to });
+    const c = rollupConditions(range);
     const sql =
       this.opts.rollups === false
         ? `SELECT app, sum(samples * period_ns) AS ns FROM profile_samples WHERE ${RANGE_SQL} GROUP BY app`
         : `SELECT app, sum(ns) AS ns FROM (
-            SELECT app, samples * period_ns AS ns FROM profile_samples WHERE ${r('r', 0)} OR ${r('r', 1)}
-            UNION ALL SELECT app, cpu_ns AS ns FROM profile_samples_1h WHERE ${r('h', 0)} OR ${r('h', 1)}
-            UNION ALL SELECT app, cpu_ns AS ns FROM profile_samples_1d WHERE ${r('d', 0)}
+            SELECT app, samples * period_ns AS ns FROM profile_samples WHERE ${c.raw}
+            UNION ALL SELECT app, cpu_ns AS ns FROM profile_samples_1h WHERE ${c.hours}
+            UNION ALL SELECT app, cpu_ns AS ns FROM profile_samples_1d WHERE ${c.days}
           ) GROUP BY app`;
-    const rows = await this.store.query<{ app: string; ns: string | number }>(sql, this.opts.rollups === false ? { ...range } : params);
+    const rows = await this.store.query<{ app: string; ns: string | number }>(sql, this.opts.rollups === false ? { ...range } : c.params);
     return new Map(rows.map((x) => [x.app, Number(x.ns)]));
   }
 
@@ -306,24 +313,19 @@ export class ProfileRepository {
         params: { ...range },
       };
     }
-    const p = rollupParts(range);
-    const r = (name: string, i: number) => `(ts >= toDateTime({${name}${i}f:Int64}) AND ts < toDateTime({${name}${i}t:Int64}))`;
-    const params: Record<string, number> = {};
-    p.raw.forEach((x, i) => Object.assign(params, { [`r${i}f`]: x.from, [`r${i}t`]: x.to }));
-    p.hours.forEach((x, i) => Object.assign(params, { [`h${i}f`]: x.from, [`h${i}t`]: x.to }));
-    Object.assign(params, { d0f: p.days.from, d0t: p.days.to });
+    const c = rollupConditions(range);
     return {
       sql: `SELECT stack_id, sum(n) AS n, sum(ns) AS ns FROM (
           SELECT stack_id, samples AS n, samples * period_ns AS ns FROM profile_samples
-          WHERE app = {app:String} AND (${r('r', 0)} OR ${r('r', 1)})
+          WHERE app = {app:String} AND ${c.raw}
           UNION ALL
           SELECT stack_id, samples AS n, cpu_ns AS ns FROM profile_samples_1h
-          WHERE app = {app:String} AND (${r('h', 0)} OR ${r('h', 1)})
+          WHERE app = {app:String} AND ${c.hours}
           UNION ALL
           SELECT stack_id, samples AS n, cpu_ns AS ns FROM profile_samples_1d
-          WHERE app = {app:String} AND ${r('d', 0)}
+          WHERE app = {app:String} AND ${c.days}
         ) GROUP BY stack_id`,
-      params,
+      params: c.params,
     };
   }
 
