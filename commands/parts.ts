@@ -205,7 +205,6 @@ export function listenHttp(fetch: (req: Request) => Response | Promise<Response>
   return { close: () => server.close() };
 }
 
-/** Stops on SIGINT/SIGTERM, once. */
 /** How long closing the store may take on stop, after the last writes went in. */
 export const STORE_CLOSE_DEADLINE_MS = 20_000;
 
@@ -225,6 +224,7 @@ export async function closeStore(store: ChdbStore, log: Log, deadlineMs = STORE_
   }
 }
 
+/** Stops on SIGINT/SIGTERM, once; exits with process.exitCode (non-zero when the stop fell short). */
 export function onSignals(stop: (sig: string) => Promise<void>): void {
   let stopping = false;
   const once = (sig: string) => {
