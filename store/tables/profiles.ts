@@ -144,6 +144,21 @@ function rollupConditions(range: TimeRange): { raw: string; hours: string; days:
   return { raw: `(${r('r', 0)} OR ${r('r', 1)})`, hours: `(${r('h', 0)} OR ${r('h', 1)})`, days: r('d', 0), params };
 }
 
+/** CPU time (ns) per application over the range, from the raw windows and (unless `rollups` is false)
+ *  the hourly and daily rollups. Also what the run-queue rows divide their delay by. */
+export async function cpuByApp(store: Store, range: TimeRange, rollups = true): Promise<Map<string, number>> {
+  const c = rollupConditions(range);
+  const sql = rollups
+    ? `SELECT app, sum(ns) AS ns FROM (
+        SELECT app, samples * period_ns AS ns FROM profile_samples WHERE ${c.raw}
+        UNION ALL SELECT app, cpu_ns AS ns FROM profile_samples_1h WHERE ${c.hours}
+        UNION ALL SELECT app, cpu_ns AS ns FROM profile_samples_1d WHERE ${c.days}
+      ) GROUP BY app`
+    : `SELECT app, sum(samples * period_ns) AS ns FROM profile_samples WHERE ${RANGE_SQL} GROUP BY app`;
+  const rows = await store.query<{ app: string; ns: string | number }>(sql, rollups ? c.params : { ...range });
+  return new Map(rows.map((x) => [x.app, Number(x.ns)]));
+}
+
 /** which applications had a window, for the app list */
 export const APP_WINDOWS = defineTable(
   'app_windows',
@@ -271,18 +286,8 @@ export class ProfileRepository {
   }
 
   /** CPU time (ns) per application over the range, from the windows and their rollups. */
-  async cpuByApp(range: TimeRange): Promise<Map<string, number>> {
-    const c = rollupConditions(range);
-    const sql =
-      this.opts.rollups === false
-        ? `SELECT app, sum(samples * period_ns) AS ns FROM profile_samples WHERE ${RANGE_SQL} GROUP BY app`
-        : `SELECT app, sum(ns) AS ns FROM (
-            SELECT app, samples * period_ns AS ns FROM profile_samples WHERE ${c.raw}
-            UNION ALL SELECT app, cpu_ns AS ns FROM profile_samples_1h WHERE ${c.hours}
-            UNION ALL SELECT app, cpu_ns AS ns FROM profile_samples_1d WHERE ${c.days}
-          ) GROUP BY app`;
-    const rows = await this.store.query<{ app: string; ns: string | number }>(sql, this.opts.rollups === false ? { ...range } : c.params);
-    return new Map(rows.map((x) => [x.app, Number(x.ns)]));
+  cpuByApp(range: TimeRange): Promise<Map<string, number>> {
+    return cpuByApp(this.store, range, this.opts.rollups !== false);
   }
 
   /** An application's CPU over the range, in cores per step (for the chart a range is dragged on). */

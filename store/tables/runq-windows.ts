@@ -4,6 +4,7 @@ import { RUNQ_SLOTS, quantileUs, slotBoundsUs } from '../../runq/layout.js';
 import type { RunqWindow } from '../../runq/collector.js';
 import { RANGE_SQL, appExists, defineTable, type RowOf, type TimeRange } from '../sql.js';
 import { runInserts, type Store, type TableInsert } from '../store.js';
+import { cpuByApp } from './profiles.js';
 
 /** One row per application per window, the histogram as a fixed-length array (bpf/runq.h slots), so any
  *  range of windows sums with sumForEach. */
@@ -90,11 +91,7 @@ export class RunqRepository {
     const seconds = range.to - range.from;
     // the application's running time over the same range, from the profiler's samples (each one a
     // sample period of CPU): the denominator that does not change with the range chosen
-    const cpu = await this.store.query<{ app: string; cpu_ns: string | number }>(
-      `SELECT app, sum(samples * period_ns) AS cpu_ns FROM profile_samples WHERE ${RANGE_SQL} ${app === undefined ? '' : 'AND app = {app:String}'} GROUP BY app`,
-      { ...range, ...(app === undefined ? {} : { app }) },
-    );
-    const cpuNs = new Map(cpu.map((c) => [c.app, Number(c.cpu_ns)]));
+    const cpuNs = await cpuByApp(this.store, range);
     return rows.map((r) => {
       const slots = r.hist.map(Number);
       while (slots.length < RUNQ_SLOTS) slots.push(0);

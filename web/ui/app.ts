@@ -439,10 +439,8 @@ async function renderTimelines(s: Selection, sel: URLSearchParams, base: URLSear
   const view = { from: resolveTime(s.view, now), to: now };
   const side = (p: URLSearchParams) => ({ from: Number(p.get('from')), to: Number(p.get('to')) });
   const pick = (fromId: string, toId: string, rangeToCustom: boolean) => (from: number, to: number) => {
-    if (rangeToCustom) {
-      currentView = s.view;
-      $<HTMLSelectElement>('range').value = 'custom';
-    }
+    // the view stays what it was (currentView, set by render): only the range becomes custom
+    if (rangeToCustom) $<HTMLSelectElement>('range').value = 'custom';
     setTimeInput(fromId, String(from));
     setTimeInput(toId, String(to));
     rerender();
@@ -471,7 +469,7 @@ async function render(): Promise<void> {
   const basePprof = $<HTMLAnchorElement>('pprof-base');
   basePprof.hidden = !base;
   $('status').textContent = 'loading…';
-  if (!base) void renderTimelines(s, sel, null, seq).catch(() => undefined);
+  void renderTimelines(s, sel, base, seq).catch(() => undefined);
   void renderLosses(base ? [sel, base] : [sel], seq).catch(() => undefined);
   if (!base) {
     const tree = await getJson<FlameNode>(`/api/v1/profile/flamegraph?${sel}`);
@@ -487,7 +485,6 @@ async function render(): Promise<void> {
   cmp.set('base_app', base.get('app')!);
   cmp.set('base_from', base.get('from')!);
   cmp.set('base_to', base.get('to')!);
-  void renderTimelines(s, sel, base, seq).catch(() => undefined);
   const [tree, changes] = await Promise.all([
     getJson<DiffTree>(`/api/v1/profile/diff?${cmp}&mode=${s.mode}`),
     getJson<{ functions: Change[] }>(`/api/v1/profile/changes?${cmp}`),
