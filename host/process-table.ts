@@ -17,6 +17,9 @@ export interface ProcessEntry {
   comm: string;
   /** the executable as /proc/PID/exe named it when read ('' if unreadable) */
   exe: string;
+  /** the command line as /proc/PID/cmdline gave it when read: arguments joined by spaces, at most
+   *  MAX_CMDLINE_CHARS ('' for kernel threads and processes gone before they were read) */
+  cmdline: string;
   /** which process image this entry describes: the executable's inode and the stack start (differs
    *  per exec); 0n when unknown */
   exeIno: bigint;
@@ -50,6 +53,21 @@ export interface ProcessTableOptions {
 const MAPS_REFRESH_MIN_INTERVAL_MS = 1000;
 /** thread names remembered per process; past this, a new name costs one readlink per drain */
 const MAX_COMMS_PER_PROCESS = 64;
+/** a command line is a label of every sample row (README "Process labels"): long ones are cut here */
+export const MAX_CMDLINE_CHARS = 256;
+
+/** /proc/PID/cmdline as one line: NUL-separated arguments joined by spaces, cut to MAX_CMDLINE_CHARS
+ *  (with an ellipsis); '' when unreadable or empty (a kernel thread, a zombie). */
+export function readCmdline(procDir: string): string {
+  let raw: string;
+  try {
+    raw = readFileSync(`${procDir}/cmdline`, 'utf8');
+  } catch {
+    return '';
+  }
+  const line = raw.replace(/\0+$/, '').replace(/\0/g, ' ').replace(/[\x00-\x1f\x7f]/g, ' ');
+  return line.length > MAX_CMDLINE_CHARS ? `${line.slice(0, MAX_CMDLINE_CHARS - 1)}…` : line;
+}
 
 class LiveProcess implements ProcessView {
   #maps: ProcMapping[] = [];
@@ -141,7 +159,7 @@ export class ProcessTable {
   /** The entry for a sampled process; re-read when its comm or cgroup changed (exec, cgroup move), or
    *  when the sample's image (from the kernel) is not the one the entry describes. */
   lookup(tgid: number, cgroupId: bigint, comm: string, kthread: boolean, image?: ProcessImage): ProcessEntry {
-    if (kthread) return { serial: 0, pid: tgid, comm, exe: '', exeIno: 0n, startStack: 0n, comms: new Set(), cgroupId, app: KERNEL_APP, containerId: '', view: null };
+    if (kthread) return { serial: 0, pid: tgid, comm, exe: '', cmdline: `[${comm}]`, exeIno: 0n, startStack: 0n, comms: new Set(), cgroupId, app: KERNEL_APP, containerId: '', view: null };
     const known = image !== undefined && image.startStack !== 0n;
     const hit = this.#byPid.get(tgid);
     // the sampled image is the entry's when neither its stack start nor its executable's inode (both from
@@ -170,7 +188,7 @@ export class ProcessTable {
         const exe = this.#exeByIno.get(image.exeIno) ?? '';
         const exeBase = executableName(exe, comm);
         const id = this.#tryIdentity(`${this.#procRoot}/${tgid}`, cgroupId, exeBase);
-        const ghost: ProcessEntry = { serial: ++this.#serial, pid: tgid, comm, exe, exeIno: image.exeIno, startStack: image.startStack, comms: new Set([comm]), cgroupId, app: id.app, containerId: id.containerId, view: null };
+        const ghost: ProcessEntry = { serial: ++this.#serial, pid: tgid, comm, exe, cmdline: '', exeIno: image.exeIno, startStack: image.startStack, comms: new Set([comm]), cgroupId, app: id.app, containerId: id.containerId, view: null };
         this.goneImages++;
         this.#gone.set(`${tgid}:${image.startStack}`, ghost);
         return ghost;
@@ -285,7 +303,8 @@ export class ProcessTable {
       this.readErrors++;
     }
     const id = identity ?? { app: exeBase, containerId: '' };
-    return { serial: ++this.#serial, pid, comm, exe, exeIno, startStack, comms: new Set([comm]), cgroupId, app: id.app, containerId: id.containerId, view };
+    const cmdline = readCmdline(dir);
+    return { serial: ++this.#serial, pid, comm, exe, cmdline, exeIno, startStack, comms: new Set([comm]), cgroupId, app: id.app, containerId: id.containerId, view };
   }
 
   #identityFromCgroup(dir: string, cgroupId: bigint, exeBase: string): { app: string; containerId: string } {

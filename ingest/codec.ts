@@ -86,7 +86,7 @@ function windowToProto(w: WindowEnvelope): Window {
           idx.push(i);
           counts.push(BigInt(s.count));
         }
-        return { app: a.app, containerId: a.containerId, stacks: idx, counts };
+        return { app: a.app, containerId: a.containerId, stacks: idx, counts, pid: a.pid ?? 0, exe: a.exe ?? '', cmdline: a.cmdline ?? '' };
       });
       return create(WindowSchema, {
         ...base,
@@ -199,6 +199,9 @@ function windowFromProto(w: Window, host: string): WindowEnvelope {
         return {
           app: a.app,
           containerId: a.containerId,
+          pid: a.pid,
+          exe: a.exe,
+          cmdline: a.cmdline,
           stacks: a.stacks.map((si, i) => {
             const frames = stacks[si];
             if (!frames) throw new BatchError(`profile: app ${a.app} refers to stack ${si} of ${stacks.length}`);

@@ -69,6 +69,9 @@ function windows(i: number, app = 'checkout'): WindowEnvelope[] {
         {
           app,
           containerId: '',
+          pid: 4100 + i,
+          exe: '/srv/checkout/bin/checkout',
+          cmdline: `/srv/checkout/bin/checkout --shard ${i % 2}`,
           stacks: [
             { frames: [main, { name: 'memcpy', mapping: LIBC, address: 0x9a000n }], count: i + 1 },
             { frames: [main, { name: `work_${i % 3}`, mapping: EXE, address: 0x1200n + BigInt(i % 3) }], count: i + 1 },

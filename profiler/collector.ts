@@ -60,6 +60,11 @@ export interface ProfileCollectorStats extends SamplerStats {
   perfMapsRefused: number;
   /** samples of a process image that exec'd away before it could be read: named, frames unresolved */
   goneImages: number;
+  /** samples kept under a [truncated] stack: their window had its distinct-stack limit */
+  truncatedSamples: number;
+  /** samples kept under the process label "[other processes]": their application had
+   *  MAX_PROCESSES_PER_APP processes in the window already */
+  otherProcessSamples: number;
 }
 
 export class ProfileCollector implements Collector {
@@ -74,6 +79,8 @@ export class ProfileCollector implements Collector {
   #drainErrors = 0;
   #drainMs = 0;
   #stackFaults = 0;
+  #truncatedSamples = 0;
+  #otherProcessSamples = 0;
   /** symbolized stacks by (process entry, user stack, kernel stack): hot stacks recur every drain.
    *  The TTL lets frames that were unknown (library not yet mapped) resolve on a later look. */
   readonly #resolved = new LRUCache<string, { frames: Frame[]; key: string }>({
@@ -136,6 +143,10 @@ export class ProfileCollector implements Collector {
     // the process table is shared (host/), but the profiler is what fills it: it sweeps it
     if (!final) this.processes.sweep();
     const windows = final ? this.#agg.takeAll() : this.#agg.takeCompleted(ended.start + ended.seconds);
+    for (const w of windows) {
+      this.#truncatedSamples += w.truncatedSamples;
+      this.#otherProcessSamples += w.otherProcessSamples ?? 0;
+    }
     return windows.map((w) => ({ kind: 'profile' as const, ...w }));
   }
 
@@ -171,7 +182,7 @@ export class ProfileCollector implements Collector {
         this.#resolved.set(cacheKey, resolved);
       }
       // filed under the second the kernel took the sample, however late this drain ran
-      this.#agg.add(s.unixSec, proc.app, proc.containerId, resolved.frames, s.count, resolved.key);
+      this.#agg.add(s.unixSec, proc.app, proc.containerId, resolved.frames, s.count, resolved.key, proc);
       this.#samplesRecorded += BigInt(s.count);
     }
     this.#drainMs += performance.now() - t0;
@@ -268,6 +279,8 @@ export class ProfileCollector implements Collector {
       elfSymbolBytes: this.symbolizer.elf.symbolBytes,
       perfMapsRefused: this.symbolizer.perfMapsRefused,
       goneImages: this.processes.goneImages,
+      truncatedSamples: this.#truncatedSamples,
+      otherProcessSamples: this.#otherProcessSamples,
     };
   }
 }

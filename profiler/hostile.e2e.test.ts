@@ -187,6 +187,55 @@ describe('Kiln under hostile input', bpfTest(), () => {
     assert.equal((await tree('hot-worker'))?.value ?? 0, 0, 'no application is named after its threads');
   });
 
+  it('two processes of one executable with different command lines: told apart by a label, each flamegraph only its own', { timeout: 120_000 }, async () => {
+    const from = Math.floor(Date.now() / 1000) - WINDOW;
+    const CPU_SECONDS = 2;
+    const orders = spawn(fx.roles, ['orders', String(CPU_SECONDS)], { stdio: 'ignore' });
+    const billing = spawn(fx.roles, ['billing', String(CPU_SECONDS)], { stdio: 'ignore' });
+    procs.push(orders, billing);
+    assert.deepEqual(await Promise.all([waitExit(orders), waitExit(billing)]), [0, 0]);
+    const want = { [orders.pid!]: `${fx.roles} orders ${CPU_SECONDS}`, [billing.pid!]: `${fx.roles} billing ${CPU_SECONDS}` };
+    type Proc = { pid: number; exe: string; cmdline: string; samples: number };
+    const list = async () => (await getJson<Proc[]>(`${kiln.url}/api/v1/processes?app=kiln-roles&from=${from}&to=now`)).body;
+    // both under one application, each process with (nearly) all the samples its CPU time gives
+    const procsSeen = await waitFor('both processes profiled', async () => {
+      const rows = await list();
+      const mine = Array.isArray(rows) ? rows.filter((r) => want[r.pid] !== undefined) : [];
+      return mine.length === 2 && mine.every((r) => r.samples >= 0.7 * CPU_SECONDS * 197) ? mine : null;
+    }, 60_000).catch(async (e: Error) => {
+      throw new Error(`${e.message.split('\n')[0]}: processes of kiln-roles ${JSON.stringify(await list())}`);
+    });
+    for (const r of procsSeen) {
+      assert.equal(r.cmdline, want[r.pid], 'the command line, arguments joined by spaces');
+      assert.equal(r.exe, fx.roles);
+    }
+    const tree = async (filter: Record<string, string>) => {
+      const r = await getJson<FlameNode>(`${kiln.url}/api/v1/profile/flamegraph?${new URLSearchParams({ app: 'kiln-roles', from: String(from), to: 'now', ...filter })}`);
+      assert.equal(r.status, 200, JSON.stringify(r.body));
+      return r.body;
+    };
+    const all = names(await tree({}));
+    assert.ok(all.has('kiln_role_orders') && all.has('kiln_role_billing'), 'the application holds both');
+    for (const [filter, own, other] of [
+      [{ pid: String(orders.pid) }, 'kiln_role_orders', 'kiln_role_billing'],
+      [{ cmdline: want[billing.pid!] }, 'kiln_role_billing', 'kiln_role_orders'],
+      [{ pid: String(billing.pid), exe: fx.roles }, 'kiln_role_billing', 'kiln_role_orders'],
+    ] as const) {
+      const t = names(await tree(filter));
+      assert.ok(t.has(own), `${JSON.stringify(filter)}: its own function ${own} is there`);
+      assert.ok(!t.has(other), `${JSON.stringify(filter)}: the other process's ${other} is not`);
+    }
+    // a process that never ran: nothing, not everything
+    assert.equal((await tree({ pid: '1' })).value, 0);
+    // pprof narrowed the same way, named after the process
+    const r = await fetch(`${kiln.url}/api/v1/profile/pprof?${new URLSearchParams({ app: 'kiln-roles', from: String(from), to: 'now', pid: String(orders.pid) })}`);
+    assert.equal(r.status, 200);
+    assert.match(r.headers.get('content-disposition') ?? '', new RegExp(`kiln-roles-pid${orders.pid}-`));
+    const bad = await getJson<{ error: string }>(`${kiln.url}/api/v1/profile/flamegraph?app=kiln-roles&pid=-3`);
+    assert.equal(bad.status, 400);
+    assert.match(bad.body.error, /pid must be a process id/);
+  });
+
   it('fuzzed parameters on every endpoint: only 200, 400 or 404, each in bounded time, and Kiln alive', { timeout: 240_000 }, async () => {
     const values = [
       '', 'now', 'now-1h', 'now-99999999999d', 'now-99999999999w', '0', '-1', '1.5', '4294967295', '4294967296', '99999999999', '1e308', 'NaN', 'Infinity', '-Infinity',
@@ -195,10 +244,11 @@ describe('Kiln under hostile input', bpfTest(), () => {
     ];
     const endpoints: Record<string, string[]> = {
       '/api/v1/apps': ['from', 'to'],
-      '/api/v1/profile/flamegraph': ['app', 'from', 'to'],
-      '/api/v1/profile/pprof': ['app', 'from', 'to'],
-      '/api/v1/profile/series': ['app', 'from', 'to', 'step'],
-      '/api/v1/profile/diff': ['app', 'from', 'to', 'base_app', 'base_from', 'base_to', 'mode'],
+      '/api/v1/processes': ['app', 'from', 'to'],
+      '/api/v1/profile/flamegraph': ['app', 'from', 'to', 'pid', 'cmdline', 'exe', 'host', 'container_id'],
+      '/api/v1/profile/pprof': ['app', 'from', 'to', 'pid', 'cmdline'],
+      '/api/v1/profile/series': ['app', 'from', 'to', 'step', 'pid'],
+      '/api/v1/profile/diff': ['app', 'from', 'to', 'base_app', 'base_from', 'base_to', 'mode', 'pid', 'base_pid', 'base_cmdline'],
       '/api/v1/profile/changes': ['app', 'from', 'to', 'base_from', 'base_to', 'limit', 'min_samples'],
       '/api/v1/runq': ['app', 'from', 'to'],
       '/api/v1/dns': ['app', 'from', 'to'],

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import { buildFlamegraph } from './flamegraph.js';
 import type { Frame } from './types.js';
 import { windowStart } from '../pipeline/scheduler.js';
-import { TRUNCATED_FRAME, WindowAggregator } from './window.js';
+import { MAX_PROCESSES_PER_APP, OTHER_PROCESSES, TRUNCATED_FRAME, WindowAggregator } from './window.js';
 
 const m = { file: '/bin/x', buildId: '', start: 0n, limit: 0x1000n, offset: 0n };
 const frames = (...names: string[]): Frame[] => names.map((name, i) => ({ name, mapping: m, address: BigInt(i) }));
@@ -61,4 +61,29 @@ test('builds a d3-flame-graph tree with values summed along paths', () => {
       },
     ],
   });
+});
+
+test('samples carry their process; past MAX_PROCESSES_PER_APP an app files the rest under [other processes], counted', () => {
+  const agg = new WindowAggregator(60, 'h', 1);
+  const proc = (pid: number) => ({ pid, exe: '/usr/bin/python3', cmdline: `python3 worker.py --id ${pid}` });
+  for (let pid = 1; pid <= MAX_PROCESSES_PER_APP + 10; pid++) agg.add(0, 'python3', '', frames('main'), 2, undefined, proc(pid));
+  agg.add(0, 'python3', '', frames('main'), 1, undefined, proc(1));
+  agg.add(0, 'node', '', frames('main'), 1, undefined, proc(5000));
+  const [w] = agg.takeAll();
+  const py = w.apps.filter((a) => a.app === 'python3');
+  assert.equal(py.length, MAX_PROCESSES_PER_APP + 1);
+  assert.deepEqual(
+    py.filter((a) => a.pid === 1).map((a) => [a.cmdline, a.stacks[0].count]),
+    [['python3 worker.py --id 1', 3]],
+  );
+  const other = py.find((a) => a.cmdline === OTHER_PROCESSES.cmdline);
+  assert.equal(other?.stacks[0].count, 20);
+  assert.equal(w.otherProcessSamples, 20);
+  // another application has its own bound
+  assert.deepEqual(
+    w.apps.filter((a) => a.app === 'node').map((a) => a.pid),
+    [5000],
+  );
+  const total = w.apps.reduce((s, a) => s + a.stacks.reduce((t, x) => t + x.count, 0), 0);
+  assert.equal(total, 2 * (MAX_PROCESSES_PER_APP + 10) + 2);
 });

@@ -9,8 +9,27 @@ export interface StackCount {
   count: number;
 }
 
-/** One application's samples in one container ('' outside containers) for one window. */
-export interface AppProfile {
+/** Which process samples came from (README "Process labels"): what tells two services behind one
+ *  executable name apart, and one process from the rest of its application. */
+export interface ProcessLabels {
+  /** 0: a kernel thread, or OTHER_PROCESSES */
+  pid: number;
+  /** the executable's path ('' when unreadable) */
+  exe: string;
+  /** the command line, cut to MAX_CMDLINE_CHARS ('' when unreadable) */
+  cmdline: string;
+}
+
+/** where an application's processes past MAX_PROCESSES_PER_APP in one window are filed */
+export const OTHER_PROCESSES: ProcessLabels = { pid: 0, exe: '', cmdline: '[other processes]' };
+/** samples whose process is not known (callers without labels) */
+export const NO_PROCESS: ProcessLabels = { pid: 0, exe: '', cmdline: '' };
+/** distinct processes one application (in one container) keeps its own labels for in one window: a
+ *  script forking thousands of short commands would otherwise make a row per command and stack */
+export const MAX_PROCESSES_PER_APP = 64;
+
+/** One process's samples (one application, one container: '' outside containers) for one window. */
+export interface AppProfile extends Partial<ProcessLabels> {
   app: string;
   containerId: string;
   stacks: StackCount[];
@@ -25,9 +44,11 @@ export interface ProfileWindow {
   apps: AppProfile[];
   /** samples folded into [truncated] stacks because the window hit its distinct-stack limit */
   truncatedSamples: number;
+  /** samples filed under OTHER_PROCESSES because their application had MAX_PROCESSES_PER_APP already */
+  otherProcessSamples?: number;
 }
 
-interface AppAgg {
+interface AppAgg extends ProcessLabels {
   app: string;
   containerId: string;
   stacks: Map<string, StackCount>;
@@ -44,7 +65,7 @@ export function stackKey(frames: Frame[]): string {
 }
 
 export class WindowAggregator {
-  readonly #windows = new Map<number, { apps: Map<string, AppAgg>; stacks: number; truncated: number }>();
+  readonly #windows = new Map<number, { apps: Map<string, AppAgg>; processesOf: Map<string, number>; stacks: number; truncated: number; otherProcesses: number }>();
 
   constructor(
     readonly windowSeconds: number,
@@ -55,18 +76,29 @@ export class WindowAggregator {
   ) {}
 
   /** @param key stackKey(frames), when the caller already has it */
-  add(unixSeconds: number, app: string, containerId: string, frames: Frame[], count: number, key = stackKey(frames)): void {
+  add(unixSeconds: number, app: string, containerId: string, frames: Frame[], count: number, key = stackKey(frames), proc: ProcessLabels = NO_PROCESS): void {
     const start = windowStart(unixSeconds, this.windowSeconds);
     let w = this.#windows.get(start);
     if (!w) {
-      w = { apps: new Map(), stacks: 0, truncated: 0 };
+      w = { apps: new Map(), processesOf: new Map(), stacks: 0, truncated: 0, otherProcesses: 0 };
       this.#windows.set(start, w);
     }
     const appKey = `${app}\u0000${containerId}`;
-    let a = w.apps.get(appKey);
+    let procKey = `${appKey}\u0000${proc.pid}\u0000${proc.cmdline}\u0000${proc.exe}`;
+    let a = w.apps.get(procKey);
     if (!a) {
-      a = { app, containerId, stacks: new Map() };
-      w.apps.set(appKey, a);
+      const n = w.processesOf.get(appKey) ?? 0;
+      if (n >= MAX_PROCESSES_PER_APP) {
+        proc = OTHER_PROCESSES;
+        procKey = `${appKey}\u0000${proc.pid}\u0000${proc.cmdline}\u0000${proc.exe}`;
+        a = w.apps.get(procKey);
+        w.otherProcesses += count;
+      }
+      if (!a) {
+        if (proc !== OTHER_PROCESSES) w.processesOf.set(appKey, n + 1);
+        a = { app, containerId, pid: proc.pid, exe: proc.exe, cmdline: proc.cmdline, stacks: new Map() };
+        w.apps.set(procKey, a);
+      }
     }
     let s = a.stacks.get(key);
     if (!s && w.stacks >= this.maxStacksPerWindow) {
@@ -103,7 +135,8 @@ export class WindowAggregator {
         host: this.host,
         periodNs: this.periodNs,
         truncatedSamples: w.truncated,
-        apps: [...w.apps.values()].map((a) => ({ app: a.app, containerId: a.containerId, stacks: [...a.stacks.values()] })),
+        otherProcessSamples: w.otherProcesses,
+        apps: [...w.apps.values()].map((a) => ({ app: a.app, containerId: a.containerId, pid: a.pid, exe: a.exe, cmdline: a.cmdline, stacks: [...a.stacks.values()] })),
       });
     }
     return out;

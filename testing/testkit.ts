@@ -56,6 +56,8 @@ export interface Fixtures {
   execA: string;
   /** kiln-short: two threads named hot-worker spin argv[1] ms, then it exits printing its CPU seconds */
   shortThreads: string;
+  /** one executable, two services: `kiln-roles orders|billing CPU_SECONDS` (-O2, no frame pointers) */
+  roles: string;
   jitScript: string;
 }
 
@@ -82,6 +84,7 @@ export function buildFixtures(): Fixtures {
     threadchurn: join(dir, 'threadchurn'),
     execA: join(dir, 'kiln-exec-a'),
     shortThreads: join(dir, 'kiln-short'),
+    roles: join(dir, 'kiln-roles'),
     jitScript: src('jit-hot.js'),
   };
   cc([...cflags, '-o', f.cpusplit, src('cpusplit.c')]);
@@ -93,6 +96,8 @@ export function buildFixtures(): Fixtures {
   cc([...cflags, '-o', f.anonloop, src('anonloop.c')]);
   cc(['-O2', '-pthread', '-o', f.threadchurn, src('threadchurn.c')]);
   cc([...cflags, '-pthread', '-o', f.shortThreads, src('shortthreads.c')]);
+  // as distributions build: -O2, no frame pointers (walked by .eh_frame tables)
+  cc(['-O2', '-g', '-o', f.roles, src('roles.c')]);
   cc([...cflags, '-DKILN_SIDE_A', '-o', f.execA, src('execpair.c')]);
   cc([...cflags, '-DKILN_SIDE_B', '-o', join(dir, 'kiln-exec-b'), src('execpair.c')]);
   cc([...cflags, '-shared', '-fPIC', '-o', join(dir, 'libkilnhot.so'), src('libhot.c')]);

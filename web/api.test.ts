@@ -158,6 +158,92 @@ describe('HTTP API over the embedded store', () => {
   });
 });
 
+describe('process labels in the API', () => {
+  let store: ChdbStore;
+  let api: ReturnType<typeof createApi>;
+  const t = NOW - 1200;
+  const A = { pid: 501, exe: '/usr/bin/python3.11', cmdline: 'python3 orders.py' };
+  const B = { pid: 502, exe: '/usr/bin/python3.11', cmdline: 'python3 billing.py' };
+
+  before(async () => {
+    store = new ChdbStore(tempDir('api-labels'));
+    for (const s of schemaStatements({ retentionDays: 7 })) await store.exec(s);
+    const profiles = new ProfileRepository(store);
+    const st = (leaf: string, count: number) => [{ frames: [f('main', exe, 1n), f(leaf, exe, 2n + BigInt(leaf.length))], count }];
+    // A: orders 40 then 80; B: billing 60 then 60
+    for (const [start, a] of [
+      [t, 40],
+      [t + 600, 80],
+    ] as const) {
+      await profiles.writeWindow({
+        start,
+        seconds: 60,
+        host: 'h',
+        periodNs: 10_000_000,
+        truncatedSamples: 0,
+        apps: [
+          { app: 'python3.11', containerId: '', ...A, stacks: st('orders', a) },
+          { app: 'python3.11', containerId: '', ...B, stacks: st('billing', 60) },
+        ],
+      });
+    }
+    api = createApi({ profiles, defaultPeriodNs: 10_000_000, now: () => NOW });
+  });
+
+  after(() => store.close());
+
+  const json = async <T>(path: string, status = 200): Promise<T> => {
+    const r = await api.request(path);
+    const body = (await r.json()) as T;
+    assert.equal(r.status, status, `${path}: ${JSON.stringify(body)}`);
+    return body;
+  };
+
+  it('lists the processes, the most CPU first, and narrows the flamegraph, series and pprof to one', async () => {
+    const procs = await json<{ pid: number; cmdline: string; samples: number; cpu_seconds: number }[]>(`/api/v1/processes?app=python3.11&from=${t}&to=${NOW}`);
+    assert.deepEqual(
+      procs.map((p) => [p.pid, p.cmdline, p.samples, p.cpu_seconds]),
+      [
+        [A.pid, A.cmdline, 120, 1.2],
+        [B.pid, B.cmdline, 120, 1.2],
+      ].sort((x, y) => (x[0] as number) - (y[0] as number)),
+    );
+    const tree = await json<{ value: number; children: { children: { name: string }[] }[] }>(`/api/v1/profile/flamegraph?app=python3.11&from=${t}&to=${NOW}&cmdline=${encodeURIComponent(B.cmdline)}`);
+    assert.equal(tree.value, 120);
+    assert.deepEqual(
+      tree.children[0].children.map((c) => c.name),
+      ['billing'],
+    );
+    const series = await json<{ step: number; points: { cores: number }[] }>(`/api/v1/profile/series?app=python3.11&from=${t}&to=${NOW}&pid=${A.pid}`);
+    assert.ok(Math.abs(series.points.reduce((s, p) => s + p.cores * series.step, 0) - 1.2) < 1e-3);
+    const r = await api.request(`/api/v1/profile/pprof?app=python3.11&from=${t}&to=${NOW}&pid=${A.pid}`);
+    assert.match(r.headers.get('content-disposition') ?? '', /python3\.11-pid501-/);
+    const p = Profile.decode(gunzipSync(Buffer.from(await r.arrayBuffer())));
+    assert.equal(
+      p.sample.reduce((s, x) => s + Number(x.value[0]), 0),
+      120,
+    );
+    assert.ok(p.comment.map((i) => p.stringTable.strings[Number(i)]).includes(`pid=${A.pid}`));
+    await json(`/api/v1/processes?app=ghost&from=${t}&to=${NOW}`, 404);
+    assert.match((await json<{ error: string }>(`/api/v1/profile/flamegraph?app=python3.11&pid=abc`, 400)).error, /pid: pid must be a process id/);
+    assert.match((await json<{ error: string }>(`/api/v1/profile/flamegraph?app=python3.11&cmdline=${'x'.repeat(1100)}`, 400)).error, /cmdline: cmdline is too long/);
+  });
+
+  it("compares one process's two ranges (the base keeps its labels), or two processes (base_ labels)", async () => {
+    type Changes = { total: number; base_total: number; functions: { function: string; total_share: number; total_share_base: number }[] };
+    const ranges = `from=${t + 600}&to=${t + 660}&base_from=${t}&base_to=${t + 60}`;
+    const one = await json<Changes>(`/api/v1/profile/changes?app=python3.11&${ranges}&pid=${A.pid}`);
+    assert.deepEqual([one.total, one.base_total], [80, 40]);
+    const two = await json<Changes>(`/api/v1/profile/changes?app=python3.11&from=${t}&to=${NOW}&base_app=python3.11&pid=${A.pid}&base_pid=${B.pid}`);
+    assert.deepEqual([two.total, two.base_total], [120, 120]);
+    const orders = two.functions.find((x) => x.function === 'orders')!;
+    assert.deepEqual([orders.total_share, orders.total_share_base], [1, 0]);
+    // another app without base labels: all of it
+    const all = await json<Changes>(`/api/v1/profile/changes?app=python3.11&from=${t}&to=${NOW}&base_app=python3.11&pid=${A.pid}`);
+    assert.deepEqual([all.total, all.base_total], [120, 240]);
+  });
+});
+
 describe('comparison endpoints, OpenAPI and access', () => {
   let store: ChdbStore;
   let api: ReturnType<typeof createApi>;
@@ -248,11 +334,17 @@ describe('comparison endpoints, OpenAPI and access', () => {
   it('serves an OpenAPI document whose parameters match the validators', async () => {
     const doc = (await (await api.request('/api/v1/openapi.json')).json()) as { openapi: string; paths: Record<string, { get: { parameters: { name: string; required: boolean }[] } }> };
     assert.equal(doc.openapi, '3.1.0');
-    for (const p of ['/api/v1/apps', '/api/v1/profile/flamegraph', '/api/v1/profile/diff', '/api/v1/profile/changes', '/api/v1/profile/pprof']) assert.ok(doc.paths[p], p);
+    for (const p of ['/api/v1/apps', '/api/v1/processes', '/api/v1/profile/flamegraph', '/api/v1/profile/diff', '/api/v1/profile/changes', '/api/v1/profile/pprof']) assert.ok(doc.paths[p], p);
     const diffParams = doc.paths['/api/v1/profile/diff'].get.parameters;
+    const labels = (prefix: string) => ['host', 'container_id', 'pid', 'exe', 'cmdline'].map((l) => `${prefix}${l}`);
     assert.deepEqual(
       diffParams.map((x) => x.name),
-      ['app', 'from', 'to', 'base_app', 'base_from', 'base_to', 'mode'],
+      ['app', 'from', 'to', ...labels(''), 'base_app', 'base_from', 'base_to', ...labels('base_'), 'mode'],
+    );
+    // every parameter is described
+    assert.deepEqual(
+      diffParams.filter((x) => !(x as { description?: string }).description).map((x) => x.name),
+      [],
     );
     assert.equal(diffParams.find((x) => x.name === 'app')!.required, true);
     assert.equal(diffParams.find((x) => x.name === 'from')!.required, false);

@@ -15,7 +15,7 @@ import { QueryLimiter, type QueryLimitOptions } from './query-limits.js';
 import { dnsRoutes } from './routes/dns.js';
 import { lossesRoutes } from './routes/losses.js';
 import { netcostRoutes, type NetcostRoutesOptions } from './routes/netcost.js';
-import { appsRoutes, profileRoutes } from './routes/profile.js';
+import { appsRoutes, processesRoutes, profileRoutes } from './routes/profile.js';
 import { runqRoutes } from './routes/runq.js';
 
 
@@ -60,6 +60,7 @@ export function createApi(opts: ApiOptions): Hono {
   const profile = { profiles: opts.profiles, defaultPeriodNs: opts.defaultPeriodNs, now };
   const { netcost, reports } = netcostRoutes({ netcost: opts.netcost, now });
   app.route('/api/v1/apps', appsRoutes(profile));
+  app.route('/api/v1/processes', processesRoutes(profile));
   app.route('/api/v1/profile', profileRoutes(profile));
   app.route('/api/v1/runq', runqRoutes({ runq: opts.runq, now }));
   app.route('/api/v1/dns', dnsRoutes({ dns: opts.dns, now }));

@@ -9,21 +9,50 @@ const appName = (field: string) =>
 
 const time = (field: string) => z.string().max(64, `${field} is too long`).optional();
 
+const label = (field: string) => z.string().max(1024, `${field} is too long`).optional();
+const pid = (field: string) =>
+  z.coerce
+    .number({ error: `${field} must be a process id` })
+    .int(`${field} must be a process id`)
+    .min(0, `${field} must be a process id`)
+    .max(4294967295, `${field} must be a process id`)
+    .optional();
+
+/** The process labels a selection can be narrowed to (README "Process labels"), each an exact match. */
+const processLabels = (prefix = '') => ({
+  [`${prefix}host`]: label(`${prefix}host`),
+  [`${prefix}container_id`]: label(`${prefix}container_id`),
+  [`${prefix}pid`]: pid(`${prefix}pid`),
+  [`${prefix}exe`]: label(`${prefix}exe`),
+  [`${prefix}cmdline`]: label(`${prefix}cmdline`),
+});
+const labels = processLabels() as { host: ReturnType<typeof label>; container_id: ReturnType<typeof label>; pid: ReturnType<typeof pid>; exe: ReturnType<typeof label>; cmdline: ReturnType<typeof label> };
+const baseLabels = processLabels('base_') as {
+  base_host: ReturnType<typeof label>;
+  base_container_id: ReturnType<typeof label>;
+  base_pid: ReturnType<typeof pid>;
+  base_exe: ReturnType<typeof label>;
+  base_cmdline: ReturnType<typeof label>;
+};
+
 const comparison = z.object({
   app: appName('app'),
   from: time('from'),
   to: time('to'),
+  ...labels,
   base_app: appName('base_app').optional(),
   base_from: time('base_from'),
   base_to: time('base_to'),
+  ...baseLabels,
   mode: z.enum(['relative', 'absolute'], { error: 'mode must be relative or absolute' }).default('relative'),
 });
 
 /** The query schemas of every endpoint; also the source of the OpenAPI parameters. */
 export const querySchemas = {
   range: z.object({ from: time('from'), to: time('to') }),
-  selection: z.object({ app: appName('app'), from: time('from'), to: time('to') }),
-  series: z.object({ app: appName('app'), from: time('from'), to: time('to'), step: z.coerce.number({ error: 'step must be a number of seconds' }).int('step must be whole seconds').min(1, 'step must be at least 1 second').max(86400, 'step must be at most 86400 seconds').optional() }),
+  selection: z.object({ app: appName('app'), from: time('from'), to: time('to'), ...labels }),
+  processes: z.object({ app: appName('app'), from: time('from'), to: time('to') }),
+  series: z.object({ app: appName('app'), from: time('from'), to: time('to'), ...labels, step: z.coerce.number({ error: 'step must be a number of seconds' }).int('step must be whole seconds').min(1, 'step must be at least 1 second').max(86400, 'step must be at most 86400 seconds').optional() }),
   comparison,
   runq: z.object({ app: appName('app').optional(), from: time('from'), to: time('to') }),
   dns: z.object({ app: appName('app').optional(), from: time('from'), to: time('to') }),

@@ -21,9 +21,11 @@ describe('comparison of a profiled workload whose hot function switches mid-run'
   let kiln: KilnProcess;
   let browser: Browser | undefined;
   let T = 0;
+  let fx: ReturnType<typeof buildFixtures>;
+  let firstPid = 0;
 
   before(async () => {
-    const fx = buildFixtures();
+    fx = buildFixtures();
     kiln = await startKiln(['--window', String(WINDOW), '--sample-hz', '199', '--data-dir', tempDir('ui-data')]);
     // start on a window boundary, so each phase fills whole windows
     const nowMs = Date.now();
@@ -31,6 +33,7 @@ describe('comparison of a profiled workload whose hot function switches mid-run'
     await sleep(T * 1000 - nowMs);
     const p = spawn(fx.switcher, [String(PHASE)], { stdio: 'ignore' });
     assert.equal(await waitExit(p), 0);
+    firstPid = p.pid!;
     await sleep(WINDOW * 1000 + 2500);
   });
 
@@ -237,6 +240,50 @@ describe('comparison of a profiled workload whose hot function switches mid-run'
     await page.waitForSelector('#changes-empty:not([hidden])', { timeout: 15_000 });
     assert.match((await page.textContent('#changes-empty')) ?? '', /^The base range has no samples of switcher/);
     assert.equal(await page.$$eval('#changes-body tr', (trs) => trs.length), 0);
+    await page.close();
+  });
+  it('narrows the flamegraph to one process of an application from the process picker', async () => {
+    // a second switcher, another command line, after the comparison's ranges
+    const second = spawn(fx.switcher, ['3'], { stdio: 'ignore' });
+    assert.equal(await waitExit(second), 0);
+    type Proc = { pid: number; cmdline: string; samples: number };
+    const deadline = Date.now() + 60_000;
+    let rows: Proc[] = [];
+    while (!rows.some((r) => r.pid === second.pid && r.samples > 100)) {
+      if (Date.now() > deadline) throw new Error(`the second switcher never showed: ${JSON.stringify(rows)}`);
+      await sleep(500);
+      rows = (await getJson<Proc[]>(`${kiln.url}/api/v1/processes?app=switcher&from=${T}&to=now`)).body;
+    }
+    const samplesOf = (pid: number) => rows.find((r) => r.pid === pid)?.samples ?? 0;
+    browser ??= await launchChromium();
+    const page = await browser.newPage({ viewport: { width: 1366, height: 768 } });
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(`${kiln.url}/?app=switcher&from=now-15m&to=now`);
+    await page.waitForFunction((pid) => Array.from((document.getElementById('process') as HTMLSelectElement).options).some((o) => o.value === `pid:${pid}`), second.pid);
+    const options = await page.$$eval('#process option', (os) => os.map((o) => [(o as HTMLOptionElement).value, o.textContent ?? '']));
+    assert.deepEqual(options[0], ['', 'all processes']);
+    assert.match(options.find(([v]) => v === `pid:${second.pid}`)?.[1] ?? '', new RegExp(`^pid ${second.pid}: switcher 3 — `));
+    assert.match(options.find(([v]) => v === `pid:${firstPid}`)?.[1] ?? '', new RegExp(`^pid ${firstPid}: switcher ${PHASE} — `));
+    const samples = async () => Number(/^(\d+) samples/.exec((await page.textContent('#status')) ?? '')?.[1] ?? -1);
+    await page.waitForFunction(() => /^\d+ samples/.test(document.getElementById('status')!.textContent ?? ''));
+    const all = await samples();
+    await page.selectOption('#process', `pid:${second.pid}`);
+    await page.waitForFunction((pid) => new URLSearchParams(location.search).get('pid') === String(pid) && /^\d+ samples/.test(document.getElementById('status')!.textContent ?? ''), second.pid);
+    const one = await samples();
+    assert.ok(one > 0 && one < all, `one process ${one} of the application's ${all} samples`);
+    assert.ok(one >= samplesOf(second.pid!), `its flamegraph holds its samples (${one} vs ${samplesOf(second.pid!)} listed earlier)`);
+    assert.match((await page.getAttribute('#pprof', 'href')) ?? '', new RegExp(`pid=${second.pid}`));
+    // a link keeps the process
+    await page.goto(page.url());
+    await page.waitForFunction((pid) => (document.getElementById('process') as HTMLSelectElement).value === `pid:${pid}`, second.pid);
+    await page.waitForFunction(() => /^\d+ samples/.test(document.getElementById('status')!.textContent ?? ''));
+    assert.equal(await samples(), one, 'the link shows the same process');
+    await page.waitForSelector('#chart svg g title', { timeout: 15_000, state: 'attached' });
+    await sleep(600); // let the transition settle for the screenshot
+    mkdirSync(ARTIFACTS, { recursive: true });
+    await page.screenshot({ path: join(ARTIFACTS, 'ui-process-1366.png'), fullPage: true });
+    assert.deepEqual(errors, []);
     await page.close();
   });
 });

@@ -41,6 +41,42 @@ export interface CpuSeries {
   points: { t: number; cores: number }[];
 }
 
+/** Which of an application's samples a query reads (README "Process labels"): each given label must match
+ *  exactly; none given reads them all. */
+export interface ProcessFilter {
+  host?: string;
+  container_id?: string;
+  pid?: number;
+  exe?: string;
+  cmdline?: string;
+}
+
+/** The filter as SQL conditions (each prefixed with AND) with their parameters. */
+export function processFilterSql(f: ProcessFilter = {}): { sql: string; params: Record<string, string | number> } {
+  const types = { host: 'String', container_id: 'String', pid: 'UInt32', exe: 'String', cmdline: 'String' } as const;
+  let sql = '';
+  const params: Record<string, string | number> = {};
+  for (const [k, type] of Object.entries(types)) {
+    const v = f[k as keyof ProcessFilter];
+    if (v === undefined) continue;
+    sql += ` AND ${k} = {f_${k}:${type}}`;
+    params[`f_${k}`] = v;
+  }
+  return { sql, params };
+}
+
+/** One process of an application over a range (GET /api/v1/processes). */
+export interface ProcessRow {
+  host: string;
+  container_id: string;
+  /** 0 for samples no process could be named for, and for "[other processes]" */
+  pid: number;
+  exe: string;
+  cmdline: string;
+  cpu_seconds: number;
+  samples: number;
+}
+
 export interface StackRow {
   functions: string[];
   samples: number;
@@ -61,13 +97,31 @@ export interface MappingRow {
   file_offset: string;
 }
 
+/** the process label columns, added to tables from before them (no DEFAULT: the rollups' sorting key
+ *  takes them in the same statement, which ClickHouse allows only for columns without one) */
+const PROCESS_COLUMNS_ADD = `ADD COLUMN IF NOT EXISTS pid UInt32, ADD COLUMN IF NOT EXISTS exe LowCardinality(String), ADD COLUMN IF NOT EXISTS cmdline String`;
+
 /* "Stack stored once, samples by reference" (as in Coroot's and miHoYo's ClickHouse profiling designs):
  * a sample row is (window, app, container, stack id, count); each distinct stack and mapping is a row
  * of its own, de-duplicated by ReplacingMergeTree and kept alive by last_seen. */
 export const PROFILE_SAMPLES = defineTable(
   'profile_samples',
-  { ts: 'DateTime', window_seconds: 'UInt32', host: 'LowCardinality(String)', app: 'LowCardinality(String)', container_id: 'String', stack_id: 'UInt64', samples: 'UInt64', period_ns: 'UInt64' },
+  {
+    ts: 'DateTime',
+    window_seconds: 'UInt32',
+    host: 'LowCardinality(String)',
+    app: 'LowCardinality(String)',
+    container_id: 'String',
+    stack_id: 'UInt64',
+    samples: 'UInt64',
+    period_ns: 'UInt64',
+    // process labels (README "Process labels"); rows from before them read 0 and ''
+    pid: 'UInt32',
+    exe: 'LowCardinality(String)',
+    cmdline: 'String',
+  },
   (days) => `ENGINE = MergeTree PARTITION BY toDate(ts) ORDER BY (app, ts, stack_id) TTL ts + INTERVAL ${days} DAY DELETE`,
+  [`ALTER TABLE profile_samples ${PROCESS_COLUMNS_ADD}`],
 );
 export const PROFILE_STACKS = defineTable(
   'profile_stacks',
@@ -84,19 +138,35 @@ export const PROFILE_MAPPINGS = defineTable(
  * windows at its edges, hours where whole hours fit, days where whole days fit (rollupParts): the set of
  * windows is exactly the raw query's, so totals are equal, and 30 days are 30 day rows per stack
  * instead of 43,200 windows. SummingMergeTree folds rows in the background; readers still sum. */
-const rollupColumns = { ts: 'DateTime', app: 'LowCardinality(String)', host: 'LowCardinality(String)', container_id: 'String', stack_id: 'UInt64', samples: 'UInt64', cpu_ns: 'UInt64' };
-const rollupEngine = (days: number) => `ENGINE = SummingMergeTree((samples, cpu_ns)) PARTITION BY toYYYYMM(ts) ORDER BY (app, ts, stack_id, host, container_id) TTL ts + INTERVAL ${days} DAY DELETE`;
+const rollupColumns = {
+  ts: 'DateTime',
+  app: 'LowCardinality(String)',
+  host: 'LowCardinality(String)',
+  container_id: 'String',
+  stack_id: 'UInt64',
+  samples: 'UInt64',
+  cpu_ns: 'UInt64',
+  pid: 'UInt32',
+  exe: 'LowCardinality(String)',
+  cmdline: 'String',
+};
+const ROLLUP_KEY = 'app, ts, stack_id, host, container_id, pid, cmdline, exe';
+const rollupEngine = (days: number) => `ENGINE = SummingMergeTree((samples, cpu_ns)) PARTITION BY toYYYYMM(ts) ORDER BY (${ROLLUP_KEY}) TTL ts + INTERVAL ${days} DAY DELETE`;
 export const ROLLUP_SECONDS = { profile_samples_1h: 3600, profile_samples_1d: 86400 } as const;
 const rollupSelect = (seconds: number, from: string) =>
-  `SELECT toDateTime(intDiv(toUInt32(${from}.ts), ${seconds}) * ${seconds}) AS ts, app, host, container_id, stack_id,
+  `SELECT toDateTime(intDiv(toUInt32(${from}.ts), ${seconds}) * ${seconds}) AS ts, app, host, container_id, stack_id, pid, exe, cmdline,
           sum(${from}.samples) AS samples, sum(${from}.samples * period_ns) AS cpu_ns
-   FROM ${from} GROUP BY ts, app, host, container_id, stack_id`;
-export const PROFILE_SAMPLES_1H = defineTable('profile_samples_1h', rollupColumns, rollupEngine, [
-  `CREATE MATERIALIZED VIEW IF NOT EXISTS profile_samples_1h_mv TO profile_samples_1h AS ${rollupSelect(3600, 'profile_samples')}`,
-]);
-export const PROFILE_SAMPLES_1D = defineTable('profile_samples_1d', rollupColumns, rollupEngine, [
-  `CREATE MATERIALIZED VIEW IF NOT EXISTS profile_samples_1d_mv TO profile_samples_1d AS ${rollupSelect(86400, 'profile_samples')}`,
-]);
+   FROM ${from} GROUP BY ts, app, host, container_id, stack_id, pid, exe, cmdline`;
+/** A rollup's migrations: the process labels join its columns and its sorting key (so summing keeps
+ *  processes apart), and its materialized view is the one that fills them (`_mv2`; the first, `_mv`,
+ *  is dropped in the same start, before anything is written). */
+const rollupMigrations = (table: string, seconds: number) => [
+  `ALTER TABLE ${table} ${PROCESS_COLUMNS_ADD}, MODIFY ORDER BY (${ROLLUP_KEY})`,
+  `DROP VIEW IF EXISTS ${table}_mv`,
+  `CREATE MATERIALIZED VIEW IF NOT EXISTS ${table}_mv2 TO ${table} AS ${rollupSelect(seconds, 'profile_samples')}`,
+];
+export const PROFILE_SAMPLES_1H = defineTable('profile_samples_1h', rollupColumns, rollupEngine, rollupMigrations('profile_samples_1h', 3600));
+export const PROFILE_SAMPLES_1D = defineTable('profile_samples_1d', rollupColumns, rollupEngine, rollupMigrations('profile_samples_1d', 86400));
 
 /** Statements that fill the rollups from windows stored before they existed (a data directory from an
  *  older version): run once at start, before anything is written, and only into an empty rollup. */
@@ -104,7 +174,7 @@ export async function backfillRollups(store: Store): Promise<void> {
   for (const [table, seconds] of Object.entries(ROLLUP_SECONDS)) {
     const [empty] = await store.query<{ n: string | number }>(`SELECT count() AS n FROM (SELECT 1 FROM ${table} LIMIT 1)`);
     if (Number(empty.n) > 0) continue;
-    await store.exec(`INSERT INTO ${table} ${rollupSelect(seconds, 'profile_samples')}`);
+    await store.exec(`INSERT INTO ${table} (ts, app, host, container_id, stack_id, pid, exe, cmdline, samples, cpu_ns) ${rollupSelect(seconds, 'profile_samples')}`);
   }
 }
 
@@ -242,6 +312,9 @@ export class ProfileRepository {
           stack_id: sid,
           samples: s.count,
           period_ns: w.periodNs,
+          pid: a.pid ?? 0,
+          exe: a.exe ?? '',
+          cmdline: a.cmdline ?? '',
         });
       }
     }
@@ -291,17 +364,18 @@ export class ProfileRepository {
   }
 
   /** An application's CPU over the range, in cores per step (for the chart a range is dragged on). */
-  async cpuSeries(app: string, range: TimeRange, step: number): Promise<CpuSeries> {
+  async cpuSeries(app: string, range: TimeRange, step: number, filter: ProcessFilter = {}): Promise<CpuSeries> {
     const [w] = await this.store.query<{ w: string | number }>(`SELECT max(window_seconds) AS w FROM app_windows WHERE app = {app:String} AND ${RANGE_SQL}`, { app, ...range });
     // a window's samples are filed at its start: a step shorter than the window would make spikes
     // and at most 2,000 points, whatever the range
     const s = Math.max(1, Math.ceil(step), Number(w?.w ?? 0), Math.ceil((range.to - range.from) / 2000));
     const table = s >= 3600 && this.opts.rollups !== false ? 'profile_samples_1h' : 'profile_samples';
     const ns = table === 'profile_samples' ? 'samples * period_ns' : 'cpu_ns';
+    const f = processFilterSql(filter);
     const rows = await this.store.query<{ t: string | number; ns: string | number }>(
       `SELECT intDiv(toUnixTimestamp(ts), {s:UInt32}) * {s:UInt32} AS t, sum(${ns}) AS ns
-       FROM ${table} WHERE app = {app:String} AND ${RANGE_SQL} GROUP BY t ORDER BY t`,
-      { app, s, ...range },
+       FROM ${table} WHERE app = {app:String} AND ${RANGE_SQL}${f.sql} GROUP BY t ORDER BY t`,
+      { app, s, ...range, ...f.params },
     );
     const got = new Map(rows.map((x) => [Number(x.t), Number(x.ns)]));
     const points: CpuSeries['points'] = [];
@@ -310,28 +384,57 @@ export class ProfileRepository {
   }
 
   /** The stack ids and their totals over a range, with the parameters the SQL needs. */
-  #aggSql(range: TimeRange): { sql: string; params: Record<string, number> } {
+  #aggSql(range: TimeRange, filter: ProcessFilter = {}): { sql: string; params: Record<string, string | number> } {
+    const f = processFilterSql(filter);
     if (this.opts.rollups === false) {
       return {
         sql: `SELECT stack_id, sum(samples) AS n, sum(samples * period_ns) AS ns
-              FROM profile_samples WHERE app = {app:String} AND ${RANGE_SQL} GROUP BY stack_id`,
-        params: { ...range },
+              FROM profile_samples WHERE app = {app:String} AND ${RANGE_SQL}${f.sql} GROUP BY stack_id`,
+        params: { ...range, ...f.params },
       };
     }
     const c = rollupConditions(range);
     return {
       sql: `SELECT stack_id, sum(n) AS n, sum(ns) AS ns FROM (
           SELECT stack_id, samples AS n, samples * period_ns AS ns FROM profile_samples
-          WHERE app = {app:String} AND ${c.raw}
+          WHERE app = {app:String} AND ${c.raw}${f.sql}
           UNION ALL
           SELECT stack_id, samples AS n, cpu_ns AS ns FROM profile_samples_1h
-          WHERE app = {app:String} AND ${c.hours}
+          WHERE app = {app:String} AND ${c.hours}${f.sql}
           UNION ALL
           SELECT stack_id, samples AS n, cpu_ns AS ns FROM profile_samples_1d
-          WHERE app = {app:String} AND ${c.days}
+          WHERE app = {app:String} AND ${c.days}${f.sql}
         ) GROUP BY stack_id`,
-      params: c.params,
+      params: { ...c.params, ...f.params },
     };
+  }
+
+  /** An application's processes over the range (their labels), the most CPU first; at most `limit`. */
+  async processes(app: string, range: TimeRange, limit = 500): Promise<ProcessRow[]> {
+    const labels = 'host, container_id, pid, exe, cmdline';
+    const c = rollupConditions(range);
+    const sql =
+      this.opts.rollups === false
+        ? `SELECT ${labels}, sum(samples) AS n, sum(samples * period_ns) AS ns FROM profile_samples
+           WHERE app = {app:String} AND ${RANGE_SQL} GROUP BY ${labels}`
+        : `SELECT ${labels}, sum(n) AS n, sum(ns) AS ns FROM (
+             SELECT ${labels}, samples AS n, samples * period_ns AS ns FROM profile_samples WHERE app = {app:String} AND ${c.raw}
+             UNION ALL SELECT ${labels}, samples AS n, cpu_ns AS ns FROM profile_samples_1h WHERE app = {app:String} AND ${c.hours}
+             UNION ALL SELECT ${labels}, samples AS n, cpu_ns AS ns FROM profile_samples_1d WHERE app = {app:String} AND ${c.days}
+           ) GROUP BY ${labels}`;
+    const rows = await this.store.query<{ host: string; container_id: string; pid: number | string; exe: string; cmdline: string; n: string | number; ns: string | number }>(
+      `${sql} ORDER BY ns DESC, pid LIMIT {limit:UInt32}`,
+      { app, limit, ...(this.opts.rollups === false ? range : c.params) },
+    );
+    return rows.map((r) => ({
+      host: r.host,
+      container_id: r.container_id,
+      pid: Number(r.pid),
+      exe: r.exe,
+      cmdline: r.cmdline,
+      cpu_seconds: Math.round(Number(r.ns) / 1e6) / 1e3,
+      samples: Number(r.n),
+    }));
   }
 
   #stacksSql(columns: string, agg: string): string {
@@ -344,15 +447,15 @@ export class ProfileRepository {
   }
 
   /** Stacks (root first) with their sample counts, for flamegraphs. */
-  async stacks(app: string, range: TimeRange): Promise<StackRow[]> {
-    const agg = this.#aggSql(range);
+  async stacks(app: string, range: TimeRange, filter: ProcessFilter = {}): Promise<StackRow[]> {
+    const agg = this.#aggSql(range, filter);
     const rows = await this.store.query<{ functions: string[]; samples: string | number; cpu_ns: string | number }>(this.#stacksSql('s.functions', agg.sql), { app, ...agg.params });
     return rows.map((r) => ({ functions: r.functions, samples: Number(r.samples), cpu_ns: Number(r.cpu_ns) }));
   }
 
   /** Stacks with addresses and mappings, for pprof. */
-  async pprofStacks(app: string, range: TimeRange): Promise<{ stacks: PprofStackRow[]; mappings: MappingRow[] }> {
-    const agg = this.#aggSql(range);
+  async pprofStacks(app: string, range: TimeRange, filter: ProcessFilter = {}): Promise<{ stacks: PprofStackRow[]; mappings: MappingRow[] }> {
+    const agg = this.#aggSql(range, filter);
     const rows = await this.store.query<{ functions: string[]; addresses: string[]; mapping_ids: string[]; samples: string | number; cpu_ns: string | number }>(
       this.#stacksSql('s.functions, s.addresses, s.mapping_ids', agg.sql),
       { app, ...agg.params },

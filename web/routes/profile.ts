@@ -3,7 +3,7 @@ import { Hono } from 'hono';
 import { diffTrees, rankChanges } from '../../profiler/diff.js';
 import { buildFlamegraph } from '../../profiler/flamegraph.js';
 import { buildPprof, encodePprofGzip } from '../../profiler/pprof.js';
-import type { ProfileRepository } from '../../store/tables/profiles.js';
+import type { ProcessFilter, ProfileRepository } from '../../store/tables/profiles.js';
 import { bad, notFound, parseQuery, timeRange } from '../params.js';
 import { querySchemas } from '../schemas.js';
 
@@ -23,6 +23,35 @@ export function appsRoutes(opts: ProfileRoutesOptions): Hono {
   return app;
 }
 
+/** GET /api/v1/processes: an application's processes (their labels) over a range. */
+export function processesRoutes(opts: ProfileRoutesOptions): Hono {
+  const app = new Hono();
+  app.get('/', async (c) => {
+    const q = parseQuery(querySchemas.processes, c);
+    const r = timeRange(opts.now(), q.from, q.to);
+    if (!(await opts.profiles.appExists(q.app))) notFound(`app "${q.app}" has never been seen`);
+    return c.json(await opts.profiles.processes(q.app, r));
+  });
+  return app;
+}
+
+type Labels = { host?: string; container_id?: string; pid?: number; exe?: string; cmdline?: string };
+
+/** The process filter of a request: its labels, or with `prefix` its base_ labels. */
+function filterOf(q: Record<string, unknown>, prefix = ''): ProcessFilter {
+  const f: Labels = {};
+  for (const k of ['host', 'container_id', 'pid', 'exe', 'cmdline'] as const) {
+    const v = q[`${prefix}${k}`];
+    if (v !== undefined) (f as Record<string, unknown>)[k] = v;
+  }
+  return f;
+}
+
+/** What a selection is narrowed to, for the pprof comment and file name. */
+function describeFilter(f: ProcessFilter): string[] {
+  return Object.entries(f).map(([k, v]) => `${k}=${String(v)}`);
+}
+
 export function profileRoutes(opts: ProfileRoutesOptions): Hono {
   const app = new Hono();
 
@@ -31,7 +60,7 @@ export function profileRoutes(opts: ProfileRoutesOptions): Hono {
   }
 
   /** The two sides of a comparison: another range of the same app, or another app (same range by default). */
-  async function sides(q: { app: string; from?: string; to?: string; base_app?: string; base_from?: string; base_to?: string }) {
+  async function sides(q: { app: string; from?: string; to?: string; base_app?: string; base_from?: string; base_to?: string } & Labels & Record<string, unknown>) {
     const now = opts.now();
     const compared = timeRange(now, q.from, q.to);
     if (!q.base_app && q.base_from === undefined && q.base_to === undefined) {
@@ -41,7 +70,12 @@ export function profileRoutes(opts: ProfileRoutesOptions): Hono {
     const baseApp = q.base_app ?? q.app;
     await requireApp(q.app);
     if (baseApp !== q.app) await requireApp(baseApp);
-    const [a, b] = await Promise.all([opts.profiles.stacks(q.app, compared), opts.profiles.stacks(baseApp, base)]);
+    // the base keeps the compared side's labels when it is another range of the same app, unless it
+    // has labels of its own (two processes of one executable compared)
+    const filter = filterOf(q);
+    const own = filterOf(q, 'base_');
+    const baseFilter = Object.keys(own).length > 0 || q.base_app ? own : filter;
+    const [a, b] = await Promise.all([opts.profiles.stacks(q.app, compared, filter), opts.profiles.stacks(baseApp, base, baseFilter)]);
     return { compared, base, baseApp, a, b };
   }
 
@@ -49,14 +83,14 @@ export function profileRoutes(opts: ProfileRoutesOptions): Hono {
     const q = parseQuery(querySchemas.selection, c);
     const r = timeRange(opts.now(), q.from, q.to);
     await requireApp(q.app);
-    return c.json(buildFlamegraph(q.app, await opts.profiles.stacks(q.app, r)));
+    return c.json(buildFlamegraph(q.app, await opts.profiles.stacks(q.app, r, filterOf(q))));
   });
 
   app.get('/series', async (c) => {
     const q = parseQuery(querySchemas.series, c);
     const r = timeRange(opts.now(), q.from, q.to);
     await requireApp(q.app);
-    return c.json({ app: q.app, from: r.from, to: r.to, ...(await opts.profiles.cpuSeries(q.app, r, q.step ?? Math.ceil((r.to - r.from) / 240))) });
+    return c.json({ app: q.app, from: r.from, to: r.to, ...(await opts.profiles.cpuSeries(q.app, r, q.step ?? Math.ceil((r.to - r.from) / 240), filterOf(q))) });
   });
 
   app.get('/diff', async (c) => {
@@ -87,7 +121,8 @@ export function profileRoutes(opts: ProfileRoutesOptions): Hono {
     const q = parseQuery(querySchemas.selection, c);
     const r = timeRange(opts.now(), q.from, q.to);
     await requireApp(q.app);
-    const { stacks, mappings } = await opts.profiles.pprofStacks(q.app, r);
+    const filter = filterOf(q);
+    const { stacks, mappings } = await opts.profiles.pprofStacks(q.app, r, filter);
     let samples = 0;
     let ns = 0;
     for (const s of stacks) {
@@ -95,9 +130,9 @@ export function profileRoutes(opts: ProfileRoutesOptions): Hono {
       ns += s.cpu_ns;
     }
     const periodNs = samples > 0 ? Math.round(ns / samples) : opts.defaultPeriodNs;
-    const profile = buildPprof({ stacks, mappings, from: r.from, to: r.to, periodNs, comment: [`kiln app=${q.app}`] });
+    const profile = buildPprof({ stacks, mappings, from: r.from, to: r.to, periodNs, comment: [`kiln app=${q.app}`, ...describeFilter(filter)] });
     const body = encodePprofGzip(profile);
-    const file = `${q.app.replace(/[^A-Za-z0-9._-]+/g, '_')}-${r.from}-${r.to}.pb.gz`;
+    const file = `${q.app.replace(/[^A-Za-z0-9._-]+/g, '_')}${filter.pid !== undefined ? `-pid${filter.pid}` : ''}-${r.from}-${r.to}.pb.gz`;
     return c.body(new Uint8Array(body), 200, {
       'content-type': 'application/octet-stream',
       'content-disposition': `attachment; filename="${file}"`,

@@ -4,6 +4,7 @@
 
 import type { DiffNode, DiffTree, FunctionChange } from '../../profiler/diff.js';
 import type { FlameNode as PlainNode } from '../../profiler/flamegraph.js';
+import type { ProcessRow } from '../../store/tables/profiles.js';
 import type { RunqRow } from '../../store/tables/runq-windows.js';
 import { $, getJson } from './dom.js';
 
@@ -36,6 +37,15 @@ interface Selection {
   q: string;
   /** what the CPU timelines show (a range is dragged on them): a relative range, kept relative */
   view: string;
+  /** the process filter (README "Process labels"): '' (all of the app's processes), `pid:N` or `cmd:LINE` */
+  proc: string;
+}
+
+/** The API's labels for a process filter value of the picker. */
+function procParams(proc: string): Record<string, string> {
+  if (proc.startsWith('pid:')) return { pid: proc.slice(4) };
+  if (proc.startsWith('cmd:')) return { cmdline: proc.slice(4) };
+  return {};
 }
 
 /** `now-30m`-style ranges: they stay relative in links and controls */
@@ -69,6 +79,7 @@ function readSelection(): Selection {
     mode: p.get('mode') === 'absolute' ? 'absolute' : 'relative',
     q: p.get('q') ?? '',
     view: p.get('view') ?? (RELATIVE.test(p.get('from') ?? '') && (p.get('to') ?? 'now') === 'now' ? p.get('from')! : 'now-1h'),
+    proc: p.get('pid') ? `pid:${p.get('pid')}` : p.get('cmdline') !== null ? `cmd:${p.get('cmdline')}` : '',
   };
 }
 
@@ -77,6 +88,7 @@ function writeSelection(s: Selection): void {
   p.set('app', s.app);
   p.set('from', s.from);
   p.set('to', s.to);
+  for (const [k, v] of Object.entries(procParams(s.proc))) p.set(k, v);
   if (s.base !== 'none') {
     p.set('base', s.base);
     p.set('mode', s.mode);
@@ -96,9 +108,10 @@ function queries(s: Selection): { sel: URLSearchParams; base: URLSearchParams | 
   const now = Date.now() / 1000;
   const from = resolveTime(s.from, now);
   const to = resolveTime(s.to, now);
-  const sel = new URLSearchParams({ app: s.app, from: String(Math.floor(from)), to: String(Math.ceil(to)) });
+  const sel = new URLSearchParams({ app: s.app, from: String(Math.floor(from)), to: String(Math.ceil(to)), ...procParams(s.proc) });
   if (s.base === 'none') return { sel, base: null };
-  const base = new URLSearchParams({ app: s.base === 'app' ? s.base_app : s.app });
+  // another range of the same app compares the same process(es); another app all of its own
+  const base = new URLSearchParams({ app: s.base === 'app' ? s.base_app : s.app, ...(s.base === 'app' ? {} : procParams(s.proc)) });
   const shift = { prev: to - from, day: 86400, week: 604800 } as Record<string, number>;
   if (s.base in shift) {
     base.set('from', String(Math.floor(from - shift[s.base])));
@@ -297,6 +310,7 @@ function selectionFromControls(): Selection {
     mode: $<HTMLSelectElement>('mode').value === 'absolute' ? 'absolute' : 'relative',
     q: $<HTMLInputElement>('search').value,
     view: custom ? currentView : range,
+    proc: $<HTMLSelectElement>('process').value,
   };
 }
 
@@ -389,8 +403,8 @@ interface SeriesBody {
  * One CPU timeline: the app's cores over the view, the selected range as a brush; dragging another range
  * calls `chosen` with it (unix seconds). Pyroscope's comparison view: one timeline per side.
  */
-async function renderTimeline(id: string, app: string, view: { from: number; to: number }, selected: { from: number; to: number } | null, seq: number, chosen: (from: number, to: number) => void): Promise<void> {
-  const q = new URLSearchParams({ app, from: String(Math.floor(view.from)), to: String(Math.ceil(view.to)) });
+async function renderTimeline(id: string, app: string, proc: string, view: { from: number; to: number }, selected: { from: number; to: number } | null, seq: number, chosen: (from: number, to: number) => void): Promise<void> {
+  const q = new URLSearchParams({ app, from: String(Math.floor(view.from)), to: String(Math.ceil(view.to)), ...procParams(proc) });
   const body = await getJson<SeriesBody>(`/api/v1/profile/series?${q}`);
   if (seq !== renderSeq) return;
   const svg = d3.select(`#${id}`);
@@ -448,19 +462,57 @@ async function renderTimelines(s: Selection, sel: URLSearchParams, base: URLSear
   const showBase = base !== null && s.base === 'custom';
   $('base-timeline').hidden = !showBase;
   await Promise.all([
-    renderTimeline('cpu-chart', s.app, view, side(sel), seq, pick('from', 'to', true)),
-    showBase ? renderTimeline('base-cpu-chart', s.app, view, side(base), seq, pick('base-from', 'base-to', false)) : Promise.resolve(),
+    renderTimeline('cpu-chart', s.app, s.proc, view, side(sel), seq, pick('from', 'to', true)),
+    showBase ? renderTimeline('base-cpu-chart', s.app, s.proc, view, side(base), seq, pick('base-from', 'base-to', false)) : Promise.resolve(),
   ]);
 }
 
+/** which app and view the process picker was filled for */
+let processesFor = '';
+
+/** Fills the process picker with the app's processes over the view, the most CPU first: each command
+ *  line (all its processes, when it has several) and each process. Keeps `keep` chosen, listed or not. */
+async function loadProcesses(app: string, view: string, keep: string): Promise<void> {
+  const key = `${app}\u0000${view}`;
+  const sel = $<HTMLSelectElement>('process');
+  if (key !== processesFor) {
+    processesFor = key;
+    const rows = await getJson<ProcessRow[]>(`/api/v1/processes?${new URLSearchParams({ app, from: view, to: 'now' })}`);
+    const total = rows.reduce((t, r) => t + r.cpu_seconds, 0) || 1;
+    const share = (cpu: number) => `${((100 * cpu) / total).toFixed(1)}%`;
+    const byCmd = new Map<string, ProcessRow[]>();
+    for (const r of rows) byCmd.set(r.cmdline, [...(byCmd.get(r.cmdline) ?? []), r]);
+    const options = [new Option('all processes', '')];
+    const option = (text: string, value: string, title: string) => {
+      const o = new Option(text, value);
+      o.title = title;
+      return o;
+    };
+    for (const [cmd, procs] of byCmd) {
+      // the command as ps shows it, its program without the directory (the option's title has it all)
+      const what = cmd.replace(/^\S*\//, '') || (procs[0].pid === 0 ? '(not labelled)' : procs[0].exe || '(no command line)');
+      const title = `${cmd || procs[0].exe}${procs[0].host ? ` on ${procs[0].host}` : ''}`;
+      if (procs.length > 1 && cmd) options.push(option(`${what} — ${procs.length} processes, ${share(procs.reduce((t, r) => t + r.cpu_seconds, 0))}`, `cmd:${cmd}`, title));
+      for (const r of procs) if (r.pid !== 0) options.push(option(`pid ${r.pid}: ${what} — ${share(r.cpu_seconds)}`, `pid:${r.pid}`, title));
+      if (procs.length === 1 && procs[0].pid === 0 && cmd) options.push(option(`${what} — ${share(procs[0].cpu_seconds)}`, `cmd:${cmd}`, title));
+    }
+    sel.replaceChildren(...options);
+  }
+  if (keep && !Array.from(sel.options).some((o) => o.value === keep)) sel.add(new Option(keep.replace(/^pid:/, 'pid ').replace(/^cmd:/, ''), keep));
+  sel.value = keep;
+}
+
 async function render(): Promise<void> {
-  const s = selectionFromControls();
+  let s = selectionFromControls();
   currentView = s.view;
   showControls(s);
   if (!s.app) {
     $('status').textContent = 'no applications profiled yet';
     return;
   }
+  // another application: its processes, and all of them until one is chosen
+  if (!processesFor.startsWith(`${s.app}\u0000`) && processesFor !== '') s = { ...s, proc: '' };
+  await loadProcesses(s.app, s.view, s.proc);
   writeSelection(s);
   const seq = ++renderSeq;
   const { sel, base } = queries(s);
@@ -512,6 +564,7 @@ async function main(): Promise<void> {
   const [recent, week] = await Promise.all([getJson<AppCpu[]>(`/api/v1/apps?from=${encodeURIComponent(s.view)}&to=now`), getJson<AppCpu[]>('/api/v1/apps?from=now-7d&to=now')]);
   const seen = new Set(recent.map((a) => a.app));
   applyToControls(s, [...recent, ...week.filter((a) => !seen.has(a.app)).map((a) => ({ ...a, cpu_seconds: 0 }))]);
+  if ($<HTMLSelectElement>('app').value) await loadProcesses($<HTMLSelectElement>('app').value, s.view, s.proc);
   $('app-search').addEventListener('change', () => {
     const name = $<HTMLInputElement>('app-search').value.trim();
     const sel = $<HTMLSelectElement>('app');
@@ -538,7 +591,7 @@ async function main(): Promise<void> {
     setTimeInput('base-from', String(from - (to - from)));
     setTimeInput('base-to', String(from));
   }, { capture: true });
-  for (const id of ['app', 'range', 'from', 'to', 'base', 'base-app', 'base-from', 'base-to', 'mode']) $(id).addEventListener('change', rerender);
+  for (const id of ['app', 'process', 'range', 'from', 'to', 'base', 'base-app', 'base-from', 'base-to', 'mode']) $(id).addEventListener('change', rerender);
   $('search').addEventListener('input', () => {
     const q = $<HTMLInputElement>('search').value;
     if (chart) q ? chart.search(q) : chart.clear();
