@@ -24,6 +24,8 @@ const NS_ADDR = '10.78.0.53';
 const NO_DNS_ADDR = '10.78.0.54';
 const UNREACH_APP = 'unreach-client.service';
 const UNREACH_QUERIES = 2;
+/** dig run by a shell outside any container or unit: named by its own executable, never the shell's */
+const PLAIN_QUERIES = 3;
 
 /** What the server does with each name, and what Kiln must report for it. */
 const SCRIPT: Record<string, { status: 'noerror' | 'nxdomain' | 'servfail' | 'refused' | 'timeout'; answers: boolean; delayMs?: number; tcp?: boolean }> = {
@@ -159,6 +161,15 @@ describe('DNS per application and domain, from the socket tracepoints', bpfTest(
       const [cmd2, argv2] = net.exec('client', 'sh', ['-c', script]);
       assert.equal(await waitExit(spawnInCgroup(makeCgroup(cg), cmd2, argv2)), 0, UNREACH_APP);
     }
+    // the same from a plain cgroup (no unit, no container): the shell forks each dig, and the process
+    // table may have met the child as the shell before it exec'd dig
+    {
+      const cg = `kiln-dns-plain-${process.pid}`;
+      cgroups.push(cg);
+      const script = Array.from({ length: PLAIN_QUERIES }, () => `dig @${NO_DNS_ADDR} +tries=1 +timeout=5 plain.kiln.test A >/dev/null`).join('; ') + '; true';
+      const [cmd3, argv3] = net.exec('client', 'sh', ['-c', script]);
+      assert.equal(await waitExit(spawnInCgroup(makeCgroup(cg), cmd3, argv3)), 0, 'plain dig');
+    }
     // wait until every query ended (timeouts after 2 s) and its window was written
     const want = CLIENTS.reduce((s, c) => s + c.queries.length, 0);
     for (let i = 0; i < 60; i++) {
@@ -166,7 +177,8 @@ describe('DNS per application and domain, from the socket tracepoints', bpfTest(
       allRows = r.body;
       rows = r.body.filter((x) => CLIENTS.some((c) => c.app === x.app));
       const unreach = allRows.filter((x) => x.app === UNREACH_APP).reduce((s, x) => s + x.requests, 0);
-      if (rows.reduce((s, x) => s + x.requests, 0) >= want && unreach >= UNREACH_QUERIES) break;
+      const plain = allRows.filter((x) => x.domain === 'plain.kiln.test').reduce((s, x) => s + x.requests, 0);
+      if (rows.reduce((s, x) => s + x.requests, 0) >= want && unreach >= UNREACH_QUERIES && plain >= PLAIN_QUERIES) break;
       await sleep(500);
     }
   });
@@ -220,6 +232,14 @@ describe('DNS per application and domain, from the socket tracepoints', bpfTest(
     assert.deepEqual(
       got.map((r) => ({ domain: r.domain, requests: r.requests, unreachable: r.unreachable, timeouts: r.timeouts, p50_ms: r.p50_ms, nameservers: r.nameservers })),
       [{ domain: 'ok.kiln.test', requests: UNREACH_QUERIES, unreachable: UNREACH_QUERIES, timeouts: 0, p50_ms: null, nameservers: [NO_DNS_ADDR] }],
+    );
+  });
+
+  it("credits a shell's dig to dig, outside containers and units, never to the shell", () => {
+    const got = allRows.filter((r) => r.domain === 'plain.kiln.test');
+    assert.deepEqual(
+      got.map((r) => ({ app: r.app, requests: r.requests, unreachable: r.unreachable })),
+      [{ app: 'dig', requests: PLAIN_QUERIES, unreachable: PLAIN_QUERIES }],
     );
   });
 

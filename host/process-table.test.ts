@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { bpfTest, makeCgroup, randomHex, removeCgroup, spawnInCgroup, tempDir, testdataDir, waitExit } from '../testing/testkit.js';
 import { CgroupResolver, cgroup2Root } from './cgroup-resolver.js';
-import { ProcessTable, readStartStack } from './process-table.js';
+import { MAX_CMDLINE_CHARS, ProcessTable, readCmdline, readStartStack } from './process-table.js';
 
 /** The v2 cgroup id (its directory's inode) a process is in now. */
 function cgroupIdOf(pid: number): bigint {
@@ -106,5 +106,28 @@ describe('process table naming by cgroup', bpfTest(), () => {
     pair.kill('SIGKILL');
     assert.ok(read >= 100, `images read: ${read}`);
     assert.deepEqual(wrong.slice(0, 5), [], `${wrong.length} of ${read} images mixed with the other program`);
+  });
+});
+
+describe('command lines', () => {
+  it('joins the arguments by spaces, cuts long ones, and reads a kernel thread or a gone process as empty', () => {
+    const dir = tempDir('cmdline');
+    const proc = (name: string, bytes: string) => {
+      const d = join(dir, name);
+      execFileSync('mkdir', ['-p', d]);
+      writeFileSync(join(d, 'cmdline'), bytes);
+      return d;
+    };
+    assert.equal(readCmdline(proc('py', 'python3\0orders.py\0--port\x008001\0')), 'python3 orders.py --port 8001');
+    // a program that rewrote its argv (nginx, postgres): one string, padded with NULs
+    assert.equal(readCmdline(proc('nginx', 'nginx: worker process\0\0\0\0')), 'nginx: worker process');
+    assert.equal(readCmdline(proc('ctl', 'sh\0-c\0echo a\nb\tc\0')), 'sh -c echo a b c');
+    const long = readCmdline(proc('long', `java\0${'-Dx=y\0'.repeat(200)}`));
+    assert.equal(long.length, MAX_CMDLINE_CHARS);
+    assert.ok(long.startsWith('java -Dx=y -Dx=y') && long.endsWith('…'));
+    assert.equal(readCmdline(proc('kthread', '')), '');
+    assert.equal(readCmdline(join(dir, 'gone')), '');
+    // this very process, as /proc has it
+    assert.match(readCmdline(`/proc/${process.pid}`), /process-table\.test\.js/);
   });
 });

@@ -80,13 +80,14 @@ export class Symbolizer {
       // return addresses point after the call: look up the call site
       const lookupAt = i === 0 ? ips[i] : ips[i] - 1n;
       const hit = k.table.lookup(lookupAt);
-      out.push({ name: hit ? hit.name : `[kernel]+${hex(ips[i])}`, mapping: k.mapping, address: ips[i] });
+      out.push({ name: hit ? hit.name : '[kernel]', mapping: k.mapping, address: ips[i] });
     }
     return out;
   }
 
   /**
-   * User frames, leaf first in and out. A leaf outside every known mapping becomes [unknown]+0xADDR.
+   * User frames, leaf first in and out. A leaf outside every known mapping becomes [unknown] (its address
+   * kept in the frame, for pprof).
    * A return address outside every mapping means the frame-pointer chain broke (code built without
    * frame pointers): the walk is cut there with one `[unknown]` frame, since what follows is noise.
    */
@@ -117,7 +118,9 @@ export class Symbolizer {
   }
 
   #userFrame(proc: ProcessView | null, m: ProcMapping | null, ip: bigint, lookupAt: bigint): Frame {
-    if (!m || !proc) return { name: `[unknown]+${hex(ip)}`, mapping: UNKNOWN_MAPPING, address: ip };
+    // unresolved code is named by where it is, not by its address: one box per region in a flamegraph
+    // instead of a sliver per instruction (the address stays in the frame, and in pprof's locations)
+    if (!m || !proc) return { name: '[unknown]', mapping: UNKNOWN_MAPPING, address: ip };
     if (isFileBacked(m)) {
       let bin: ElfBinary | null = null;
       try {
@@ -145,14 +148,15 @@ export class Symbolizer {
         return { name: `${basename(m.path)}+${hex(start ?? vaddr)}`, mapping, address: vaddr };
       }
       const mapping = this.#mapping(m.path, bin?.info.buildId ?? '', m.start - m.start, m.end - m.start, m.offset);
-      return { name: `${basename(m.path)}+${hex(fileOffset)}`, mapping, address: fileOffset };
+      // the binary could not be read: its frames are grouped under its name
+      return { name: basename(m.path), mapping, address: fileOffset };
     }
     // anonymous executable memory: JIT code, named by the process's perf map if it writes one
     const pm = this.#perfMap(proc, lookupAt);
     const hit = pm?.table?.lookup(lookupAt) ?? null;
     const label = m.path || '[anon]';
     const mapping = this.#mapping(pm && pm.table ? '[jit]' : label, '', m.start, m.end, 0n);
-    return { name: hit ? hit.name : `${label}+${hex(ip)}`, mapping, address: ip };
+    return { name: hit ? hit.name : label, mapping, address: ip };
   }
 
   /** The process's perf map, re-read only when it does not know `address` yet (JITs append as they

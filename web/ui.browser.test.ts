@@ -240,6 +240,7 @@ describe('comparison of a profiled workload whose hot function switches mid-run'
     await page.waitForSelector('#changes-empty:not([hidden])', { timeout: 15_000 });
     assert.match((await page.textContent('#changes-empty')) ?? '', /^The base range has no samples of switcher/);
     assert.equal(await page.$$eval('#changes-body tr', (trs) => trs.length), 0);
+    assert.match((await page.textContent('#legend')) ?? '', /relative: nothing to scale, one side has no samples/);
     await page.close();
   });
   it('narrows the flamegraph to one process of an application from the process picker', async () => {
@@ -285,5 +286,35 @@ describe('comparison of a profiled workload whose hot function switches mid-run'
     await page.screenshot({ path: join(ARTIFACTS, 'ui-process-1366.png'), fullPage: true });
     assert.deepEqual(errors, []);
     await page.close();
+  });
+  it('lays every page out at 1366x768 and 1920x1080: nothing wider than the window, screenshots kept', async () => {
+    browser ??= await launchChromium();
+    mkdirSync(ARTIFACTS, { recursive: true });
+    const pages: [string, string, (page: import('playwright-core').Page) => Promise<unknown>][] = [
+      ['compare', `/?app=switcher&${comparedRange()}&base=custom&${baseRange()}&mode=relative`, (p) => p.waitForSelector('#changes-body tr', { timeout: 15_000 })],
+      ['cost', '/cost', (p) => p.waitForFunction(() => document.getElementById('status')!.textContent !== 'loading…' && document.getElementById('price-source')!.textContent !== '')],
+      ['dns', '/dns', (p) => p.waitForFunction(() => /rows|no /i.test(document.getElementById('status')!.textContent ?? ''))],
+    ];
+    for (const [width, height] of [
+      [1366, 768],
+      [1920, 1080],
+    ]) {
+      const page = await browser.newPage({ viewport: { width, height } });
+      const errors: string[] = [];
+      page.on('pageerror', (e) => errors.push(e.message));
+      for (const [name, path, ready] of pages) {
+        await page.goto(`${kiln.url}${path}`);
+        await ready(page);
+        await sleep(600); // let transitions settle for the screenshot
+        const wide = await page.evaluate(() => ({ scroll: document.documentElement.scrollWidth, inner: window.innerWidth }));
+        assert.ok(wide.scroll <= wide.inner, `${name} at ${width}x${height}: ${wide.scroll} px wide in a ${wide.inner} px window`);
+        if (name === 'dns' && /^0 of 0 rows/.test((await page.textContent('#status')) ?? '')) {
+          assert.equal((await page.textContent('#dns-body'))?.trim(), 'No DNS queries seen in this range.', 'an empty table says so');
+        }
+        await page.screenshot({ path: join(ARTIFACTS, `page-${name}-${width}.png`), fullPage: true });
+      }
+      assert.deepEqual(errors, [], `${width}x${height}`);
+      await page.close();
+    }
   });
 });

@@ -422,7 +422,8 @@ async function renderTimeline(id: string, app: string, proc: string, view: { fro
     { t: Math.min(p.t + body.step, view.to), cores: p.cores },
   ]);
   svg.append('path').datum(pts).attr('class', 'area').attr('d', d3.area().x((p: { t: number }) => x(p.t)).y0(h - pad.b).y1((p: { cores: number }) => y(p.cores)));
-  svg.append('g').attr('transform', `translate(${pad.l},0)`).call(d3.axisLeft(y).ticks(3));
+  // no 0 at the foot of the axis: it would sit on the time axis's labels
+  svg.append('g').attr('transform', `translate(${pad.l},0)`).call(d3.axisLeft(y).ticks(3).tickFormat((v: number) => (v === 0 ? '' : d3.format('~g')(v))));
   svg.append('g').attr('transform', `translate(0,${h - pad.b})`).call(d3.axisBottom(x).ticks(6).tickFormat((t: number) => new Date(t * 1000).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' })));
   const brush = d3
     .brushX()
@@ -472,12 +473,14 @@ let processesFor = '';
 
 /** Fills the process picker with the app's processes over the view, the most CPU first: each command
  *  line (all its processes, when it has several) and each process. Keeps `keep` chosen, listed or not. */
-async function loadProcesses(app: string, view: string, keep: string): Promise<void> {
+async function loadProcesses(app: string, view: string, keep: string, seq: number): Promise<boolean> {
   const key = `${app}\u0000${view}`;
   const sel = $<HTMLSelectElement>('process');
   if (key !== processesFor) {
-    processesFor = key;
     const rows = await getJson<ProcessRow[]>(`/api/v1/processes?${new URLSearchParams({ app, from: view, to: 'now' })}`);
+    // a later render started meanwhile: it fills the picker for what is chosen now
+    if (seq !== renderSeq) return false;
+    processesFor = key;
     const total = rows.reduce((t, r) => t + r.cpu_seconds, 0) || 1;
     const share = (cpu: number) => `${((100 * cpu) / total).toFixed(1)}%`;
     const byCmd = new Map<string, ProcessRow[]>();
@@ -500,6 +503,7 @@ async function loadProcesses(app: string, view: string, keep: string): Promise<v
   }
   if (keep && !Array.from(sel.options).some((o) => o.value === keep)) sel.add(new Option(keep.replace(/^pid:/, 'pid ').replace(/^cmd:/, ''), keep));
   sel.value = keep;
+  return true;
 }
 
 async function render(): Promise<void> {
@@ -510,11 +514,13 @@ async function render(): Promise<void> {
     $('status').textContent = 'no applications profiled yet';
     return;
   }
+  // every render takes its number before it waits for anything: one that started earlier and ends
+  // later must never draw over the selection made since
+  const seq = ++renderSeq;
   // another application: its processes, and all of them until one is chosen
   if (!processesFor.startsWith(`${s.app}\u0000`) && processesFor !== '') s = { ...s, proc: '' };
-  await loadProcesses(s.app, s.view, s.proc);
+  if (!(await loadProcesses(s.app, s.view, s.proc, seq))) return;
   writeSelection(s);
-  const seq = ++renderSeq;
   const { sel, base } = queries(s);
   const pprof = $<HTMLAnchorElement>('pprof');
   pprof.href = `/api/v1/profile/pprof?${sel}`;
@@ -542,8 +548,8 @@ async function render(): Promise<void> {
     getJson<{ functions: Change[] }>(`/api/v1/profile/changes?${cmp}`),
   ]);
   if (seq !== renderSeq) return;
-  $('legend').innerHTML =
-    `<span class="swatch grew"></span> grew <span class="swatch shrank"></span> shrank — ${s.mode === 'relative' ? `relative: base scaled ×${tree.scale} to the same total` : 'absolute: raw sample counts'}`;
+  const scaling = tree.base_total === 0 || tree.total === 0 ? 'relative: nothing to scale, one side has no samples' : `relative: base scaled ×${tree.scale} to the same total`;
+  $('legend').innerHTML = `<span class="swatch grew"></span> grew <span class="swatch shrank"></span> shrank — ${s.mode === 'relative' ? scaling : 'absolute: raw sample counts'}`;
   renderChart(tree, true);
   // a side without samples has nothing to compare: say which, instead of a table of "too few samples"
   const empty = $('changes-empty');
@@ -564,7 +570,7 @@ async function main(): Promise<void> {
   const [recent, week] = await Promise.all([getJson<AppCpu[]>(`/api/v1/apps?from=${encodeURIComponent(s.view)}&to=now`), getJson<AppCpu[]>('/api/v1/apps?from=now-7d&to=now')]);
   const seen = new Set(recent.map((a) => a.app));
   applyToControls(s, [...recent, ...week.filter((a) => !seen.has(a.app)).map((a) => ({ ...a, cpu_seconds: 0 }))]);
-  if ($<HTMLSelectElement>('app').value) await loadProcesses($<HTMLSelectElement>('app').value, s.view, s.proc);
+  if ($<HTMLSelectElement>('app').value) await loadProcesses($<HTMLSelectElement>('app').value, s.view, s.proc, renderSeq);
   $('app-search').addEventListener('change', () => {
     const name = $<HTMLInputElement>('app-search').value.trim();
     const sel = $<HTMLSelectElement>('app');

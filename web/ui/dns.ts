@@ -80,6 +80,16 @@ function render(): void {
     appendCells(tr, cells);
     body.append(tr);
   }
+  if (shown.length === 0) {
+    // say why the table is empty instead of leaving bare headers
+    const tr = document.createElement('tr');
+    const td = document.createElement('td');
+    td.colSpan = document.querySelectorAll('#dns-table thead th').length;
+    td.className = 'empty';
+    td.textContent = rows.length === 0 ? 'No DNS queries seen in this range.' : 'No row has a check in this range.';
+    tr.append(td);
+    body.append(tr);
+  }
   for (const th of Array.from(document.querySelectorAll<HTMLElement>('#dns-table th[data-sort]'))) th.classList.toggle('sorted', th.dataset.sort === s.sort);
   $('status').textContent = `${shown.length} of ${rows.length} rows`;
 }
