@@ -90,3 +90,30 @@ test('--token-file: the token from a file only its owner can read', () => {
   assert.match(both.stderr, /give --token or --token-file, not both/);
   rmSync(dir, { recursive: true, force: true });
 });
+
+test('kiln run on a data directory a newer kiln wrote: one line, nothing written', { skip: process.geteuid?.() !== 0 ? 'kiln run needs root to get as far as the store' : undefined }, async () => {
+  const dir = tempDir('newer');
+  const { ChdbStore } = await import('./store/adapters/chdb.js');
+  const { SCHEMA_VERSION, applySchema } = await import('./store/schema.js');
+  const s = new ChdbStore(dir);
+  await applySchema(s, { retentionDays: 7, kilnVersion: '0.1.0' });
+  await s.insert('kiln_schema', [{ version: SCHEMA_VERSION + 1, applied_at: Math.floor(Date.now() / 1000), kiln: '9.9.9' }]);
+  await s.close();
+  try {
+    for (const cmd of ['run', 'server']) {
+      const r = spawnSync(process.execPath, [cli, cmd, '--data-dir', dir, '--listen', '127.0.0.1:1'], { encoding: 'utf8' });
+      assert.equal(r.status, 1, `${cmd}: ${r.stderr}`);
+      assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+      assert.match(r.stderr, new RegExp(`^kiln: the store's schema is version ${SCHEMA_VERSION + 1} \\(written by kiln 9\\.9\\.9\\), newer than the version ${SCHEMA_VERSION} this kiln knows: run that kiln or a newer one, or use another --data-dir`));
+    }
+    const again = new ChdbStore(dir);
+    try {
+      // refused before anything was written: the versions as they were
+      assert.deepEqual((await again.query<{ version: number }>('SELECT version FROM kiln_schema ORDER BY version')).map((x) => Number(x.version)), [SCHEMA_VERSION, SCHEMA_VERSION + 1]);
+    } finally {
+      await again.close();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

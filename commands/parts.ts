@@ -16,6 +16,7 @@ import type { WindowSink } from '../pipeline/contracts.js';
 import { preflight } from '../preflight.js';
 import type { ChdbStore } from '../store/adapters/chdb.js';
 import type { Store } from '../store/store.js';
+import { applySchema, SchemaTooNewError } from '../store/schema.js';
 import { DnsRepository } from '../store/tables/dns-windows.js';
 import { LossRepository } from '../store/tables/collector-losses.js';
 import { NetcostRepository } from '../store/tables/net-flows.js';
@@ -60,6 +61,28 @@ function dataDirHolder(dataDir: string): string | null {
 
 /** The embedded store, or one line saying why not (a held data directory names its holder). Loaded
  *  only here: `kiln agent` has no store and does not map the engine's library (~200 MB). */
+/** This kiln's version (package.json), recorded with the schema version it brings a store to. */
+export function kilnVersion(): string {
+  try {
+    return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+  } catch {
+    return '';
+  }
+}
+
+/** Creates or upgrades the store's schema (versioned, see store/schema.ts); a store a newer kiln wrote is
+ *  refused with one line, before anything is written. */
+export async function prepareStore(store: Store, retentionDays: number, fail: Fail, log: Log = stderrLog): Promise<void> {
+  try {
+    const { from, to } = await applySchema(store, { retentionDays, kilnVersion: kilnVersion() });
+    if (from !== 0 && from < to) log(`store: schema upgraded from version ${from} to ${to}`);
+  } catch (e) {
+    if (!(e instanceof SchemaTooNewError)) throw e;
+    await store.close().catch(() => undefined);
+    fail(`kiln: ${e.message}`);
+  }
+}
+
 export async function openStore(dataDir: string, queryTimeoutSeconds: number, fail: Fail, log: Log = stderrLog): Promise<ChdbStore> {
   const { ChdbStore } = await import('../store/adapters/chdb.js');
   const held = (holder: string) => fail(`kiln: the data directory ${dataDir} is in use by ${holder}: stop it, or pass another --data-dir`);

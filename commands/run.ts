@@ -4,16 +4,15 @@ import { hostname } from 'node:os';
 import type { Agent } from '../agent/agent.js';
 import type { RunConfig } from '../config/config.js';
 import { teeSink } from '../pipeline/tee.js';
-import { applySchema } from '../store/schema.js';
 import { StoreSink } from '../store/store-sink.js';
 import { KilnMetrics } from '../web/metrics.js';
-import { closeStore, hostZoneName, onSignals, openStore, serveApi, startCollectors, stderrLog as log, why, type Fail } from './parts.js';
+import { closeStore, prepareStore, hostZoneName, onSignals, openStore, serveApi, startCollectors, stderrLog as log, why, type Fail } from './parts.js';
 
 export type { Fail };
 
 export async function run(cfg: RunConfig, fail: Fail): Promise<void> {
   const store = await openStore(cfg.dataDir, cfg.queryTimeoutSeconds, fail);
-  await applySchema(store, { retentionDays: cfg.retentionDays });
+  await prepareStore(store, cfg.retentionDays, fail);
   const host = hostname();
 
   // the sinks: the metrics tee, then the local store (bounded write queue, never waits)

@@ -6,13 +6,12 @@ import { Registry, Counter, Gauge } from 'prom-client';
 import type { ServerConfig } from '../config/config.js';
 import { IngestServer } from '../ingest/server.js';
 import { MAX_MESSAGE_BYTES } from '../ingest/service.js';
-import { applySchema } from '../store/schema.js';
-import { closeStore, loadTopology, onSignals, openStore, repositories, serveApi, stderrLog as log, type Fail } from './parts.js';
+import { closeStore, prepareStore, loadTopology, onSignals, openStore, repositories, serveApi, stderrLog as log, type Fail } from './parts.js';
 
 export async function server(cfg: ServerConfig, fail: Fail): Promise<void> {
   const topology = loadTopology(cfg.zonesFile, fail);
   const store = await openStore(cfg.dataDir, cfg.queryTimeoutSeconds, fail);
-  await applySchema(store, { retentionDays: cfg.retentionDays });
+  await prepareStore(store, cfg.retentionDays, fail);
   const ingest = new IngestServer({ store, dataDir: cfg.dataDir, token: cfg.token, maxConcurrentPushes: cfg.maxConcurrentPushes, log });
   await ingest.recover();
   const creds = cfg.tls ? grpc.ServerCredentials.createSsl(cfg.tls.ca ?? null, [{ cert_chain: cfg.tls.cert!, private_key: cfg.tls.key! }], !!cfg.tls.ca) : grpc.ServerCredentials.createInsecure();

@@ -18,9 +18,50 @@ export function schemaStatements({ retentionDays }: SchemaOptions): string[] {
   return TABLES.flatMap((t) => t.ddl(retentionDays));
 }
 
-/** Creates or upgrades the schema, then fills rollups an older version did not keep. Run before
- *  anything is written. */
-export async function applySchema(store: Store, opts: SchemaOptions): Promise<void> {
+/**
+ * The schema's versions, each what it added (README "Schema versions"). Every table's DDL and migrations
+ * are idempotent and all run at each start; the version is what a data directory records it was
+ * brought to, so a Kiln older than its data refuses it instead of writing rows its tables do not fit.
+ */
+export const SCHEMA_VERSIONS = [
+  { version: 1, what: 'profiles (stacks and mappings by reference, hourly and daily rollups), run queue, network flows, DNS, losses, ingest ledger, fleet hosts' },
+  { version: 2, what: "DNS 'unreachable' (ICMP port unreachable) column" },
+  { version: 3, what: 'process labels (pid, exe, cmdline) on profile samples and rollups; rollup views _mv2' },
+] as const;
+export const SCHEMA_VERSION = SCHEMA_VERSIONS[SCHEMA_VERSIONS.length - 1].version;
+
+/** which versions a data directory was brought to, when, and by which Kiln */
+const SCHEMA_TABLE = `CREATE TABLE IF NOT EXISTS kiln_schema (version UInt32, applied_at DateTime, kiln String) ENGINE = MergeTree ORDER BY version`;
+
+/** A data directory (or ClickHouse database) written by a newer Kiln than this one. */
+export class SchemaTooNewError extends Error {
+  constructor(
+    readonly found: number,
+    readonly known: number,
+    readonly writtenBy: string,
+  ) {
+    super(
+      `the store's schema is version ${found} (written by kiln ${writtenBy || 'of a newer version'}), newer than the version ${known} this kiln knows: run that kiln or a newer one, or use another --data-dir`,
+    );
+  }
+}
+
+/** The version the store was brought to (0: none recorded, a new store or one from before versions). */
+export async function storedSchemaVersion(store: Store): Promise<{ version: number; kiln: string }> {
+  await store.exec(SCHEMA_TABLE);
+  const [row] = await store.query<{ version: number | string; kiln: string }>(`SELECT version, kiln FROM kiln_schema ORDER BY version DESC LIMIT 1`);
+  return { version: Number(row?.version ?? 0), kiln: row?.kiln ?? '' };
+}
+
+/** Creates or upgrades the schema, then fills rollups an older version did not keep, and records the
+ *  version. Refuses (SchemaTooNewError) a store a newer Kiln wrote. Run before anything is written. */
+export async function applySchema(store: Store, opts: SchemaOptions & { kilnVersion?: string }): Promise<{ from: number; to: number }> {
+  const stored = await storedSchemaVersion(store);
+  if (stored.version > SCHEMA_VERSION) throw new SchemaTooNewError(stored.version, SCHEMA_VERSION, stored.kiln);
   for (const sql of schemaStatements(opts)) await store.exec(sql);
   await backfillRollups(store);
+  if (stored.version < SCHEMA_VERSION) {
+    await store.insert('kiln_schema', [{ version: SCHEMA_VERSION, applied_at: Math.floor(Date.now() / 1000), kiln: opts.kilnVersion ?? '' }]);
+  }
+  return { from: stored.version, to: SCHEMA_VERSION };
 }
