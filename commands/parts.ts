@@ -15,6 +15,7 @@ import { loadZonesFile, type Topology } from '../netcost/topology.js';
 import type { WindowSink } from '../pipeline/contracts.js';
 import { preflight } from '../preflight.js';
 import type { ChdbStore } from '../store/adapters/chdb.js';
+import type { ClickHouseStore } from '../store/adapters/clickhouse.js';
 import type { Store } from '../store/store.js';
 import { applySchema, SchemaTooNewError } from '../store/schema.js';
 import { DnsRepository } from '../store/tables/dns-windows.js';
@@ -59,8 +60,30 @@ function dataDirHolder(dataDir: string): string | null {
   }
 }
 
-/** The embedded store, or one line saying why not (a held data directory names its holder). Loaded
- *  only here: `kiln agent` has no store and does not map the engine's library (~200 MB). */
+/** A ClickHouse server through @clickhouse/client, or one line saying why not (it must answer now:
+ *  a server that is not there is a start-up failure, not a stream of failed writes). */
+export async function openClickHouse(url: string, queryTimeoutSeconds: number, fail: Fail, password?: string): Promise<ClickHouseStore> {
+  const { ClickHouseStore } = await import('../store/adapters/clickhouse.js');
+  let store: ClickHouseStore;
+  try {
+    store = new ClickHouseStore({ url, queryTimeoutSeconds, password });
+  } catch (e) {
+    fail(`kiln: ${(e as Error).message}`);
+  }
+  const ping = await store.ping();
+  if (!ping.ok) {
+    await store.close();
+    fail(`kiln: the ClickHouse server at ${store.endpoint} does not answer: ${ping.why}`);
+  }
+  try {
+    await store.query('SELECT 1');
+  } catch (e) {
+    await store.close();
+    fail(`kiln: the ClickHouse server at ${store.endpoint} refused a query: ${String((e as Error).message).split('\n')[0]}`);
+  }
+  return store;
+}
+
 /** This kiln's version (package.json), recorded with the schema version it brings a store to. */
 export function kilnVersion(): string {
   try {
@@ -83,6 +106,8 @@ export async function prepareStore(store: Store, retentionDays: number, fail: Fa
   }
 }
 
+/** The embedded store, or one line saying why not (a held data directory names its holder). Loaded
+ *  only here: `kiln agent` has no store and does not map the engine's library (~200 MB). */
 export async function openStore(dataDir: string, queryTimeoutSeconds: number, fail: Fail, log: Log = stderrLog): Promise<ChdbStore> {
   const { ChdbStore } = await import('../store/adapters/chdb.js');
   const held = (holder: string) => fail(`kiln: the data directory ${dataDir} is in use by ${holder}: stop it, or pass another --data-dir`);
@@ -236,12 +261,12 @@ export const STORE_CLOSE_DEADLINE_MS = 20_000;
  * does not stop (stats().running says which). Past the deadline the process exits without the clean
  * close, says so, and exits non-zero: the data written stays, the engine's own start-up recovers.
  */
-export async function closeStore(store: ChdbStore, log: Log, deadlineMs = STORE_CLOSE_DEADLINE_MS): Promise<void> {
+export async function closeStore(store: ChdbStore | ClickHouseStore, log: Log, deadlineMs = STORE_CLOSE_DEADLINE_MS): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
   const closed = await Promise.race([store.close().then(() => true), new Promise<false>((r) => (timer = setTimeout(() => r(false), deadlineMs)))]);
   clearTimeout(timer);
   if (!closed) {
-    const r = store.stats().running;
+    const r = 'stats' in store ? store.stats().running : null;
     log(`stop: the store did not close within ${deadlineMs / 1000} s${r ? ` (a call has run for ${r.seconds.toFixed(0)} s: ${r.what})` : ''}; exiting without a clean close`);
     process.exitCode = 1;
   }

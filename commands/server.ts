@@ -1,16 +1,18 @@
 /* `kiln server`: gRPC ingest from kiln agents into the store, and the API and UI over it
- * (ARCHITECTURE.md "Many hosts"). The store is the embedded engine in --data-dir. */
+ * (ARCHITECTURE.md "Many hosts"). The store is the embedded engine in --data-dir, or a ClickHouse server
+ * (--clickhouse-url); the ingest journal stays in --data-dir either way. */
 import * as grpc from '@grpc/grpc-js';
 import { hostname } from 'node:os';
 import { Registry, Counter, Gauge } from 'prom-client';
 import type { ServerConfig } from '../config/config.js';
 import { IngestServer } from '../ingest/server.js';
 import { MAX_MESSAGE_BYTES } from '../ingest/service.js';
-import { closeStore, prepareStore, loadTopology, onSignals, openStore, repositories, serveApi, stderrLog as log, type Fail } from './parts.js';
+import { closeStore, openClickHouse, prepareStore, loadTopology, onSignals, openStore, repositories, serveApi, stderrLog as log, type Fail } from './parts.js';
 
 export async function server(cfg: ServerConfig, fail: Fail): Promise<void> {
   const topology = loadTopology(cfg.zonesFile, fail);
-  const store = await openStore(cfg.dataDir, cfg.queryTimeoutSeconds, fail);
+  const store = cfg.clickhouseUrl ? await openClickHouse(cfg.clickhouseUrl, cfg.queryTimeoutSeconds, fail, cfg.clickhousePassword) : await openStore(cfg.dataDir, cfg.queryTimeoutSeconds, fail);
+  const storeName = 'endpoint' in store ? `ClickHouse at ${store.endpoint}` : cfg.dataDir;
   await prepareStore(store, cfg.retentionDays, fail);
   const ingest = new IngestServer({ store, dataDir: cfg.dataDir, token: cfg.token, maxConcurrentPushes: cfg.maxConcurrentPushes, log });
   await ingest.recover();
@@ -49,14 +51,14 @@ export async function server(cfg: ServerConfig, fail: Fail): Promise<void> {
       topology,
       placement: null,
       host,
-      status: () => ({ ingest: stats(), hosts: ingest.fleet.hosts(), store: { engine: store.stats() } }),
+      status: () => ({ ingest: stats(), hosts: ingest.fleet.hosts(), store: { engine: 'stats' in store ? store.stats() : { kind: store.kind, endpoint: store.endpoint } } }),
       metrics: async () => ({ body: await registry.metrics(), contentType: registry.contentType }),
     },
     log,
     fail,
     () =>
       log(
-        `server listening on http://${cfg.listen.text}; agents push to ${cfg.ingestListen.text} (${cfg.tls ? (cfg.tls.ca ? 'TLS, client certificates required' : 'TLS') : 'plaintext'}${cfg.token ? ', bearer token' : ''}, messages up to ${MAX_MESSAGE_BYTES >> 20} MiB); data in ${cfg.dataDir}`,
+        `server listening on http://${cfg.listen.text}; agents push to ${cfg.ingestListen.text} (${cfg.tls ? (cfg.tls.ca ? 'TLS, client certificates required' : 'TLS') : 'plaintext'}${cfg.token ? ', bearer token' : ''}, messages up to ${MAX_MESSAGE_BYTES >> 20} MiB); data in ${storeName}`,
       ),
   );
 

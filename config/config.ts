@@ -5,6 +5,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { isLoopback } from '../web/auth.js';
+import { parseClickHouseUrl } from '../store/clickhouse-url.js';
 
 type ParseArgsOptionsConfig = NonNullable<ParseArgsConfig['options']>;
 
@@ -300,6 +301,8 @@ Options:
   --insecure                plaintext ingest on an address that is not loopback (default: refused)
   --max-concurrent-pushes N pushes being stored at once; more get UNAVAILABLE and retry (default 256)
   --data-dir DIR            embedded store and the ingest journal (default ./data)
+  --clickhouse-url URL      store in a ClickHouse server instead: http(s)://[user@]host:port[/database]
+                            (password in the URL or KILN_CLICKHOUSE_PASSWORD); the journal stays in --data-dir
   --zones FILE              the provider for prices (see kiln run --help)
   --retention-days N, --query-timeout SECONDS, --max-concurrent-queries N: as kiln run`;
 
@@ -345,6 +348,10 @@ export interface ServerConfig extends ApiConfig {
   tls: TlsFiles | undefined;
   maxConcurrentPushes: number;
   zonesFile: string | undefined;
+  /** a ClickHouse server instead of the embedded store */
+  clickhouseUrl?: string;
+  /** KILN_CLICKHOUSE_PASSWORD, when the URL has none */
+  clickhousePassword?: string;
 }
 
 export function serverConfig(argv: string[], env: NodeJS.ProcessEnv = process.env): ServerConfig {
@@ -360,14 +367,28 @@ export function serverConfig(argv: string[], env: NodeJS.ProcessEnv = process.en
     ...TLS_OPTIONS,
   });
   const v = values as Values;
-  if (v['clickhouse-url']) throw new UsageError('--clickhouse-url: the ClickHouse server adapter is not in this version yet; kiln server stores in the embedded engine');
+  const clickhouseUrl = v['clickhouse-url'] as string | undefined;
+  if (clickhouseUrl !== undefined) {
+    try {
+      parseClickHouseUrl(clickhouseUrl);
+    } catch (e) {
+      throw new UsageError((e as Error).message);
+    }
+  }
   const api = apiConfig(v, env);
   const ingestListen = parseListen(v['ingest-listen'] as string);
   const tls = tlsFiles(v);
   if (tls && !tls.cert) throw new UsageError('--tls-ca needs --tls-cert and --tls-key (the server\'s own certificate)');
   if (!tls && !isLoopback(ingestListen.hostname) && !v.insecure) throw new UsageError(`refusing plaintext ingest on ${ingestListen.text} (not loopback): give --tls-cert and --tls-key, or --insecure`);
   if (!isLoopback(ingestListen.hostname) && !api.token) throw new UsageError(`refusing ingest on ${ingestListen.text} (not loopback) without a token: pass --token or set KILN_TOKEN`);
-  return { ...api, ingestListen, tls, maxConcurrentPushes: intFlag('max-concurrent-pushes', v['max-concurrent-pushes'] as string | undefined, 256, 1, 100_000), zonesFile: v.zones as string | undefined };
+  return {
+    ...api,
+    ingestListen,
+    tls,
+    maxConcurrentPushes: intFlag('max-concurrent-pushes', v['max-concurrent-pushes'] as string | undefined, 256, 1, 100_000),
+    zonesFile: v.zones as string | undefined,
+    ...(clickhouseUrl ? { clickhouseUrl, clickhousePassword: env.KILN_CLICKHOUSE_PASSWORD } : {}),
+  };
 }
 
 export interface ReportConfig {
