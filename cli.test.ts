@@ -58,6 +58,10 @@ test('kiln rejects bad flags with a clear message', () => {
   assert.match(bad(['frobnicate']).stderr, /unknown command "frobnicate"/);
   assert.match(bad(['run', '--listen', '0.0.0.0:7070']).stderr, /refusing to serve on 0.0.0.0:7070 \(not loopback\) without a token: pass --token or set KILN_TOKEN/);
   assert.match(bad(['run', '--listen', '0.0.0.0:7070', '--token', 'short']).stderr, /--token must be at least 8 characters/);
+  assert.match(bad(['server', '--clickhouse-cluster', 'prod']).stderr, /--clickhouse-cluster needs --clickhouse-url/);
+  assert.match(bad(['server', '--clickhouse-url', 'http://ch:8123', '--clickhouse-cluster', 'a;b']).stderr, /--clickhouse-cluster must be a cluster name/);
+  assert.match(bad(['server', '--clickhouse-url', 'tcp://ch:9000']).stderr, /--clickhouse-url: tcp: is not http: or https:/);
+  assert.match(bad(['server', '--clickhouse-cluster', 'prod', '--print-ddl']).stdout, /CREATE TABLE IF NOT EXISTS profile_stacks ON CLUSTER prod AS profile_stacks_local ENGINE = Distributed\(prod, currentDatabase\(\), profile_stacks_local, stack_id\)/);
 });
 
 test('kiln run on a data directory another process holds: one line naming that process', { skip: process.geteuid?.() !== 0 ? 'kiln run needs root to get as far as the store' : undefined }, async () => {

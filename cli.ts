@@ -1,6 +1,6 @@
 #!/usr/bin/env -S node --no-memory-reducer
 /* kiln: the one binary. This file only dispatches commands (ARCHITECTURE.md "Composition"). */
-import { HELP, HelpRequested, UsageError, agentConfig, pricingConfig, reportConfig, runConfig, serverConfig } from './config/config.js';
+import { HELP, HelpRequested, PrintDdl, UsageError, agentConfig, pricingConfig, reportConfig, runConfig, serverConfig } from './config/config.js';
 import { agent } from './commands/agent.js';
 import { server } from './commands/server.js';
 import { pricing } from './commands/pricing.js';
@@ -27,6 +27,11 @@ async function main(): Promise<void> {
   } catch (e) {
     if (e instanceof HelpRequested) {
       process.stdout.write(`${e.text}\n`);
+      return;
+    }
+    if (e instanceof PrintDdl) {
+      const [{ clusterStatements }, { TABLES, KILN_SCHEMA }] = await Promise.all([import('./store/cluster.js'), import('./store/schema.js')]);
+      process.stdout.write(`${clusterStatements([...TABLES, KILN_SCHEMA], { cluster: e.cluster }, e.retentionDays).join(';\n\n')};\n`);
       return;
     }
     if (e instanceof UsageError) fail(`kiln ${cmd}: ${e.message}`);

@@ -62,11 +62,11 @@ function dataDirHolder(dataDir: string): string | null {
 
 /** A ClickHouse server through @clickhouse/client, or one line saying why not (it must answer now:
  *  a server that is not there is a start-up failure, not a stream of failed writes). */
-export async function openClickHouse(url: string, queryTimeoutSeconds: number, fail: Fail, password?: string): Promise<ClickHouseStore> {
+export async function openClickHouse(url: string, queryTimeoutSeconds: number, fail: Fail, password?: string, cluster?: string): Promise<ClickHouseStore> {
   const { ClickHouseStore } = await import('../store/adapters/clickhouse.js');
   let store: ClickHouseStore;
   try {
-    store = new ClickHouseStore({ url, queryTimeoutSeconds, password });
+    store = new ClickHouseStore({ url, queryTimeoutSeconds, password, cluster });
   } catch (e) {
     fail(`kiln: ${(e as Error).message}`);
   }
@@ -77,9 +77,13 @@ export async function openClickHouse(url: string, queryTimeoutSeconds: number, f
   }
   try {
     await store.query('SELECT 1');
+    if (cluster) {
+      const [shards] = await store.query<{ n: string | number }>('SELECT count() AS n FROM system.clusters WHERE cluster = {c:String}', { c: cluster });
+      if (Number(shards.n) === 0) throw new Error(`it has no cluster "${cluster}" in its remote_servers`);
+    }
   } catch (e) {
     await store.close();
-    fail(`kiln: the ClickHouse server at ${store.endpoint} refused a query: ${String((e as Error).message).split('\n')[0]}`);
+    fail(`kiln: the ClickHouse server at ${store.endpoint} refused: ${String((e as Error).message).split('\n')[0]}`);
   }
   return store;
 }
@@ -95,9 +99,9 @@ export function kilnVersion(): string {
 
 /** Creates or upgrades the store's schema (versioned, see store/schema.ts); a store a newer kiln wrote is
  *  refused with one line, before anything is written. */
-export async function prepareStore(store: Store, retentionDays: number, fail: Fail, log: Log = stderrLog): Promise<void> {
+export async function prepareStore(store: Store, retentionDays: number, fail: Fail, log: Log = stderrLog, cluster?: string): Promise<void> {
   try {
-    const { from, to } = await applySchema(store, { retentionDays, kilnVersion: kilnVersion() });
+    const { from, to } = await applySchema(store, { retentionDays, kilnVersion: kilnVersion(), ...(cluster ? { cluster: { cluster } } : {}) });
     if (from !== 0 && from < to) log(`store: schema upgraded from version ${from} to ${to}`);
   } catch (e) {
     if (!(e instanceof SchemaTooNewError)) throw e;

@@ -11,9 +11,9 @@ import { closeStore, openClickHouse, prepareStore, loadTopology, onSignals, open
 
 export async function server(cfg: ServerConfig, fail: Fail): Promise<void> {
   const topology = loadTopology(cfg.zonesFile, fail);
-  const store = cfg.clickhouseUrl ? await openClickHouse(cfg.clickhouseUrl, cfg.queryTimeoutSeconds, fail, cfg.clickhousePassword) : await openStore(cfg.dataDir, cfg.queryTimeoutSeconds, fail);
-  const storeName = 'endpoint' in store ? `ClickHouse at ${store.endpoint}` : cfg.dataDir;
-  await prepareStore(store, cfg.retentionDays, fail);
+  const store = cfg.clickhouseUrl ? await openClickHouse(cfg.clickhouseUrl, cfg.queryTimeoutSeconds, fail, cfg.clickhousePassword, cfg.clickhouseCluster) : await openStore(cfg.dataDir, cfg.queryTimeoutSeconds, fail);
+  const storeName = 'endpoint' in store ? `ClickHouse at ${store.endpoint}${cfg.clickhouseCluster ? `, cluster ${cfg.clickhouseCluster}` : ''}` : cfg.dataDir;
+  await prepareStore(store, cfg.retentionDays, fail, log, cfg.clickhouseCluster);
   const ingest = new IngestServer({ store, dataDir: cfg.dataDir, token: cfg.token, maxConcurrentPushes: cfg.maxConcurrentPushes, log });
   await ingest.recover();
   const creds = cfg.tls ? grpc.ServerCredentials.createSsl(cfg.tls.ca ?? null, [{ cert_chain: cfg.tls.cert!, private_key: cfg.tls.key! }], !!cfg.tls.ca) : grpc.ServerCredentials.createInsecure();

@@ -9,6 +9,16 @@ import { parseClickHouseUrl } from '../store/clickhouse-url.js';
 
 type ParseArgsOptionsConfig = NonNullable<ParseArgsConfig['options']>;
 
+/** `kiln server --clickhouse-cluster NAME --print-ddl`: print the layout, do nothing else. */
+export class PrintDdl extends Error {
+  constructor(
+    readonly cluster: string,
+    readonly retentionDays: number,
+  ) {
+    super('print ddl');
+  }
+}
+
 export class UsageError extends Error {
   override name = 'UsageError';
 }
@@ -303,6 +313,9 @@ Options:
   --data-dir DIR            embedded store and the ingest journal (default ./data)
   --clickhouse-url URL      store in a ClickHouse server instead: http(s)://[user@]host:port[/database]
                             (password in the URL or KILN_CLICKHOUSE_PASSWORD); the journal stays in --data-dir
+  --clickhouse-cluster NAME with --clickhouse-url: Replicated tables on every shard of cluster NAME (ON
+                            CLUSTER, {shard}/{replica} macros) and Distributed tables over them
+  --print-ddl               with --clickhouse-cluster: print the cluster layout's statements and exit
   --zones FILE              the provider for prices (see kiln run --help)
   --retention-days N, --query-timeout SECONDS, --max-concurrent-queries N: as kiln run`;
 
@@ -352,6 +365,8 @@ export interface ServerConfig extends ApiConfig {
   clickhouseUrl?: string;
   /** KILN_CLICKHOUSE_PASSWORD, when the URL has none */
   clickhousePassword?: string;
+  /** the cluster layout (Replicated + Distributed tables, store/cluster.ts) on this cluster */
+  clickhouseCluster?: string;
 }
 
 export function serverConfig(argv: string[], env: NodeJS.ProcessEnv = process.env): ServerConfig {
@@ -362,12 +377,21 @@ export function serverConfig(argv: string[], env: NodeJS.ProcessEnv = process.en
     'max-concurrent-pushes': { type: 'string' },
     zones: { type: 'string' },
     'clickhouse-url': { type: 'string' },
+    'clickhouse-cluster': { type: 'string' },
+    'print-ddl': { type: 'boolean' },
     ...TOKEN_OPTIONS,
     ...API_OPTIONS,
     ...TLS_OPTIONS,
   });
   const v = values as Values;
   const clickhouseUrl = v['clickhouse-url'] as string | undefined;
+  const clickhouseCluster = v['clickhouse-cluster'] as string | undefined;
+  if (clickhouseCluster !== undefined && !/^[A-Za-z_][A-Za-z0-9_]*$/.test(clickhouseCluster)) throw new UsageError(`--clickhouse-cluster must be a cluster name from the servers' remote_servers, got "${clickhouseCluster}"`);
+  if (v['print-ddl']) {
+    if (clickhouseCluster === undefined) throw new UsageError('--print-ddl prints the cluster layout: give --clickhouse-cluster NAME');
+    throw new PrintDdl(clickhouseCluster, intFlag('retention-days', v['retention-days'] as string | undefined, 7, 1, 3650));
+  }
+  if (clickhouseCluster !== undefined && !clickhouseUrl) throw new UsageError('--clickhouse-cluster needs --clickhouse-url (the cluster\'s servers; the embedded store is one node)');
   if (clickhouseUrl !== undefined) {
     try {
       parseClickHouseUrl(clickhouseUrl);
@@ -388,6 +412,7 @@ export function serverConfig(argv: string[], env: NodeJS.ProcessEnv = process.en
     maxConcurrentPushes: intFlag('max-concurrent-pushes', v['max-concurrent-pushes'] as string | undefined, 256, 1, 100_000),
     zonesFile: v.zones as string | undefined,
     ...(clickhouseUrl ? { clickhouseUrl, clickhousePassword: env.KILN_CLICKHOUSE_PASSWORD } : {}),
+    ...(clickhouseCluster ? { clickhouseCluster } : {}),
   };
 }
 

@@ -5,6 +5,8 @@ import { DNS_WINDOWS } from './tables/dns-windows.js';
 import { NET_FLOWS } from './tables/net-flows.js';
 import { APP_WINDOWS, PROFILE_MAPPINGS, PROFILE_SAMPLES, PROFILE_SAMPLES_1D, PROFILE_SAMPLES_1H, PROFILE_STACKS, backfillRollups } from './tables/profiles.js';
 import type { Store } from './store.js';
+import { defineTable } from './sql.js';
+import { clusterStatements, type ClusterOptions } from './cluster.js';
 import { RUNQ_WINDOWS } from './tables/runq-windows.js';
 import { FLEET_HOSTS, INGEST_LEDGER } from './tables/ingest.js';
 
@@ -30,8 +32,8 @@ export const SCHEMA_VERSIONS = [
 ] as const;
 export const SCHEMA_VERSION = SCHEMA_VERSIONS[SCHEMA_VERSIONS.length - 1].version;
 
-/** which versions a data directory was brought to, when, and by which Kiln */
-const SCHEMA_TABLE = `CREATE TABLE IF NOT EXISTS kiln_schema (version UInt32, applied_at DateTime, kiln String) ENGINE = MergeTree ORDER BY version`;
+/** which versions a store was brought to, when, and by which Kiln */
+export const KILN_SCHEMA = defineTable('kiln_schema', { version: 'UInt32', applied_at: 'DateTime', kiln: 'String' }, () => 'ENGINE = MergeTree ORDER BY version');
 
 /** A data directory (or ClickHouse database) written by a newer Kiln than this one. */
 export class SchemaTooNewError extends Error {
@@ -47,19 +49,23 @@ export class SchemaTooNewError extends Error {
 }
 
 /** The version the store was brought to (0: none recorded, a new store or one from before versions). */
-export async function storedSchemaVersion(store: Store): Promise<{ version: number; kiln: string }> {
-  await store.exec(SCHEMA_TABLE);
+export async function storedSchemaVersion(store: Store, create = true): Promise<{ version: number; kiln: string }> {
+  if (create) for (const sql of KILN_SCHEMA.ddl(1)) await store.exec(sql);
   const [row] = await store.query<{ version: number | string; kiln: string }>(`SELECT version, kiln FROM kiln_schema ORDER BY version DESC LIMIT 1`);
   return { version: Number(row?.version ?? 0), kiln: row?.kiln ?? '' };
 }
 
 /** Creates or upgrades the schema, then fills rollups an older version did not keep, and records the
  *  version. Refuses (SchemaTooNewError) a store a newer Kiln wrote. Run before anything is written. */
-export async function applySchema(store: Store, opts: SchemaOptions & { kilnVersion?: string }): Promise<{ from: number; to: number }> {
-  const stored = await storedSchemaVersion(store);
+export async function applySchema(store: Store, opts: SchemaOptions & { kilnVersion?: string; cluster?: ClusterOptions }): Promise<{ from: number; to: number }> {
+  // on a cluster the version table is one of the layout's (Distributed over its shards)
+  if (opts.cluster) for (const sql of clusterStatements([KILN_SCHEMA], opts.cluster, opts.retentionDays)) await store.exec(sql);
+  const stored = await storedSchemaVersion(store, !opts.cluster);
   if (stored.version > SCHEMA_VERSION) throw new SchemaTooNewError(stored.version, SCHEMA_VERSION, stored.kiln);
-  for (const sql of schemaStatements(opts)) await store.exec(sql);
-  await backfillRollups(store);
+  const statements = opts.cluster ? clusterStatements(TABLES, opts.cluster, opts.retentionDays) : schemaStatements(opts);
+  for (const sql of statements) await store.exec(sql);
+  // a cluster layout is new in this version: it has no windows from before the rollups
+  if (!opts.cluster) await backfillRollups(store);
   if (stored.version < SCHEMA_VERSION) {
     await store.insert('kiln_schema', [{ version: SCHEMA_VERSION, applied_at: Math.floor(Date.now() / 1000), kiln: opts.kilnVersion ?? '' }]);
   }

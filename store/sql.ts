@@ -31,6 +31,10 @@ export type RowOf<C extends Columns> = { [K in keyof C]: unknown };
 export interface TableDef<C extends Columns> {
   name: string;
   columns: C;
+  /** the ENGINE clause (with ORDER BY, TTL, ...) for a retention in days */
+  engine(retentionDays: number): string;
+  /** the table's migrations (ALTERs, views), as ddl() ends with */
+  migrations: string[];
   /** CREATE TABLE IF NOT EXISTS, then migrations for data directories from older versions */
   ddl(retentionDays: number): string[];
 }
@@ -51,6 +55,8 @@ export function defineTable<C extends Columns>(
   return {
     name,
     columns,
+    engine: (days) => engine(Math.max(1, Math.floor(days))),
+    migrations,
     ddl: (days) => [
       `CREATE TABLE IF NOT EXISTS ${name} (\n  ${Object.entries(columns)
         .map(([c, t]) => `${c} ${t}`)

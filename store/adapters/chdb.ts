@@ -14,6 +14,8 @@ export interface ChdbStoreOptions {
   /** told once per call that has run `stallSeconds` (default: twice the query limit, at least 60 s) */
   onStall?: (what: string, seconds: number) => void;
   stallSeconds?: number;
+  /** a server configuration file for the engine (e.g. remote_servers: the cluster layout's tests) */
+  configFile?: string;
 }
 
 /** What the store is doing (status endpoint). */
@@ -75,6 +77,7 @@ export class ChdbStore implements Store {
     }
     this.#session = new Session(dataDir, {
       connectionArgs: [
+        ...(opts.configFile ? [`--config-file=${opts.configFile}`] : []),
         // 64-bit ids must survive JSON.parse: quote them, as a ClickHouse server does by default
         '--output_format_json_quote_64bit_integers=1',
         `--max_execution_time=${this.queryTimeoutSeconds}`,

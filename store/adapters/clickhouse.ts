@@ -19,6 +19,8 @@ export interface ClickHouseStoreOptions {
   caCert?: Buffer;
   /** at most this many requests in flight; default 10 */
   maxOpenConnections?: number;
+  /** the tables are the cluster layout's (store/cluster.ts): inserts wait until the shards have them */
+  cluster?: string;
 }
 
 /** The settings every call sends: what the answers depend on, never the server's defaults. */
@@ -57,7 +59,7 @@ export class ClickHouseStore implements Store {
       max_open_connections: opts.maxOpenConnections ?? 10,
       // answers compressed (profiles are large), inserts sent compressed
       compression: { response: true, request: true },
-      clickhouse_settings: sessionSettings(opts.queryTimeoutSeconds ?? 30) as never,
+      clickhouse_settings: { ...sessionSettings(opts.queryTimeoutSeconds ?? 30), ...(opts.cluster ? { distributed_foreground_insert: 1 } : {}) } as never,
       ...(opts.caCert ? { tls: { ca_cert: opts.caCert } } : {}),
     });
   }

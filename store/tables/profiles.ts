@@ -153,18 +153,27 @@ const rollupColumns = {
 const ROLLUP_KEY = 'app, ts, stack_id, host, container_id, pid, cmdline, exe';
 const rollupEngine = (days: number) => `ENGINE = SummingMergeTree((samples, cpu_ns)) PARTITION BY toYYYYMM(ts) ORDER BY (${ROLLUP_KEY}) TTL ts + INTERVAL ${days} DAY DELETE`;
 export const ROLLUP_SECONDS = { profile_samples_1h: 3600, profile_samples_1d: 86400 } as const;
-const rollupSelect = (seconds: number, from: string) =>
-  `SELECT toDateTime(intDiv(toUInt32(${from}.ts), ${seconds}) * ${seconds}) AS ts, app, host, container_id, stack_id, pid, exe, cmdline,
-          sum(${from}.samples) AS samples, sum(${from}.samples * period_ns) AS cpu_ns
-   FROM ${from} GROUP BY ts, app, host, container_id, stack_id, pid, exe, cmdline`;
+/** the rollup of the samples in `table` (columns qualified by it: `ts` is also the result's name) */
+const rollupSelect = (seconds: number, table: string) =>
+  `SELECT toDateTime(intDiv(toUInt32(${table}.ts), ${seconds}) * ${seconds}) AS ts, app, host, container_id, stack_id, pid, exe, cmdline,
+          sum(${table}.samples) AS samples, sum(${table}.samples * period_ns) AS cpu_ns
+   FROM ${table} GROUP BY ts, app, host, container_id, stack_id, pid, exe, cmdline`;
 /** A rollup's migrations: the process labels join its columns and its sorting key (so summing keeps
  *  processes apart), and its materialized view is the one that fills them (`_mv2`; the first, `_mv`,
  *  is dropped in the same start, before anything is written). */
 const rollupMigrations = (table: string, seconds: number) => [
   `ALTER TABLE ${table} ${PROCESS_COLUMNS_ADD}, MODIFY ORDER BY (${ROLLUP_KEY})`,
   `DROP VIEW IF EXISTS ${table}_mv`,
-  `CREATE MATERIALIZED VIEW IF NOT EXISTS ${table}_mv2 TO ${table} AS ${rollupSelect(seconds, 'profile_samples')}`,
+  rollupView(table, seconds),
 ];
+
+/** The view that fills a rollup from each insert into the samples. On a cluster (store/cluster.ts) it
+ *  lives on every shard, from the shard's own samples into its own rollup (`local` names both). */
+export function rollupView(table: string, seconds: number, cluster?: { onCluster?: string; local: (t: string) => string }): string {
+  const to = cluster ? cluster.local(table) : table;
+  const from = cluster ? cluster.local('profile_samples') : 'profile_samples';
+  return `CREATE MATERIALIZED VIEW IF NOT EXISTS ${table}_mv2${cluster?.onCluster ? ` ON CLUSTER ${cluster.onCluster}` : ''} TO ${to} AS ${rollupSelect(seconds, from)}`;
+}
 export const PROFILE_SAMPLES_1H = defineTable('profile_samples_1h', rollupColumns, rollupEngine, rollupMigrations('profile_samples_1h', 3600));
 export const PROFILE_SAMPLES_1D = defineTable('profile_samples_1d', rollupColumns, rollupEngine, rollupMigrations('profile_samples_1d', 86400));
 
@@ -441,8 +450,9 @@ export class ProfileRepository {
     return `WITH agg AS (${agg})
       SELECT ${columns}, agg.n AS samples, agg.ns AS cpu_ns
       FROM agg INNER JOIN (
+        -- GLOBAL: on a cluster (store/cluster.ts) the ids are gathered once and sent to every shard
         SELECT stack_id, ${columns.replace(/s\./g, '')} FROM profile_stacks
-        WHERE stack_id IN (SELECT stack_id FROM agg) LIMIT 1 BY stack_id
+        WHERE stack_id GLOBAL IN (SELECT stack_id FROM agg) LIMIT 1 BY stack_id
       ) AS s ON s.stack_id = agg.stack_id`;
   }
 
