@@ -3,7 +3,7 @@
  * Addresses are each binary's link-time addresses; each mapping is placed at its own base
  * (mapping i at i<<40) so mappings never overlap, keeping address - start + offset = file offset. */
 import { gzipSync } from 'node:zlib';
-import { Function as PFunction, Line, Location, Mapping, Profile, Sample, StringTable, ValueType } from 'pprof-format';
+import { Function as PFunction, Label, Line, Location, Mapping, Profile, Sample, StringTable, ValueType } from 'pprof-format';
 import type { MappingRow, PprofStackRow } from '../store/tables/profiles.js';
 
 export interface PprofInput {
@@ -80,7 +80,17 @@ export function buildPprof(input: PprofInput): Profile {
     const ids: number[] = [];
     // pprof wants leaf first; stored stacks are root first
     for (let i = s.functions.length - 1; i >= 0; i--) ids.push(locId(s.functions[i], s.addresses[i], s.mapping_ids[i]));
-    samples.push(new Sample({ locationId: ids, value: [s.samples, s.cpu_ns] }));
+    // the process as sample labels: `go tool pprof -tagfocus pid=4101` or `-tags` (an empty label is left out)
+    const label: Label[] = [];
+    if (s.pid) label.push(new Label({ key: st.dedup('pid'), num: s.pid }));
+    for (const [k, v] of [
+      ['cmdline', s.cmdline],
+      ['host', s.host],
+      ['container_id', s.container_id],
+    ] as const) {
+      if (v) label.push(new Label({ key: st.dedup(k), str: st.dedup(v) }));
+    }
+    samples.push(new Sample({ locationId: ids, value: [s.samples, s.cpu_ns], label }));
   }
 
   return new Profile({

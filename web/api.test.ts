@@ -224,6 +224,17 @@ describe('process labels in the API', () => {
       120,
     );
     assert.ok(p.comment.map((i) => p.stringTable.strings[Number(i)]).includes(`pid=${A.pid}`));
+    // unfiltered, each sample carries its process as labels (go tool pprof -tagfocus pid=501)
+    const all = Profile.decode(gunzipSync(Buffer.from(await (await api.request(`/api/v1/profile/pprof?app=python3.11&from=${t}&to=${NOW}`)).arrayBuffer())));
+    const str = (i: number | bigint) => all.stringTable.strings[Number(i)];
+    const byProcess: Record<string, number> = {};
+    for (const x of all.sample) {
+      const pid = x.label.find((l) => str(l.key) === 'pid');
+      const cmd = x.label.find((l) => str(l.key) === 'cmdline');
+      const k = `${Number(pid?.num)} ${cmd ? str(cmd.str) : ''}`;
+      byProcess[k] = (byProcess[k] ?? 0) + Number(x.value[0]);
+    }
+    assert.deepEqual(byProcess, { [`${A.pid} ${A.cmdline}`]: 120, [`${B.pid} ${B.cmdline}`]: 120 });
     await json(`/api/v1/processes?app=ghost&from=${t}&to=${NOW}`, 404);
     assert.match((await json<{ error: string }>(`/api/v1/profile/flamegraph?app=python3.11&pid=abc`, 400)).error, /pid: pid must be a process id/);
     assert.match((await json<{ error: string }>(`/api/v1/profile/flamegraph?app=python3.11&cmdline=${'x'.repeat(1100)}`, 400)).error, /cmdline: cmdline is too long/);

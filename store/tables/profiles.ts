@@ -86,6 +86,11 @@ export interface StackRow {
 export interface PprofStackRow extends StackRow {
   addresses: string[];
   mapping_ids: string[];
+  /** the process labels of these samples (pprof sample labels); absent: none */
+  host?: string;
+  container_id?: string;
+  pid?: number;
+  cmdline?: string;
 }
 
 export interface MappingRow {
@@ -393,27 +398,29 @@ export class ProfileRepository {
   }
 
   /** The stack ids and their totals over a range, with the parameters the SQL needs. */
-  #aggSql(range: TimeRange, filter: ProcessFilter = {}): { sql: string; params: Record<string, string | number> } {
+  /** `by` adds columns to the grouping (the process labels, for pprof's sample labels). */
+  #aggSql(range: TimeRange, filter: ProcessFilter = {}, by = ''): { sql: string; params: Record<string, string | number> } {
     const f = processFilterSql(filter);
+    const keys = `stack_id${by ? `, ${by}` : ''}`;
     if (this.opts.rollups === false) {
       return {
-        sql: `SELECT stack_id, sum(samples) AS n, sum(samples * period_ns) AS ns
-              FROM profile_samples WHERE app = {app:String} AND ${RANGE_SQL}${f.sql} GROUP BY stack_id`,
+        sql: `SELECT ${keys}, sum(samples) AS n, sum(samples * period_ns) AS ns
+              FROM profile_samples WHERE app = {app:String} AND ${RANGE_SQL}${f.sql} GROUP BY ${keys}`,
         params: { ...range, ...f.params },
       };
     }
     const c = rollupConditions(range);
     return {
-      sql: `SELECT stack_id, sum(n) AS n, sum(ns) AS ns FROM (
-          SELECT stack_id, samples AS n, samples * period_ns AS ns FROM profile_samples
+      sql: `SELECT ${keys}, sum(n) AS n, sum(ns) AS ns FROM (
+          SELECT ${keys}, samples AS n, samples * period_ns AS ns FROM profile_samples
           WHERE app = {app:String} AND ${c.raw}${f.sql}
           UNION ALL
-          SELECT stack_id, samples AS n, cpu_ns AS ns FROM profile_samples_1h
+          SELECT ${keys}, samples AS n, cpu_ns AS ns FROM profile_samples_1h
           WHERE app = {app:String} AND ${c.hours}${f.sql}
           UNION ALL
-          SELECT stack_id, samples AS n, cpu_ns AS ns FROM profile_samples_1d
+          SELECT ${keys}, samples AS n, cpu_ns AS ns FROM profile_samples_1d
           WHERE app = {app:String} AND ${c.days}${f.sql}
-        ) GROUP BY stack_id`,
+        ) GROUP BY ${keys}`,
       params: { ...c.params, ...f.params },
     };
   }
@@ -446,9 +453,9 @@ export class ProfileRepository {
     }));
   }
 
-  #stacksSql(columns: string, agg: string): string {
+  #stacksSql(columns: string, agg: string, by = ''): string {
     return `WITH agg AS (${agg})
-      SELECT ${columns}, agg.n AS samples, agg.ns AS cpu_ns
+      SELECT ${columns},${by ? ` ${by.split(', ').map((c) => `agg.${c} AS ${c}`).join(', ')},` : ''} agg.n AS samples, agg.ns AS cpu_ns
       FROM agg INNER JOIN (
         -- GLOBAL: on a cluster (store/cluster.ts) the ids are gathered once and sent to every shard
         SELECT stack_id, ${columns.replace(/s\./g, '')} FROM profile_stacks
@@ -465,12 +472,14 @@ export class ProfileRepository {
 
   /** Stacks with addresses and mappings, for pprof. */
   async pprofStacks(app: string, range: TimeRange, filter: ProcessFilter = {}): Promise<{ stacks: PprofStackRow[]; mappings: MappingRow[] }> {
-    const agg = this.#aggSql(range, filter);
-    const rows = await this.store.query<{ functions: string[]; addresses: string[]; mapping_ids: string[]; samples: string | number; cpu_ns: string | number }>(
-      this.#stacksSql('s.functions, s.addresses, s.mapping_ids', agg.sql),
+    // a sample per stack and process: pprof's sample labels (go tool pprof -tagfocus pid=…)
+    const by = 'host, container_id, pid, cmdline';
+    const agg = this.#aggSql(range, filter, by);
+    const rows = await this.store.query<{ functions: string[]; addresses: string[]; mapping_ids: string[]; samples: string | number; cpu_ns: string | number; host: string; container_id: string; pid: number | string; cmdline: string }>(
+      this.#stacksSql('s.functions, s.addresses, s.mapping_ids', agg.sql, by),
       { app, ...agg.params },
     );
-    const stacks = rows.map((r) => ({ ...r, samples: Number(r.samples), cpu_ns: Number(r.cpu_ns) }));
+    const stacks = rows.map((r) => ({ ...r, pid: Number(r.pid), samples: Number(r.samples), cpu_ns: Number(r.cpu_ns) }));
     const ids = [...new Set(stacks.flatMap((s) => s.mapping_ids))];
     const mappings =
       ids.length === 0
