@@ -52,11 +52,13 @@ export interface ProcessFilter {
 }
 
 /** The filter as SQL conditions (each prefixed with AND) with their parameters. */
+/** Each process label and its column type: the filter's keys, in the order the API lists them. */
+export const PROCESS_LABELS = { host: 'String', container_id: 'String', pid: 'UInt32', exe: 'String', cmdline: 'String' } as const;
+
 export function processFilterSql(f: ProcessFilter = {}): { sql: string; params: Record<string, string | number> } {
-  const types = { host: 'String', container_id: 'String', pid: 'UInt32', exe: 'String', cmdline: 'String' } as const;
   let sql = '';
   const params: Record<string, string | number> = {};
-  for (const [k, type] of Object.entries(types)) {
+  for (const [k, type] of Object.entries(PROCESS_LABELS)) {
     const v = f[k as keyof ProcessFilter];
     if (v === undefined) continue;
     sql += ` AND ${k} = {f_${k}:${type}}`;

@@ -3,7 +3,7 @@ import { Hono } from 'hono';
 import { diffTrees, rankChanges } from '../../profiler/diff.js';
 import { buildFlamegraph } from '../../profiler/flamegraph.js';
 import { buildPprof, encodePprofGzip } from '../../profiler/pprof.js';
-import type { ProcessFilter, ProfileRepository } from '../../store/tables/profiles.js';
+import { PROCESS_LABELS, type ProcessFilter, type ProfileRepository } from '../../store/tables/profiles.js';
 import { bad, notFound, parseQuery, timeRange } from '../params.js';
 import { querySchemas } from '../schemas.js';
 
@@ -23,28 +23,31 @@ export function appsRoutes(opts: ProfileRoutesOptions): Hono {
   return app;
 }
 
+/** 404 for an application the store has never seen. */
+async function requireApp(opts: ProfileRoutesOptions, name: string): Promise<void> {
+  if (!(await opts.profiles.appExists(name))) notFound(`app "${name}" has never been seen`);
+}
+
 /** GET /api/v1/processes: an application's processes (their labels) over a range. */
 export function processesRoutes(opts: ProfileRoutesOptions): Hono {
   const app = new Hono();
   app.get('/', async (c) => {
     const q = parseQuery(querySchemas.processes, c);
     const r = timeRange(opts.now(), q.from, q.to);
-    if (!(await opts.profiles.appExists(q.app))) notFound(`app "${q.app}" has never been seen`);
+    await requireApp(opts, q.app);
     return c.json(await opts.profiles.processes(q.app, r));
   });
   return app;
 }
 
-type Labels = { host?: string; container_id?: string; pid?: number; exe?: string; cmdline?: string };
-
 /** The process filter of a request: its labels, or with `prefix` its base_ labels. */
 function filterOf(q: Record<string, unknown>, prefix = ''): ProcessFilter {
-  const f: Labels = {};
-  for (const k of ['host', 'container_id', 'pid', 'exe', 'cmdline'] as const) {
+  const f: Record<string, unknown> = {};
+  for (const k of Object.keys(PROCESS_LABELS)) {
     const v = q[`${prefix}${k}`];
-    if (v !== undefined) (f as Record<string, unknown>)[k] = v;
+    if (v !== undefined) f[k] = v;
   }
-  return f;
+  return f as ProcessFilter;
 }
 
 /** What a selection is narrowed to, for the pprof comment and file name. */
@@ -55,12 +58,9 @@ function describeFilter(f: ProcessFilter): string[] {
 export function profileRoutes(opts: ProfileRoutesOptions): Hono {
   const app = new Hono();
 
-  async function requireApp(name: string): Promise<void> {
-    if (!(await opts.profiles.appExists(name))) notFound(`app "${name}" has never been seen`);
-  }
 
   /** The two sides of a comparison: another range of the same app, or another app (same range by default). */
-  async function sides(q: { app: string; from?: string; to?: string; base_app?: string; base_from?: string; base_to?: string } & Labels & Record<string, unknown>) {
+  async function sides(q: { app: string; from?: string; to?: string; base_app?: string; base_from?: string; base_to?: string } & Record<string, unknown>) {
     const now = opts.now();
     const compared = timeRange(now, q.from, q.to);
     if (!q.base_app && q.base_from === undefined && q.base_to === undefined) {
@@ -68,8 +68,8 @@ export function profileRoutes(opts: ProfileRoutesOptions): Hono {
     }
     const base = timeRange(now, q.base_from, q.base_to, 'base_', q.base_app ? compared : undefined);
     const baseApp = q.base_app ?? q.app;
-    await requireApp(q.app);
-    if (baseApp !== q.app) await requireApp(baseApp);
+    await requireApp(opts, q.app);
+    if (baseApp !== q.app) await requireApp(opts, baseApp);
     // the base keeps the compared side's labels when it is another range of the same app, unless it
     // has labels of its own (two processes of one executable compared)
     const filter = filterOf(q);
@@ -82,14 +82,14 @@ export function profileRoutes(opts: ProfileRoutesOptions): Hono {
   app.get('/flamegraph', async (c) => {
     const q = parseQuery(querySchemas.selection, c);
     const r = timeRange(opts.now(), q.from, q.to);
-    await requireApp(q.app);
+    await requireApp(opts, q.app);
     return c.json(buildFlamegraph(q.app, await opts.profiles.stacks(q.app, r, filterOf(q))));
   });
 
   app.get('/series', async (c) => {
     const q = parseQuery(querySchemas.series, c);
     const r = timeRange(opts.now(), q.from, q.to);
-    await requireApp(q.app);
+    await requireApp(opts, q.app);
     return c.json({ app: q.app, from: r.from, to: r.to, ...(await opts.profiles.cpuSeries(q.app, r, q.step ?? Math.ceil((r.to - r.from) / 240), filterOf(q))) });
   });
 
@@ -120,7 +120,7 @@ export function profileRoutes(opts: ProfileRoutesOptions): Hono {
   app.get('/pprof', async (c) => {
     const q = parseQuery(querySchemas.selection, c);
     const r = timeRange(opts.now(), q.from, q.to);
-    await requireApp(q.app);
+    await requireApp(opts, q.app);
     const filter = filterOf(q);
     const { stacks, mappings } = await opts.profiles.pprofStacks(q.app, r, filter);
     let samples = 0;
