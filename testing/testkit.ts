@@ -1,7 +1,8 @@
 /* Helpers for tests that run real parts: BPF gating, C fixtures, cgroups named like container
  * runtimes, and the real `kiln run` as a child process. */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -306,6 +307,33 @@ export async function getJson<T>(url: string, timeoutMs = REQUEST_DEADLINE_MS): 
     return { status: r.status, body: JSON.parse(text) as T };
   } catch {
     throw new Error(`GET ${url}: ${r.status} with a body that is not JSON: ${text.slice(0, 300)}`);
+  }
+}
+
+let markers = 0;
+/**
+ * Waits until everything `kiln` sampled before this call is in its store. A marker (a copy of `busy`
+ * under a name of its own) burns CPU until it shows in /api/v1/apps: every drain reads all that was
+ * sampled before it, windows close in order and one worker stores them in order, so once the marker's
+ * window is stored, so is every sample taken before the marker started.
+ */
+export async function storedThrough(kiln: KilnProcess, fx: Fixtures, timeoutMs = 60_000): Promise<void> {
+  const name = `kiln-mark-${process.pid % 1000}-${++markers}`.slice(0, 15);
+  const bin = join(fx.dir, name);
+  if (!existsSync(bin)) copyFileSync(fx.busy, bin);
+  const from = Math.floor(Date.now() / 1000) - 5;
+  const marker = spawn(bin, [], { stdio: 'ignore' });
+  try {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const { body } = await getJson<{ app: string }[]>(`${kiln.url}/api/v1/apps?from=${from}&to=now`);
+      if (body.some((a) => a.app === name)) return;
+      if (Date.now() > deadline) throw new Error(`the marker ${name} was not stored within ${timeoutMs} ms`);
+      await sleep(250);
+    }
+  } finally {
+    marker.kill('SIGKILL');
+    await waitExit(marker);
   }
 }
 
