@@ -59,11 +59,11 @@ describe('process table naming by cgroup', bpfTest(), () => {
   it('sweeps exited processes it has not seen for a while, and only those', async () => {
     const table = new ProcessTable();
     const live = spawn('sleep', ['30'], { stdio: 'ignore' });
-    const dead = spawn('true', [], { stdio: 'ignore' });
+    const dead = spawn('sleep', ['0.5'], { stdio: 'ignore' }); // read while it lives, then gone
     procs.push(live);
     await new Promise((r) => setTimeout(r, 100));
     table.lookup(live.pid!, 0n, 'sleep', false);
-    table.lookup(dead.pid!, 0n, 'true', false);
+    table.lookup(dead.pid!, 0n, 'sleep', false);
     await waitExit(dead);
     assert.equal(table.size, 2);
     assert.equal(table.sweep(60_000), 0, 'the dead one was seen just now: kept for its late samples');
@@ -106,6 +106,23 @@ describe('process table naming by cgroup', bpfTest(), () => {
     pair.kill('SIGKILL');
     assert.ok(read >= 100, `images read: ${read}`);
     assert.deepEqual(wrong.slice(0, 5), [], `${wrong.length} of ${read} images mixed with the other program`);
+  });
+});
+
+describe('a process gone before its first look', () => {
+  it("credits the program a shell's fork exec'd to that program, not to the shell, when both images were sampled", async () => {
+    // what a drain meets after `$(prog)` under load: samples of the fork while it was still the shell,
+    // then of the program it exec'd, and /proc has neither any more
+    const p = spawn('true', [], { stdio: 'ignore' });
+    await waitExit(p);
+    const table = new ProcessTable();
+    const shell = table.lookup(p.pid!, 0n, 'bash', false, { exeIno: 101n, startStack: 0x7ffd0001n });
+    assert.equal(shell.app, 'bash');
+    const prog = table.lookup(p.pid!, 0n, 'kiln-short', false, { exeIno: 202n, startStack: 0x7ffd0002n });
+    assert.equal(prog.app, 'kiln-short', "the exec'd program's samples are its own");
+    assert.notEqual(prog.serial, shell.serial);
+    // and the shell's later samples still find the shell's entry
+    assert.equal(table.lookup(p.pid!, 0n, 'bash', false, { exeIno: 101n, startStack: 0x7ffd0001n }).app, 'bash');
   });
 });
 

@@ -171,15 +171,16 @@ export class ProcessTable {
       hit.seenAt = performance.now();
       if (hit.comms.has(comm)) return hit;
       // a new thread name: another thread of the same program, or an exec; the executable tells
-      if (hit.comms.size < MAX_COMMS_PER_PROCESS && this.#exe(tgid) === hit.exe) {
+      // (an entry of a process gone before it was read knows no executable: only its own name matches it)
+      if (hit.comms.size < MAX_COMMS_PER_PROCESS && hit.exe !== '' && this.#exe(tgid) === hit.exe) {
         hit.comms.add(comm);
         return hit;
       }
     }
+    const gone = this.#gone.get(`${tgid}:${known ? image.startStack : 0n}:${comm}`);
+    if (gone && gone.cgroupId === cgroupId) return gone;
     let current: ProcImage | null = null;
     if (known) {
-      const gone = this.#gone.get(`${tgid}:${image.startStack}`);
-      if (gone && gone.cgroupId === cgroupId) return gone;
       current = this.#image(tgid);
       if (current === null || (current.startStack !== 0n && current.startStack !== image.startStack)) {
         // the process exec'd again since this sample: /proc shows another image. Name the sampled one
@@ -190,14 +191,55 @@ export class ProcessTable {
         const id = this.#tryIdentity(`${this.#procRoot}/${tgid}`, cgroupId, exeBase);
         const ghost: ProcessEntry = { serial: ++this.#serial, pid: tgid, comm, exe, cmdline: '', exeIno: image.exeIno, startStack: image.startStack, comms: new Set([comm]), cgroupId, app: id.app, containerId: id.containerId, view: null };
         this.goneImages++;
-        this.#gone.set(`${tgid}:${image.startStack}`, ghost);
+        this.#gone.set(`${tgid}:${image.startStack}:${comm}`, ghost);
         return ghost;
       }
     }
-    const entry = this.#read(tgid, cgroupId, comm, current ?? this.#image(tgid) ?? { exe: this.#exe(tgid), exeIno: 0n, startStack: 0n });
+    const read = current ?? this.#image(tgid) ?? { exe: this.#exe(tgid), exeIno: 0n, startStack: 0n };
+    if (read.startStack === 0n) {
+      // gone before this look: the entry describes the image the kernel sampled, so a sample of another
+      // image of this pid (the shell's fork before it exec'd a program) neither matches it nor is
+      // credited to it; the executable is named if an earlier look met its inode. Kept apart from the
+      // pid's entry, which may be the other image's, read while it lived (with its mappings).
+      const ghost = this.#read(tgid, cgroupId, comm, known ? { exe: this.#exeByIno.get(image.exeIno) ?? read.exe, exeIno: image.exeIno, startStack: image.startStack } : read);
+      this.#gone.set(`${tgid}:${known ? image.startStack : 0n}:${comm}`, ghost);
+      return ghost;
+    }
+    const entry = this.#read(tgid, cgroupId, comm, read);
     entry.seenAt = performance.now();
     this.#byPid.set(tgid, entry);
     return entry;
+  }
+
+  /**
+   * Reads a process the profiler has just met (its first sample asked for unwind tables), while it
+   * lives: a program that exits before the next drain is still named and its frames resolved from the
+   * mappings read here. The entry is the one the drain's lookup then finds (same cgroup id, image and
+   * comm as its samples carry). Null when the process is gone already, or is mid-exec.
+   */
+  observe(tgid: number): ProcessEntry | null {
+    const dir = `${this.#procRoot}/${tgid}`;
+    let comm: string;
+    let cgroupId = 0n;
+    try {
+      comm = readFileSync(`${dir}/comm`, 'utf8').replace(/\n$/, '');
+      const path = cgroupV2Path(readFileSync(`${dir}/cgroup`, 'utf8'));
+      const root = this.#cgroupRootDir();
+      if (path !== null && root !== null) cgroupId = statSync(join(root, path), { bigint: true }).ino;
+    } catch {
+      return null;
+    }
+    const image = this.#image(tgid);
+    // the comm and the image must be one program's: a process exec-ing between the reads is left to
+    // the drain, which has the kernel's word for both
+    if (image === null || image.startStack === 0n) return null;
+    try {
+      if (readFileSync(`${dir}/comm`, 'utf8').replace(/\n$/, '') !== comm || this.#startStack(dir) !== image.startStack) return null;
+    } catch {
+      return null;
+    }
+    const entry = this.lookup(tgid, cgroupId, comm, false, image);
+    return entry.view ? entry : null;
   }
 
   /** Forgets processes that exited and have not been looked up for `idleMs`: their samples and waits
@@ -335,8 +377,8 @@ export class ProcessTable {
     return cached || { app: exeBase, containerId: '' };
   }
 
-  /** Whether the cgroup at `path` (as /proc/PID/cgroup prints it) has the id `id`. */
-  #isCgroup(path: string, id: bigint): boolean {
+  /** The cgroup v2 mount (null: none, or a /proc that is not this host's). */
+  #cgroupRootDir(): string | null {
     if (this.#cgroupRoot === undefined) {
       try {
         this.#cgroupRoot = this.#procRoot === '/proc' ? cgroup2Root() : null;
@@ -344,9 +386,15 @@ export class ProcessTable {
         this.#cgroupRoot = null;
       }
     }
-    if (this.#cgroupRoot === null) return true; // no cgroup v2: ids cannot be checked, nor can they move
+    return this.#cgroupRoot;
+  }
+
+  /** Whether the cgroup at `path` (as /proc/PID/cgroup prints it) has the id `id`. */
+  #isCgroup(path: string, id: bigint): boolean {
+    const root = this.#cgroupRootDir();
+    if (root === null) return true; // no cgroup v2: ids cannot be checked, nor can they move
     try {
-      return statSync(join(this.#cgroupRoot, path), { bigint: true }).ino === id;
+      return statSync(join(root, path), { bigint: true }).ino === id;
     } catch {
       return false; // removed since
     }

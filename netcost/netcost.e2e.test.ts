@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parse as parseCsv } from 'csv-parse/sync';
-import { getJson, launchChromium, makeCgroup, randomHex, removeCgroup, repoRoot, spawnInCgroup, startKiln, tempDir, waitExit, writeJson, bpfTest, type KilnProcess } from '../testing/testkit.js';
+import { getJson, launchChromium, makeCgroup, randomHex, removeCgroup, repoRoot, spawnInCgroup, startKiln, storedThrough, tempDir, waitExit, writeJson, bpfTest, type KilnProcess } from '../testing/testkit.js';
 import type { NetcostApiRow } from '../web/routes/netcost.js';
 import { queryMetadata } from './cloud-metadata.js';
 import { monthRange } from './cost.js';
@@ -101,7 +101,8 @@ describe('network cost across namespaces in three zones and the internet', bpfTe
     assert.deepEqual(await Promise.all(clients.map(waitExit)), [0, 0, 0, 0, 0]);
     // two more short connections payments → ledger, one after the other
     for (let i = 0; i < 2; i++) assert.equal(await waitExit(run('payments', 'az2', ['client', '9000', String(4 * MB), '0', '10.77.3.2'])), 0);
-    await sleep(WINDOW * 1000 + 2000);
+    // every connection has ended: their windows are stored once two markers after them are
+    await storedThrough(kiln, { timeoutMs: 90_000, allKinds: true });
     q = `from=${t0}&to=${Math.ceil(Date.now() / 1000) + WINDOW}`;
   });
 

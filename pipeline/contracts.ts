@@ -55,6 +55,13 @@ export interface Collector {
    */
   poll?(): Promise<void>;
   /**
+   * A cheap synchronous look between polls (every GLANCE_MS, while `glancing()`), for what cannot wait:
+   * the profiler reads a process it has just met while it still lives. Errors are counted as poll errors.
+   */
+  glance?(): void;
+  /** Whether glances are wanted now (asked after every poll; the glance stops when none wants it). */
+  glancing?(): boolean;
+  /**
    * The windows that are complete now that `ended` has ended (every window still open when `final`,
    * at shutdown). Never called twice at once (the scheduler waits for one before the next).
    */

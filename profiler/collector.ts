@@ -9,6 +9,18 @@ import { Symbolizer, type ProcessView, type SymbolizerOptions } from './symboliz
 import { WindowAggregator, stackKey } from './window.js';
 import { UNKNOWN_MAPPING, type Frame } from './types.js';
 
+/** CPU time one glance (or drain step) may spend reading new processes before leaving the rest to the
+ *  drain (CPU, not wall time: on a busy host a read waits for the CPU far longer than it uses it) */
+const OBSERVE_BUDGET_MS = 20;
+
+/** this process's CPU time so far, in ms */
+function cpuMs(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+}
+/** how long after the last new process the profiler keeps glancing (see glancing()) */
+const GLANCE_FOR_MS = 30_000;
+
 /** what the cache of symbolized stacks may hold */
 const RESOLVED_CACHE_BYTES = 24 << 20;
 
@@ -65,6 +77,13 @@ export interface ProfileCollectorStats extends SamplerStats {
   /** samples kept under the process label "[other processes]": their application had
    *  MAX_PROCESSES_PER_APP processes in the window already */
   otherProcessSamples: number;
+  /** processes read as soon as the walk met them (a glance or a drain), so they are named and
+   *  symbolized even if they exit before the next drain */
+  newProcessesRead: number;
+  /** ... already gone (or mid-exec) by then: their samples are named from the kernel's view */
+  newProcessesGone: number;
+  /** ... left to the drain: the glance's budget was spent (process churn) */
+  newProcessesDeferred: number;
 }
 
 export class ProfileCollector implements Collector {
@@ -102,6 +121,7 @@ export class ProfileCollector implements Collector {
       unwindTableBytes: opts.unwindTableBytes,
       debugDirs: opts.symbolizer?.debugDirs,
       onError: opts.onError,
+      onNewProcess: (tgid) => this.#observe(tgid),
     });
     this.symbolizer = new Symbolizer(opts.symbolizer);
     this.processes = opts.processes;
@@ -114,6 +134,40 @@ export class ProfileCollector implements Collector {
   poll(): Promise<void> {
     return this.tick();
   }
+
+  /** Between drains: answers the walk's requests, so a new process is read (maps, binaries) while it
+   *  lives, and gets its tables, within a glance rather than at the next drain. */
+  glance(): void {
+    this.#observeUntil = cpuMs() + OBSERVE_BUDGET_MS;
+    this.sampler.pollUnwind();
+  }
+
+  /** While new processes come (one met in the last GLANCE_FOR_MS), glance between drains: the next
+   *  may live less than a second. A host whose processes live on pays no wake-up for it. */
+  glancing(): boolean {
+    return performance.now() - this.#lastNewProcessAt < GLANCE_FOR_MS;
+  }
+  #lastNewProcessAt = -Infinity;
+
+  /** Reads a process the walk has just met; past the glance's budget, the drain reads it as before. */
+  #observe(tgid: number): void {
+    this.#lastNewProcessAt = performance.now();
+    if (cpuMs() > this.#observeUntil) {
+        this.#observeDeferred++;
+      return;
+    }
+    const entry = this.processes.observe(tgid);
+    if (entry?.view) this.symbolizer.prepare(entry.view);
+    if (!entry?.view) {
+      this.#observeGone++;
+      return;
+    }
+    this.#observed++;
+  }
+  #observeUntil = 0;
+  #observed = 0;
+  #observeDeferred = 0;
+  #observeGone = 0;
 
   /** One drain. Concurrent calls share the one in flight; `settle` waits for programs still writing
    *  the buffer being drained (for a window's close: its last second must be in it). */
@@ -154,6 +208,7 @@ export class ProfileCollector implements Collector {
     const t0 = performance.now();
     // the drain answers pending unwind requests first: new processes get their tables before the
     // symbolization below holds the thread
+    this.#observeUntil = cpuMs() + OBSERVE_BUDGET_MS;
     const samples = await this.sampler.drain(settle);
     let polled = performance.now();
     for (const s of samples) {
@@ -161,6 +216,7 @@ export class ProfileCollector implements Collector {
         // a first drain on a busy host symbolizes thousands of new stacks: every 50 ms the API and the
         // other collectors get the event loop back, and new processes their unwind tables
         await new Promise((r) => setImmediate(r));
+        this.#observeUntil = cpuMs() + OBSERVE_BUDGET_MS;
         this.sampler.pollUnwind();
         polled = performance.now();
       }
@@ -281,6 +337,9 @@ export class ProfileCollector implements Collector {
       goneImages: this.processes.goneImages,
       truncatedSamples: this.#truncatedSamples,
       otherProcessSamples: this.#otherProcessSamples,
+      newProcessesRead: this.#observed,
+      newProcessesGone: this.#observeGone,
+      newProcessesDeferred: this.#observeDeferred,
     };
   }
 }

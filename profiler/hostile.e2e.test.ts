@@ -185,7 +185,7 @@ describe('Kiln under hostile input', bpfTest(), () => {
       const apps = (await getJson<unknown>(`${kiln.url}/api/v1/apps?from=${from}&to=now`)).body;
       throw new Error(`${e.message.split('\n')[0]}: kiln-short has ${t?.value ?? 0} samples of ${expected.toFixed(0)} its CPU time gives; apps: ${JSON.stringify(apps)}`);
     });
-    assert.ok(names(short).has('short_worker_spin'), 'its threads\' function is under it');
+    assert.ok(names(short).has('short_worker_spin'), `its threads' function is under it: ${JSON.stringify([...names(short)])} ${short.value}`);
     assert.equal((await tree('hot-worker'))?.value ?? 0, 0, 'no application is named after its threads');
   });
 

@@ -5,7 +5,6 @@ import { execFileSync, spawn } from 'node:child_process';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { gunzipSync } from 'node:zlib';
 import { Profile } from 'pprof-format';
 import type { FlameNode } from './flamegraph.js';
@@ -18,6 +17,7 @@ import {
   removeCgroup,
   spawnInCgroup,
   startKiln,
+  storedThrough,
   tempDir,
   waitExit,
   writeJson,
@@ -124,16 +124,9 @@ describe('CPU profiler through the real BPF path', bpfTest(), () => {
     ];
     assert.deepEqual(await Promise.all(phase2.map(waitExit)), [0, 0, 0, 0, 0]);
     jitPid = phase2[4].pid;
-    // every workload has exited; its last window is flushed only after this. A cold first run can
-    // take longer (the first symbolization of node's 100 MB binary and its perf map under CPU load):
-    // wait for the phase-2 applications, with a deadline, rather than a fixed time
-    await sleep(WINDOW * 1000 + 2500);
-    const want = ['libuser', 'syscaller', 'cpusplit-stripped', 'cpusplit-dbglink', unit];
-    for (const deadline = Date.now() + 30_000; Date.now() < deadline; await sleep(1000)) {
-      const { body } = await getJson<{ app: string }[]>(`${kiln.url}/api/v1/apps?from=${t0}&to=now`);
-      if (want.every((w) => body.some((a) => a.app === w))) break;
-    }
-    await sleep(WINDOW * 1000 + 1500); // and the window after the last drain
+    // every workload has exited: once a marker started after them is stored, so is all of theirs
+    // (a cold first run can take long: the first symbolization of node's 100 MB binary under load)
+    await storedThrough(kiln, { timeoutMs: 90_000 });
     q = `from=${t0}&to=${Math.ceil(Date.now() / 1000) + 1}`;
   });
 

@@ -68,6 +68,8 @@ export interface SamplerOptions {
   debugDirs?: string[];
   /** called with errors of the unwind table loader (kept going; counted) */
   onError?: (e: unknown) => void;
+  /** a process new to the walk (or exec'd), as soon as a poll of the walk's requests sees it */
+  onNewProcess?: (tgid: number) => void;
 }
 
 /** Default row space for unwind tables: 4 Mi rows. Debian's libc takes 23 k rows, python3 59 k, node
@@ -183,6 +185,7 @@ export class CpuSampler {
                 requestsMade: requestsMade(o.map('profile_stats')),
                 debugDirs: opts.debugDirs,
                 idleTableMs: opts.unwindIdleTableMs,
+                onNewImage: opts.onNewProcess,
               })
             : null,
         };

@@ -117,22 +117,33 @@ export class Symbolizer {
     return out;
   }
 
+  /** The binary behind a file-backed mapping, through the process (null: unreadable, or gone unread). */
+  #binary(proc: ProcessView, m: ProcMapping): ElfBinary | null {
+    const identity = `${m.dev}:${m.inode}:${m.path}`;
+    try {
+      return this.elf.get(`/proc/${proc.pid}/map_files/${m.start.toString(16)}-${m.end.toString(16)}`, m.path, proc.rootPrefix, identity);
+    } catch {
+      try {
+        return this.elf.get(proc.rootPrefix + m.path, m.path, proc.rootPrefix, identity);
+      } catch {
+        return null;
+      }
+    }
+  }
+
+  /** Opens every binary a process maps (each once, cached by file), while the process lives: its
+   *  frames resolve after it exited, when /proc no longer leads to its files. */
+  prepare(proc: ProcessView): void {
+    for (const m of proc.maps()) if (isFileBacked(m)) this.#binary(proc, m);
+  }
+
   #userFrame(proc: ProcessView | null, m: ProcMapping | null, ip: bigint, lookupAt: bigint): Frame {
     // unresolved code is named by where it is, not by its address: one box per region in a flamegraph
     // instead of a sliver per instruction (the address stays in the frame, and in pprof's locations)
     if (!m || !proc) return { name: '[unknown]', mapping: UNKNOWN_MAPPING, address: ip };
     if (isFileBacked(m)) {
-      let bin: ElfBinary | null = null;
-      try {
-        const mapFile = `/proc/${proc.pid}/map_files/${m.start.toString(16)}-${m.end.toString(16)}`;
-        bin = this.elf.get(mapFile, m.path, proc.rootPrefix, `${m.dev}:${m.inode}:${m.path}`);
-      } catch {
-        try {
-          bin = this.elf.get(proc.rootPrefix + m.path, m.path, proc.rootPrefix, `${m.dev}:${m.inode}:${m.path}`);
-        } catch {
-          this.errors++;
-        }
-      }
+      const bin = this.#binary(proc, m);
+      if (!bin) this.errors++;
       const fileOffset = ip - m.start + m.offset;
       const lookupOffset = lookupAt - m.start + m.offset;
       const seg = bin ? segmentForFileOffset(bin.info.segments, lookupOffset) : null;

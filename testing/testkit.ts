@@ -1,7 +1,7 @@
 /* Helpers for tests that run real parts: BPF gating, C fixtures, cgroups named like container
  * runtimes, and the real `kiln run` as a child process. */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -311,29 +311,35 @@ export async function getJson<T>(url: string, timeoutMs = REQUEST_DEADLINE_MS): 
 }
 
 let markers = 0;
+let markerDir: string | undefined;
 /**
- * Waits until everything `kiln` sampled before this call is in its store. A marker (a copy of `busy`
- * under a name of its own) burns CPU until it shows in /api/v1/apps: every drain reads all that was
+ * Waits until everything `kiln` sampled before this call is in its store. A marker (a copy of the
+ * distribution's `yes`, writing to /dev/null, under a name of its own) runs until it shows in /api/v1/apps: every drain reads all that was
  * sampled before it, windows close in order and one worker stores them in order, so once the marker's
- * window is stored, so is every sample taken before the marker started.
+ * window is stored, so is every profile sample taken before the marker started. The other collectors'
+ * windows of the same close are written after the profiler's: `allKinds` waits for a second marker,
+ * started once the first is stored, so those are in too (flows, DNS, run queues).
  */
-export async function storedThrough(kiln: KilnProcess, fx: Fixtures, timeoutMs = 60_000): Promise<void> {
-  const name = `kiln-mark-${process.pid % 1000}-${++markers}`.slice(0, 15);
-  const bin = join(fx.dir, name);
-  if (!existsSync(bin)) copyFileSync(fx.busy, bin);
-  const from = Math.floor(Date.now() / 1000) - 5;
-  const marker = spawn(bin, [], { stdio: 'ignore' });
-  try {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const { body } = await getJson<{ app: string }[]>(`${kiln.url}/api/v1/apps?from=${from}&to=now`);
-      if (body.some((a) => a.app === name)) return;
-      if (Date.now() > deadline) throw new Error(`the marker ${name} was not stored within ${timeoutMs} ms`);
-      await sleep(250);
+export async function storedThrough(kiln: KilnProcess, { timeoutMs = 60_000, allKinds = false } = {}): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  markerDir ??= tempDir('markers');
+  for (let round = allKinds ? 2 : 1; round > 0; round--) {
+    const name = `kiln-mark-${++markers}`;
+    const bin = join(markerDir, name);
+    copyFileSync('/usr/bin/yes', bin);
+    const from = Math.floor(Date.now() / 1000) - 5;
+    const marker = spawn(bin, [], { stdio: 'ignore' });
+    try {
+      for (;;) {
+        const { body } = await getJson<{ app: string }[]>(`${kiln.url}/api/v1/apps?from=${from}&to=now`);
+        if (body.some((a) => a.app === name)) break;
+        if (Date.now() > deadline) throw new Error(`the marker ${name} was not stored within ${timeoutMs} ms`);
+        await sleep(250);
+      }
+    } finally {
+      marker.kill('SIGKILL');
+      await waitExit(marker);
     }
-  } finally {
-    marker.kill('SIGKILL');
-    await waitExit(marker);
   }
 }
 

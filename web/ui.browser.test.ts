@@ -248,7 +248,7 @@ describe('comparison of a profiled workload whose hot function switches mid-run'
     const second = spawn(fx.switcher, ['3'], { stdio: 'ignore' });
     assert.equal(await waitExit(second), 0);
     // every window of both switchers stored: the page reads the same counts now and after a reload
-    await storedThrough(kiln, fx);
+    await storedThrough(kiln);
     type Proc = { pid: number; cmdline: string; samples: number };
     const rows = (await getJson<Proc[]>(`${kiln.url}/api/v1/processes?app=switcher&from=${T}&to=now`)).body;
     assert.ok(rows.some((r) => r.pid === second.pid && r.samples > 100), `the second switcher is listed: ${JSON.stringify(rows)}`);

@@ -28,6 +28,9 @@ export interface UnwindMapsOptions {
   /** loader time allowed per second of wall time, in ms (default 50: 5% of a core), and its burst (2000) */
   budgetMsPerSecond?: number;
   budgetBurstMs?: number;
+  /** a process new to the walk (or exec'd) asked for tables: told before they are built (and whether or
+   *  not the budget lets them be), so what must be read while the process lives is read now */
+  onNewImage?: (tgid: number) => void;
 }
 
 /** Why a binary's code is walked by frame pointers instead of its table. */
@@ -188,6 +191,7 @@ export class UnwindMaps {
     // processes without tables first (a refresh only adds a library to a process already walked), the
     // busiest first: under a budget, the samples that matter most get whole stacks soonest
     order.sort((a, b) => (a.why === 3 ? 1 : 0) - (b.why === 3 ? 1 : 0) || b.samples - a.samples);
+    if (this.#o.onNewImage) for (const { tgid, why } of order) if (why !== 3) this.#o.onNewImage(tgid);
     // Bounded cost under process churn (a shell loop starting hundreds of programs a second): past the
     // budget, requests are dropped; a process that lives on is sampled again and asks again
     const t = performance.now();

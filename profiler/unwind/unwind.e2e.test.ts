@@ -10,7 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { gunzipSync } from 'node:zlib';
 import { Profile } from 'pprof-format';
-import { bpfTest, getJson, startKiln, tempDir, testdataDir, waitExit, type KilnProcess } from '../../testing/testkit.js';
+import { bpfTest, getJson, startKiln, storedThrough, tempDir, testdataDir, waitExit, type KilnProcess } from '../../testing/testkit.js';
 
 const HZ = 197;
 const WINDOW = 2;
@@ -121,14 +121,8 @@ describe('unwinding by tables, on the binaries people run', bpfTest(), () => {
     }
     unlinkSync(bin('kiln-dc-del'));
     assert.deepEqual(await Promise.all(procs.map(waitExit)), procs.map(() => 0));
-    // every program has exited; wait for the applications' last windows, with a deadline
-    const want = ['kiln-dc-o2', 'kiln-dc-fp', 'kiln-dc-nouw', 'kiln-dc-dbg', 'kiln-dc-del', 'kiln-py-e2e', 'kiln-node-e2e'];
-    for (const deadline = Date.now() + 30_000; Date.now() < deadline; await sleep(500)) {
-      const { body } = await getJson<{ app: string; last_seen: string }[]>(`${kiln.url}/api/v1/apps?from=${t0}&to=now`);
-      const last = new Map(body.map((a) => [a.app, Date.parse(a.last_seen)]));
-      if (want.every((w) => last.has(w))) break;
-    }
-    await sleep(WINDOW * 1000 * 2 + 1500);
+    // every program has exited: once a marker started after them is stored, so is all of theirs
+    await storedThrough(kiln, { timeoutMs: 90_000 });
     const end = Math.ceil(Date.now() / 1000) + 1;
     q = `from=${t0}&to=${end}`;
     // Until Kiln has loaded a new process's tables (~0.1 s on a quiet host, more on a busy one) its
