@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { bpfTest, makeCgroup, randomHex, removeCgroup, spawnInCgroup, tempDir, testdataDir, waitExit } from '../testing/testkit.js';
 import { CgroupResolver, cgroup2Root } from './cgroup-resolver.js';
-import { MAX_CMDLINE_CHARS, ProcessTable, readCmdline, readStartStack } from './process-table.js';
+import { MAX_CMDLINE_CHARS, ProcessTable, readCmdline, readStackStarts, readStartStack } from './process-table.js';
 
 /** The v2 cgroup id (its directory's inode) a process is in now. */
 function cgroupIdOf(pid: number): bigint {
@@ -123,6 +123,46 @@ describe('a process gone before its first look', () => {
     assert.notEqual(prog.serial, shell.serial);
     // and the shell's later samples still find the shell's entry
     assert.equal(table.lookup(p.pid!, 0n, 'bash', false, { exeIno: 101n, startStack: 0x7ffd0001n }).app, 'bash');
+  });
+});
+
+describe('a sample taken inside exec', () => {
+  it("is the new image's: exec sets the stack start at the argument strings first, then moves it below argv and auxv", async () => {
+    const p = spawn('sleep', ['30'], { stdio: 'ignore' });
+    await new Promise((r) => p.once('spawn', r));
+    const dir = `/proc/${p.pid}`;
+    const { startStack, argStart } = readStackStarts(dir);
+    assert.ok(argStart > startStack && argStart - startStack < 65536n, `arg_start ${argStart} just above the stack start ${startStack}`);
+    const exeIno = statSync(`${dir}/exe`, { bigint: true }).ino;
+    const table = new ProcessTable();
+    // the first sample drained is the one exec took (CI: it became a row of its own, no command line)
+    const inExec = table.lookup(p.pid!, 0n, 'sleep', false, { exeIno, startStack: argStart });
+    assert.equal(inExec.cmdline, 'sleep 30');
+    const running = table.lookup(p.pid!, 0n, 'sleep', false, { exeIno, startStack });
+    assert.equal(running.serial, inExec.serial, 'one process, one entry');
+    p.kill('SIGKILL');
+    await waitExit(p);
+    assert.equal(table.lookup(p.pid!, 0n, 'sleep', false, { exeIno, startStack: argStart }).serial, inExec.serial, 'and after it is gone');
+  });
+});
+
+describe('a process renamed before it exits', () => {
+  it('keeps a sample of the image it read under another name with that entry, even after the process is gone', async () => {
+    const p = spawn('sleep', ['30'], { stdio: 'ignore' });
+    await new Promise((r) => p.once('spawn', r));
+    const image = { exeIno: statSync(`/proc/${p.pid}/exe`, { bigint: true }).ino, startStack: readStartStack(`/proc/${p.pid}`) };
+    const table = new ProcessTable();
+    const live = table.lookup(p.pid!, 0n, 'sleep', false, image);
+    assert.equal(live.cmdline, 'sleep 30');
+    p.kill('SIGKILL');
+    await waitExit(p);
+    // the kernel says it is the same image (stack start, executable): the same process, its labels kept
+    const renamed = table.lookup(p.pid!, 0n, 'sleep-worker', false, image);
+    assert.equal(renamed.serial, live.serial, 'one process, one row');
+    assert.equal(renamed.cmdline, 'sleep 30');
+    // another image of the pid under that name is not credited to it
+    const other = table.lookup(p.pid!, 0n, 'sleep-worker', false, { exeIno: image.exeIno, startStack: image.startStack + 4096n });
+    assert.notEqual(other.serial, live.serial);
   });
 });
 

@@ -24,6 +24,10 @@ export interface ProcessEntry {
    *  per exec); 0n when unknown */
   exeIno: bigint;
   startStack: bigint;
+  /** where the image's argument strings start (arg_start, field 48 of /proc/PID/stat): the value the
+   *  kernel holds as its stack start while exec is still building the stack (setup_arg_pages sets it
+   *  there, load_elf_binary moves it below argv and auxv), so a sample taken in exec matches; 0n unknown */
+  argStart: bigint;
   /** names seen for this process (samples carry the process's comm: it changes on exec, or when the
    *  program renames itself) */
   comms: Set<string>;
@@ -112,6 +116,7 @@ interface ProcImage {
   exe: string;
   exeIno: bigint;
   startStack: bigint;
+  argStart: bigint;
 }
 
 /** Executables remembered by inode, to name an image that exec'd away before /proc could be read. */
@@ -124,10 +129,22 @@ const IMAGE_READ_ATTEMPTS = 3;
 /** The image's stack start (startstack, field 28 of /proc/PID/stat, proc(5)): mm->start_stack, which the
  *  profile program reads too, so it tells one exec of a pid from the next. Throws when the process is gone. */
 export function readStartStack(procDir: string): bigint {
+  return readStackStarts(procDir).startStack;
+}
+
+/** The image's stack start and where its argument strings start (arg_start, field 48). */
+export function readStackStarts(procDir: string): { startStack: bigint; argStart: bigint } {
   const stat = readFileSync(`${procDir}/stat`, 'latin1');
-  // fields after the comm's closing parenthesis: startstack is index 25 there
+  // fields after the comm's closing parenthesis: startstack is index 25 there, arg_start index 45
   const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return BigInt(f[25] ?? 0);
+  return { startStack: BigInt(f[25] ?? 0), argStart: BigInt(f[45] ?? 0) };
+}
+
+/** Whether a stack start the kernel sampled is this image's: its final one, or the one exec set first
+ *  (arg_start) before it laid argv and auxv below it. CI: the one sample a 2 s program took inside its
+ *  own exec was read as another image, and became a second row of that pid without its command line. */
+function isImageStack(e: { startStack: bigint; argStart: bigint }, sampled: bigint): boolean {
+  return e.startStack === sampled || (e.argStart !== 0n && e.argStart === sampled);
 }
 
 export class ProcessTable {
@@ -159,21 +176,25 @@ export class ProcessTable {
   /** The entry for a sampled process; re-read when its comm or cgroup changed (exec, cgroup move), or
    *  when the sample's image (from the kernel) is not the one the entry describes. */
   lookup(tgid: number, cgroupId: bigint, comm: string, kthread: boolean, image?: ProcessImage): ProcessEntry {
-    if (kthread) return { serial: 0, pid: tgid, comm, exe: '', cmdline: `[${comm}]`, exeIno: 0n, startStack: 0n, comms: new Set(), cgroupId, app: KERNEL_APP, containerId: '', view: null };
+    if (kthread) return { serial: 0, pid: tgid, comm, exe: '', cmdline: `[${comm}]`, exeIno: 0n, startStack: 0n, argStart: 0n, comms: new Set(), cgroupId, app: KERNEL_APP, containerId: '', view: null };
     const known = image !== undefined && image.startStack !== 0n;
     const hit = this.#byPid.get(tgid);
     // the sampled image is the entry's when neither its stack start nor its executable's inode (both from
     // the kernel, at the sample) says otherwise: an entry read while the process exec'd may lack the
     // stack start, and /proc read now may already show the next program
     const sameImage = (e: ProcessEntry) =>
-      !known || ((e.startStack === 0n || e.startStack === image.startStack) && (e.exeIno === 0n || image.exeIno === 0n || e.exeIno === image.exeIno));
+      !known || ((e.startStack === 0n || isImageStack(e, image.startStack)) && (e.exeIno === 0n || image.exeIno === 0n || e.exeIno === image.exeIno));
     if (hit && hit.cgroupId === cgroupId && sameImage(hit)) {
       hit.seenAt = performance.now();
       if (hit.comms.has(comm)) return hit;
-      // a new thread name: another thread of the same program, or an exec; the executable tells
+      // another name for the very image this entry was read from, by the kernel's word at the sample
+      // (its stack start and executable): a rename, even after the process is gone, is not another
+      // process (CI: one sample of a 2 s program became a second row without its command line)
+      const sameReadImage = known && isImageStack(hit, image.startStack) && hit.exeIno !== 0n && hit.exeIno === image.exeIno;
+      // else a new name is another thread of the same program, or an exec; the executable tells
       // (an entry of a process gone before it was read knows no executable: only its own name matches it)
-      if (hit.comms.size < MAX_COMMS_PER_PROCESS && hit.exe !== '' && this.#exe(tgid) === hit.exe) {
-        hit.comms.add(comm);
+      if (sameReadImage || (hit.comms.size < MAX_COMMS_PER_PROCESS && hit.exe !== '' && this.#exe(tgid) === hit.exe)) {
+        if (hit.comms.size < MAX_COMMS_PER_PROCESS) hit.comms.add(comm);
         return hit;
       }
     }
@@ -182,26 +203,26 @@ export class ProcessTable {
     let current: ProcImage | null = null;
     if (known) {
       current = this.#image(tgid);
-      if (current === null || (current.startStack !== 0n && current.startStack !== image.startStack)) {
+      if (current === null || (current.startStack !== 0n && !isImageStack(current, image.startStack))) {
         // the process exec'd again since this sample: /proc shows another image. Name the sampled one
         // by its executable (known by inode from this or an earlier look) and leave its frames
         // unresolved rather than symbolize them against another program's mappings.
         const exe = this.#exeByIno.get(image.exeIno) ?? '';
         const exeBase = executableName(exe, comm);
         const id = this.#tryIdentity(`${this.#procRoot}/${tgid}`, cgroupId, exeBase);
-        const ghost: ProcessEntry = { serial: ++this.#serial, pid: tgid, comm, exe, cmdline: '', exeIno: image.exeIno, startStack: image.startStack, comms: new Set([comm]), cgroupId, app: id.app, containerId: id.containerId, view: null };
+        const ghost: ProcessEntry = { serial: ++this.#serial, pid: tgid, comm, exe, cmdline: '', exeIno: image.exeIno, startStack: image.startStack, argStart: 0n, comms: new Set([comm]), cgroupId, app: id.app, containerId: id.containerId, view: null };
         this.goneImages++;
         this.#gone.set(`${tgid}:${image.startStack}:${comm}`, ghost);
         return ghost;
       }
     }
-    const read = current ?? this.#image(tgid) ?? { exe: this.#exe(tgid), exeIno: 0n, startStack: 0n };
+    const read = current ?? this.#image(tgid) ?? { exe: this.#exe(tgid), exeIno: 0n, startStack: 0n, argStart: 0n };
     if (read.startStack === 0n) {
       // gone before this look: the entry describes the image the kernel sampled, so a sample of another
       // image of this pid (the shell's fork before it exec'd a program) neither matches it nor is
       // credited to it; the executable is named if an earlier look met its inode. Kept apart from the
       // pid's entry, which may be the other image's, read while it lived (with its mappings).
-      const ghost = this.#read(tgid, cgroupId, comm, known ? { exe: this.#exeByIno.get(image.exeIno) ?? read.exe, exeIno: image.exeIno, startStack: image.startStack } : read);
+      const ghost = this.#read(tgid, cgroupId, comm, known ? { exe: this.#exeByIno.get(image.exeIno) ?? read.exe, exeIno: image.exeIno, startStack: image.startStack, argStart: 0n } : read);
       this.#gone.set(`${tgid}:${known ? image.startStack : 0n}:${comm}`, ghost);
       return ghost;
     }
@@ -268,10 +289,10 @@ export class ProcessTable {
     for (let attempt = 0; attempt < IMAGE_READ_ATTEMPTS; attempt++) {
       const before = this.#startStack(dir);
       const { exe, exeIno } = this.#openExe(dir);
-      const startStack = this.#startStack(dir);
+      const { startStack, argStart } = this.#stackStarts(dir);
       if (before === startStack) {
         if (exe && exeIno !== 0n) this.#exeByIno.set(exeIno, exe);
-        return { exe, exeIno, startStack };
+        return { exe, exeIno, startStack, argStart };
       }
     }
     return null; // exec-ing faster than it can be read
@@ -296,10 +317,14 @@ export class ProcessTable {
   }
 
   #startStack(dir: string): bigint {
+    return this.#stackStarts(dir).startStack;
+  }
+
+  #stackStarts(dir: string): { startStack: bigint; argStart: bigint } {
     try {
-      return readStartStack(dir);
+      return readStackStarts(dir);
     } catch {
-      return 0n;
+      return { startStack: 0n, argStart: 0n };
     }
   }
 
@@ -326,7 +351,7 @@ export class ProcessTable {
   /** Reads a process from /proc, as the image the caller just read. */
   #read(pid: number, cgroupId: bigint, comm: string, image: ProcImage): ProcessEntry {
     const dir = `${this.#procRoot}/${pid}`;
-    const { exe, exeIno, startStack } = image;
+    const { exe, exeIno, startStack, argStart } = image;
     const exeBase = executableName(exe, comm);
     let view: LiveProcess | null = null;
     let identity: { app: string; containerId: string } | null = null;
@@ -346,7 +371,7 @@ export class ProcessTable {
     }
     const id = identity ?? { app: exeBase, containerId: '' };
     const cmdline = readCmdline(dir);
-    return { serial: ++this.#serial, pid, comm, exe, cmdline, exeIno, startStack, comms: new Set([comm]), cgroupId, app: id.app, containerId: id.containerId, view };
+    return { serial: ++this.#serial, pid, comm, exe, cmdline, exeIno, startStack, argStart, comms: new Set([comm]), cgroupId, app: id.app, containerId: id.containerId, view };
   }
 
   #identityFromCgroup(dir: string, cgroupId: bigint, exeBase: string): { app: string; containerId: string } {
