@@ -45,7 +45,12 @@ export function why(e: unknown): string {
 }
 
 export function buildAgent(opts: AgentOptions): Agent {
-  const identity = HostIdentity.create({ runtimeRoot: opts.runtimeRoot });
+  let identity: HostIdentity;
+  try {
+    identity = HostIdentity.create({ runtimeRoot: opts.runtimeRoot, cgroupScope: opts.settings.cgroupScope });
+  } catch (e) {
+    throw new CollectorLoadError((e as Error).message);
+  }
   const collectors: Collector[] = [];
   try {
     for (const f of COLLECTORS) {

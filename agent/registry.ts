@@ -22,6 +22,8 @@ export interface AgentSettings {
   dnsTimeoutSeconds: number;
   dnsTopDomains: number;
   classifier: Classifier;
+  /** a cgroup v2 path: collect only what processes at or below it do (host/scope.ts) */
+  cgroupScope?: string;
 }
 
 export interface CollectorContext {
@@ -52,6 +54,7 @@ export const COLLECTORS: CollectorFactory[] = [
         unwind: s.unwind,
         unwindTableBytes: s.unwindTableBytes,
         processes: identity.processes,
+        inScope: identity.scope ? (id) => identity.inScope(id) : undefined,
         onError,
       }),
   },

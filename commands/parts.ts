@@ -183,6 +183,7 @@ export async function startCollectors(cfg: CollectorConfig, host: string, sink: 
         unwindTableBytes: cfg.unwindTableMiB << 20,
         dnsTimeoutSeconds: cfg.dnsTimeoutSeconds,
         dnsTopDomains: cfg.dnsTopDomains,
+        cgroupScope: cfg.cgroupScope,
         classifier: new Classifier(topology, hostAddresses(true), hostZone),
       },
       sink,

@@ -71,6 +71,8 @@ Options:
   --dns-timeout SECONDS     a DNS query with no answer after this long is a timeout (default 5)
   --dns-top-domains N       domains per application and window that keep their name; the rest
                             are reported as ~other (default 100)
+  --cgroup PATH             collect only processes at or below this cgroup v2 path (e.g.
+                            /kubepods.slice); the rest is left out and counted (*OutOfScope)
   --query-timeout SECONDS   a store query running longer is stopped, the request gets 503 (default 30)
   --max-concurrent-queries N  API requests querying the store at once (default 4); 4×N more wait
                             up to --query-timeout, the rest get 429
@@ -107,6 +109,8 @@ export interface CollectorConfig {
   cloudMetadata: string;
   dnsTimeoutSeconds: number;
   dnsTopDomains: number;
+  /** --cgroup: only processes at or below this cgroup v2 path are collected */
+  cgroupScope: string | undefined;
 }
 
 /** What serves the API over a store: the same in `kiln run` and `kiln server`. */
@@ -173,6 +177,7 @@ const COLLECTOR_OPTIONS: ParseArgsOptionsConfig = {
   'cloud-metadata': { type: 'string', default: 'auto' },
   'dns-timeout': { type: 'string' },
   'dns-top-domains': { type: 'string' },
+  cgroup: { type: 'string' },
 };
 
 const TOKEN_OPTIONS: ParseArgsOptionsConfig = { token: { type: 'string' }, 'token-file': { type: 'string' } };
@@ -205,6 +210,7 @@ function collectorConfig(v: Values): CollectorConfig {
     cloudMetadata,
     dnsTimeoutSeconds,
     dnsTopDomains: intFlag('dns-top-domains', str('dns-top-domains'), 100, 1, 10000),
+    cgroupScope: str('cgroup'),
   };
 }
 
@@ -296,7 +302,7 @@ Options:
   --host-address ADDR       an address the server knows this host by (repeatable; default: every
                             interface's address but loopback); its zone comes from --zones
   and the collector options of kiln run: --window, --sample-hz, --debug-dir, --unwind,
-  --unwind-table-mb, --runtime-root, --zones, --cloud-metadata, --dns-timeout, --dns-top-domains`;
+  --unwind-table-mb, --runtime-root, --zones, --cloud-metadata, --dns-timeout, --dns-top-domains, --cgroup`;
 
 export const SERVER_HELP = `kiln server [options] — gRPC ingest from kiln agents + the API and UI over the store
 

@@ -49,6 +49,8 @@ export class DnsCollector implements Collector {
   #busy: NodeJS.Timeout | undefined;
   #events: DnsEvent[] = [];
   recordsFolded = 0;
+  /** queries of processes outside the agent's --cgroup, left out */
+  queriesOutOfScope = 0;
   decodeErrors = 0;
   handleErrors = 0;
 
@@ -66,6 +68,11 @@ export class DnsCollector implements Collector {
       timeoutNs: BigInt(Math.round((opts.timeoutSeconds ?? 5) * 1e9)),
       identify: (e) => opts.identity.appOf(e),
       onRecord: (r) => {
+        // an agent with --cgroup keeps its subtree's queries only (host/scope.ts)
+        if (!opts.identity.inScope(r.cgroupId)) {
+          this.queriesOutOfScope++;
+          return;
+        }
         this.#agg.add(r);
         opts.onRecord?.(r);
       },
@@ -168,6 +175,7 @@ export class DnsCollector implements Collector {
       decodeErrors: this.decodeErrors,
       handleErrors: this.handleErrors,
       recordsFolded: this.recordsFolded,
+      queriesOutOfScope: this.queriesOutOfScope,
       ringbufFull: Number(l.ringbufFull),
       argsMapFull: Number(l.argsMapFull),
       sockRegisterFailed: Number(l.sockRegisterFailed),

@@ -5,6 +5,7 @@
 import { defaultProviders } from './app-naming.js';
 import { CgroupResolver } from './cgroup-resolver.js';
 import { KERNEL_APP, ProcessTable, type ProcessTableOptions } from './process-table.js';
+import { CgroupScope, normalizeScope } from './scope.js';
 
 export interface ProcessRef {
   tgid: number;
@@ -32,11 +33,21 @@ export class HostIdentity {
   constructor(
     readonly processes: ProcessTable,
     readonly cgroups: CgroupResolver,
+    /** the agent's cgroup subtree (--cgroup); null: the whole host */
+    readonly scope: CgroupScope | null = null,
   ) {}
 
-  static create(opts: { runtimeRoot?: string } & ProcessTableOptions = {}): HostIdentity {
+  /** @param cgroupScope a cgroup v2 path: only processes at or below it are collected (throws a
+   *  one-line reason when it is not a cgroup of this host) */
+  static create(opts: { runtimeRoot?: string; cgroupScope?: string } & ProcessTableOptions = {}): HostIdentity {
     const cgroups = new CgroupResolver(defaultProviders(opts.runtimeRoot ?? '/'));
-    return new HostIdentity(new ProcessTable({ cgroupPathOf: (id) => cgroups.lookup(id).path || null, ...opts }), cgroups);
+    const scope = opts.cgroupScope !== undefined ? new CgroupScope(normalizeScope(opts.cgroupScope), cgroups) : null;
+    return new HostIdentity(new ProcessTable({ cgroupPathOf: (id) => cgroups.lookup(id).path || null, ...opts }), cgroups, scope);
+  }
+
+  /** Whether what a process in this cgroup did is this agent's to collect. */
+  inScope(cgroupId: bigint): boolean {
+    return this.scope === null || this.scope.contains(cgroupId);
   }
 
   appOf(p: ProcessRef): AppIdentity {

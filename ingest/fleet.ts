@@ -125,9 +125,10 @@ export class Fleet {
       const peer = this.hostOf(r.peerAddress);
       if (!peer || peer.name === host || r.class === 'same-host') return r;
       let out = r;
-      const cls = Fleet.classBetween(self, peer);
-      if (cls && (cls !== r.class || r.peerZone !== peer.zone)) {
-        out = { ...out, class: cls, peerZone: peer.zone, localZone: r.localZone || self.zone, region: r.region || self.region };
+      const cls = Fleet.classBetween({ zone: self.zoneId || self.zone, region: self.region }, { zone: peer.zoneId || peer.zone, region: peer.region });
+      if (cls && (cls !== r.class || r.peerZone !== (peer.zoneId || peer.zone))) {
+        // zones by id in flow rows, as an agent's own classification writes them (use1-az2, not us-east-1b)
+        out = { ...out, class: cls, peerZone: peer.zoneId || peer.zone, localZone: r.localZone || self.zoneId || self.zone, region: r.region || self.region };
         this.#rowsReclassified++;
       }
       if (!r.peerApp) {

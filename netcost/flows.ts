@@ -61,6 +61,8 @@ export interface FlowStats {
   externalSkipped: number;
   /** flows summed into `~other` because a window had too many distinct flow keys */
   rowsFolded: number;
+  /** connection deltas of processes outside the agent's --cgroup, left out (host/scope.ts) */
+  outOfScope: number;
   connsMapFull: number;
   closedMapFull: number;
 }
@@ -74,7 +76,7 @@ export class FlowCollector implements Collector {
   readonly #endpoints = new LRUCache<string, string>({ max: 131_072 });
   #windows = new Map<number, Map<string, FlowRow>>();
   #running: Promise<void> | null = null;
-  readonly #stats: Omit<FlowStats, 'connsMapFull' | 'closedMapFull'> = { collects: 0, connectionsSeen: 0, externalSkipped: 0, rowsFolded: 0 };
+  readonly #stats: Omit<FlowStats, 'connsMapFull' | 'closedMapFull'> = { collects: 0, connectionsSeen: 0, externalSkipped: 0, rowsFolded: 0, outOfScope: 0 };
 
   constructor(opts: FlowCollectorOptions) {
     this.#opts = opts;
@@ -106,8 +108,13 @@ export class FlowCollector implements Collector {
 
   /** Reads the kernel's counters once and adds them to the window `nowSec` falls in. */
   collectOnce(nowSec: number): void {
-    const deltas = this.tcp.collect();
+    let deltas = this.tcp.collect();
     this.#stats.collects++;
+    if (this.#opts.identity.scope) {
+      const all = deltas.length;
+      deltas = deltas.filter((d) => this.#opts.identity.inScope(d.cgroupId));
+      this.#stats.outOfScope += all - deltas.length;
+    }
     const named = deltas.map((d) => ({ d, app: this.#external(d) ? null : this.#opts.identity.appOf(d) }));
     for (const { d, app } of named) if (app) this.#endpoints.set(tuple(d.localAddress, d.localPort, d.remoteAddress, d.remotePort), app.app);
     const start = windowStart(nowSec, this.#opts.windowSeconds);

@@ -34,6 +34,8 @@ export interface ProfileCollectorOptions {
   unwindTableBytes?: number;
   /** who a pid is: shared with the other collectors (host/) */
   processes: ProcessTable;
+  /** the agent's --cgroup (host/scope.ts): samples of processes outside it are left out and counted */
+  inScope?: (cgroupId: bigint) => boolean;
   onError?: (e: unknown) => void;
 }
 
@@ -53,6 +55,8 @@ export interface UnwindHealth {
 
 export interface ProfileCollectorStats extends SamplerStats {
   samplesRecorded: bigint;
+  /** samples of processes outside the agent's --cgroup, left out */
+  samplesOutOfScope: bigint;
   drainErrors: number;
   drainMsTotal: number;
   /** the cache of symbolized stacks, by the bound's measure (RESOLVED_CACHE_BYTES) */
@@ -95,6 +99,7 @@ export class ProfileCollector implements Collector {
   readonly #opts: ProfileCollectorOptions;
   #running: Promise<void> | null = null;
   #samplesRecorded = 0n;
+  #samplesOutOfScope = 0n;
   #drainErrors = 0;
   #drainMs = 0;
   #stackFaults = 0;
@@ -220,6 +225,10 @@ export class ProfileCollector implements Collector {
         this.sampler.pollUnwind();
         polled = performance.now();
       }
+      if (this.#opts.inScope && !this.#opts.inScope(s.cgroupId)) {
+        this.#samplesOutOfScope += BigInt(s.count);
+        continue;
+      }
       const proc = this.processes.lookup(s.tgid, s.cgroupId, s.comm, s.kthread, s);
       // a stack lost on the way (null ips) must not share an entry with the same hash found
       const cacheKey = `${proc.serial}:${s.tgid}:${s.userIps ? s.userStackHash : 0}:${s.kernelIps ? s.kernelStackHash : 0}`;
@@ -323,6 +332,7 @@ export class ProfileCollector implements Collector {
     return {
       ...(this.#finalSamplerStats ?? this.sampler.stats()),
       samplesRecorded: this.#samplesRecorded,
+      samplesOutOfScope: this.#samplesOutOfScope,
       drainErrors: this.#drainErrors,
       drainMsTotal: this.#drainMs,
       resolvedCacheBytes: this.#resolved.calculatedSize ?? 0,

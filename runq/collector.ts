@@ -40,6 +40,8 @@ export class RunqCollector implements Collector {
   readonly #stats: BpfMap;
   readonly #opts: RunqCollectorOptions;
   waitsRecorded = 0;
+  /** waits of processes outside the agent's --cgroup, left out (host/scope.ts) */
+  waitsOutOfScope = 0;
   #closed = false;
   #finalLosses: Record<(typeof RUNQ_STATS)[number], bigint> | undefined;
 
@@ -65,6 +67,10 @@ export class RunqCollector implements Collector {
       const k = decodeRunqKey(keys, i * RUNQ_KEY.size);
       const h = decodeRunqHist(values, i * RUNQ_HIST.size);
       if (h.count === 0) continue;
+      if (!this.#opts.identity.inScope(k.cgroupId)) {
+        this.waitsOutOfScope += h.count;
+        continue;
+      }
       const id = this.#opts.identity.appOf(k);
       const key = `${id.app}\0${id.containerId}`;
       let row = byApp.get(key);
@@ -89,7 +95,7 @@ export class RunqCollector implements Collector {
   health(): CollectorHealth {
     const l = this.losses();
     return {
-      status: { waitsRecorded: this.waitsRecorded, startMapFull: Number(l.startMapFull), histMapFull: Number(l.histMapFull) },
+      status: { waitsRecorded: this.waitsRecorded, waitsOutOfScope: this.waitsOutOfScope, startMapFull: Number(l.startMapFull), histMapFull: Number(l.histMapFull) },
       losses: { start_map_full: Number(l.startMapFull), hist_map_full: Number(l.histMapFull) },
       programs: this.#closed ? [] : this.bpf.progStats(),
     };
