@@ -244,7 +244,10 @@ export const STOP_DEADLINE_MS = 30_000;
 
 /** Runs `kiln <command> ...args` and waits until its output shows `ready` (`url` is left empty). */
 export async function startKilnCommand(command: string, args: string[], ready: string, timeoutMs = 30_000, root = repoRoot): Promise<KilnProcess> {
-  const proc = spawn(process.execPath, [...AGENT_NODE_FLAGS, join(root, 'dist/cli.js'), command, ...args], {
+  // KILN_PROF_DIR=DIR [KILN_PROF_COMMAND=server]: a V8 CPU profile of one command (benches' hot spots).
+  // Not of the agent by default: the profiler's signals interrupt BPF verification (EAGAIN at load)
+  const prof = process.env.KILN_PROF_DIR && command === (process.env.KILN_PROF_COMMAND ?? 'server') ? ['--cpu-prof', `--cpu-prof-dir=${process.env.KILN_PROF_DIR}`] : [];
+  const proc = spawn(process.execPath, [...AGENT_NODE_FLAGS, ...prof, join(root, 'dist/cli.js'), command, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   running.add(proc);
