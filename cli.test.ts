@@ -55,6 +55,9 @@ test('kiln rejects bad flags with a clear message', () => {
   assert.match(bad(['run', '--window', '0']).stderr, /--window must be an integer from 1 to 3600, got "0"/);
   assert.match(bad(['run', '--listen', 'nope']).stderr, /--listen must be HOST:PORT/);
   assert.match(bad(['run', '--bogus']).stderr, /Unknown option '--bogus'/);
+  assert.match(bad(['run', '--cpu-price-usd-per-core-hour=-1']).stderr, /--cpu-price-usd-per-core-hour must be a price in US dollars above 0 and at most 1000, got "-1"/);
+  assert.match(bad(['server', '--cpu-price-usd-per-core-hour', 'cheap']).stderr, /--cpu-price-usd-per-core-hour must be a price/);
+  assert.match(bad(['agent', '--server', '127.0.0.1:7171', '--cgroup', 'relative.slice']).stderr, /--cgroup relative\.slice: give the cgroup v2 path from the hierarchy's root/);
   assert.match(bad(['frobnicate']).stderr, /unknown command "frobnicate"/);
   assert.match(bad(['run', '--listen', '0.0.0.0:7070']).stderr, /refusing to serve on 0.0.0.0:7070 \(not loopback\) without a token: pass --token or set KILN_TOKEN/);
   assert.match(bad(['run', '--listen', '0.0.0.0:7070', '--token', 'short']).stderr, /--token must be at least 8 characters/);

@@ -216,7 +216,7 @@ export interface ApiParts {
 }
 
 /** The API and UI over a store, listening; `onListening` once bound. */
-export function serveApi(cfg: Pick<ApiConfig, 'listen' | 'token' | 'dataDir' | 'queryTimeoutSeconds' | 'maxConcurrentQueries'>, p: ApiParts, log: Log, fail: Fail, onListening: () => void): { close(): void } {
+export function serveApi(cfg: Pick<ApiConfig, 'listen' | 'token' | 'dataDir' | 'queryTimeoutSeconds' | 'maxConcurrentQueries' | 'cpuPrice'>, p: ApiParts, log: Log, fail: Fail, onListening: () => void): { close(): void } {
   const snapshot = () => currentSnapshot(p.topology.provider === 'other' ? 'aws' : p.topology.provider, cfg.dataDir);
   try {
     snapshot();
@@ -226,6 +226,7 @@ export function serveApi(cfg: Pick<ApiConfig, 'listen' | 'token' | 'dataDir' | '
   const api = createApi({
     profiles: p.repos.profiles,
     defaultPeriodNs: p.defaultPeriodNs,
+    cpuPrice: cfg.cpuPrice,
     token: cfg.token,
     loopbackOnly: isLoopback(cfg.listen.hostname),
     queryLimits: { maxRunning: cfg.maxConcurrentQueries, maxWaiting: 4 * cfg.maxConcurrentQueries, waitTimeoutMs: cfg.queryTimeoutSeconds * 1000 },

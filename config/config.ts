@@ -1,6 +1,8 @@
 /* Flags and environment of every command, validated into one typed configuration (ARCHITECTURE.md
  * "Composition"). A bad value is a UsageError with one line naming the flag, what it must be and what
  * was given; `--help` on any command prints that command's help. */
+import { normalizeScope } from '../host/scope.js';
+import { operatorCpuPrice, type CpuPrice } from '../profiler/cpu-cost.js';
 import { readFileSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
@@ -58,6 +60,9 @@ Options:
   --window SECONDS          aggregation window (default 60)
   --sample-hz N             CPU sampling rate per CPU (default 97)
   --retention-days N        how long data is kept (default 7)
+  --cpu-price-usd-per-core-hour P
+                            what a core-hour of CPU costs (on-premises, reserved, spot): flamegraphs,
+                            changes and pprof then show dollars and the month's projection
   --debug-dir DIR           separate debug files (repeatable; default /usr/lib/debug)
   --unwind MODE             user stacks: tables (default: each binary's .eh_frame/.debug_frame, frame
                             pointers where it has none) or fp (frame pointers only)
@@ -121,6 +126,8 @@ export interface ApiConfig {
   retentionDays: number;
   queryTimeoutSeconds: number;
   maxConcurrentQueries: number;
+  /** --cpu-price-usd-per-core-hour: dollars beside CPU time (null: none) */
+  cpuPrice: CpuPrice | null;
 }
 
 export interface RunConfig extends CollectorConfig, ApiConfig {}
@@ -187,6 +194,7 @@ const API_OPTIONS: ParseArgsOptionsConfig = {
   'retention-days': { type: 'string' },
   'query-timeout': { type: 'string' },
   'max-concurrent-queries': { type: 'string' },
+  'cpu-price-usd-per-core-hour': { type: 'string' },
 };
 
 type Values = Record<string, string | string[] | undefined>;
@@ -210,7 +218,7 @@ function collectorConfig(v: Values): CollectorConfig {
     cloudMetadata,
     dnsTimeoutSeconds,
     dnsTopDomains: intFlag('dns-top-domains', str('dns-top-domains'), 100, 1, 10000),
-    cgroupScope: str('cgroup'),
+    cgroupScope: scopeFlag(str('cgroup')),
   };
 }
 
@@ -234,7 +242,27 @@ function apiConfig(v: Values, env: NodeJS.ProcessEnv): ApiConfig {
     retentionDays: intFlag('retention-days', str('retention-days'), 7, 1, 3650),
     queryTimeoutSeconds: intFlag('query-timeout', str('query-timeout'), 30, 1, 3600),
     maxConcurrentQueries: intFlag('max-concurrent-queries', str('max-concurrent-queries'), 4, 1, 256),
+    cpuPrice: cpuPriceFlag(str('cpu-price-usd-per-core-hour')),
   };
+}
+
+/** --cgroup, checked before anything starts (a data directory is not created for a bad one) */
+function scopeFlag(text: string | undefined): string | undefined {
+  if (text === undefined) return undefined;
+  try {
+    return normalizeScope(text);
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+}
+
+function cpuPriceFlag(text: string | undefined): CpuPrice | null {
+  if (text === undefined) return null;
+  try {
+    return operatorCpuPrice(text);
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
 }
 
 export function runConfig(argv: string[], env: NodeJS.ProcessEnv = process.env): RunConfig {
@@ -323,7 +351,8 @@ Options:
                             CLUSTER, {shard}/{replica} macros) and Distributed tables over them
   --print-ddl               with --clickhouse-cluster: print the cluster layout's statements and exit
   --zones FILE              the provider for prices (see kiln run --help)
-  --retention-days N, --query-timeout SECONDS, --max-concurrent-queries N: as kiln run`;
+  --retention-days N, --query-timeout SECONDS, --max-concurrent-queries N,
+  --cpu-price-usd-per-core-hour P: as kiln run`;
 
 export function agentConfig(argv: string[], env: NodeJS.ProcessEnv = process.env): AgentConfig {
   if (wantsHelp(argv)) throw new HelpRequested(AGENT_HELP);

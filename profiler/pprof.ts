@@ -5,6 +5,7 @@
 import { gzipSync } from 'node:zlib';
 import { Function as PFunction, Label, Line, Location, Mapping, Profile, Sample, StringTable, ValueType } from 'pprof-format';
 import type { MappingRow, PprofStackRow } from '../store/tables/profiles.js';
+import { microDollars, type CpuPrice } from './cpu-cost.js';
 
 export interface PprofInput {
   stacks: PprofStackRow[];
@@ -14,6 +15,8 @@ export interface PprofInput {
   to: number;
   periodNs: number;
   comment?: string[];
+  /** with a CPU price, a third sample type: cost in integer micro-dollars (`-sample_index=cost`) */
+  price?: CpuPrice | null;
 }
 
 const BASE_SHIFT = 40n;
@@ -90,11 +93,16 @@ export function buildPprof(input: PprofInput): Profile {
     ] as const) {
       if (v) label.push(new Label({ key: st.dedup(k), str: st.dedup(v) }));
     }
-    samples.push(new Sample({ locationId: ids, value: [s.samples, s.cpu_ns], label }));
+    const value = input.price ? [s.samples, s.cpu_ns, microDollars(s.cpu_ns, input.price)] : [s.samples, s.cpu_ns];
+    samples.push(new Sample({ locationId: ids, value, label }));
   }
 
   return new Profile({
-    sampleType: [new ValueType({ type: st.dedup('samples'), unit: st.dedup('count') }), new ValueType({ type: st.dedup('cpu'), unit: st.dedup('nanoseconds') })],
+    sampleType: [
+      new ValueType({ type: st.dedup('samples'), unit: st.dedup('count') }),
+      new ValueType({ type: st.dedup('cpu'), unit: st.dedup('nanoseconds') }),
+      ...(input.price ? [new ValueType({ type: st.dedup('cost'), unit: st.dedup('microdollars') })] : []),
+    ],
     periodType: new ValueType({ type: st.dedup('cpu'), unit: st.dedup('nanoseconds') }),
     period: input.periodNs,
     sample: samples,

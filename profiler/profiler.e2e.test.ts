@@ -26,6 +26,8 @@ import {
 } from '../testing/testkit.js';
 
 const HZ = 297;
+/** the host's price of a core-hour (--cpu-price-usd-per-core-hour) */
+const PRICE = 0.0456;
 const WINDOW = 3;
 
 function findNode(n: FlameNode, name: string, maxDepth = 8): FlameNode | null {
@@ -109,7 +111,7 @@ describe('CPU profiler through the real BPF path', bpfTest(), () => {
     const unitCg = `system.slice/${unit}`;
     cgroups.push(k8sCg, dockerCg, unitCg);
 
-    kiln = await startKiln(['--window', String(WINDOW), '--sample-hz', String(HZ), '--data-dir', tempDir('data'), '--runtime-root', runtimeRoot]);
+    kiln = await startKiln(['--window', String(WINDOW), '--sample-hz', String(HZ), '--data-dir', tempDir('data'), '--runtime-root', runtimeRoot, '--cpu-price-usd-per-core-hour', String(PRICE)]);
 
     // phase 1: the two split programs alone, one per CPU, for a steady sample count
     const phase1 = [spawnInCgroup(makeCgroup(k8sCg), fx.cpusplit, ['6']), spawnInCgroup(makeCgroup(dockerCg), fx.cpusplit, ['6'])];
@@ -176,6 +178,7 @@ describe('CPU profiler through the real BPF path', bpfTest(), () => {
       [
         ['samples', 'count'],
         ['cpu', 'nanoseconds'],
+        ['cost', 'microdollars'],
       ],
     );
     assert.deepEqual([str(p, p.periodType!.type), str(p, p.periodType!.unit)], ['cpu', 'nanoseconds']);
@@ -197,6 +200,39 @@ describe('CPU profiler through the real BPF path', bpfTest(), () => {
     assert.ok(BigInt(locA.address) >= BigInt(exe.memoryStart) && BigInt(locA.address) < BigInt(exe.memoryLimit), 'address inside its mapping');
   });
 
+  it("prices each function's CPU time at the host's price: its dollars are its CPU seconds times the unit price, and the month is projected from the range", async () => {
+    const app = 'shop/checkout/app';
+    const r = await getJson<FlameNode & { cost: { cpu_seconds: number; usd: number; usd_per_month: number; range_seconds: number; unit_price: number; unit: string; price_source: string } }>(
+      `${kiln.url}/api/v1/profile/flamegraph?app=${encodeURIComponent(app)}&${q}`,
+    );
+    const { cost } = r.body;
+    const period = 1 / HZ;
+    // the app's CPU time is its samples at the sampling period; its dollars that time at the price
+    assert.ok(Math.abs(cost.cpu_seconds - r.body.value * period) < 0.01, `${cost.cpu_seconds} CPU-s for ${r.body.value} samples`);
+    assert.ok(Math.abs(cost.usd - (cost.cpu_seconds * PRICE) / 3600) < 1e-9, JSON.stringify(cost));
+    assert.equal(cost.unit_price, PRICE);
+    assert.equal(cost.unit, 'USD per core-hour');
+    assert.match(cost.price_source, /--cpu-price-usd-per-core-hour/);
+    const [from, to] = q.split('&').map((kv) => Number(kv.split('=')[1]));
+    assert.equal(cost.range_seconds, to - from);
+    const month = (cost.usd * 730 * 3600) / (to - from);
+    assert.ok(Math.abs(cost.usd_per_month / month - 1) < 1e-4, `month at the range's rate: ${cost.usd_per_month} vs ${month}`);
+    // cpusplit ran 6 CPU-s: the app's dollars are that time at the price (what the profiler sampled of it)
+    const programUsd = (6 * PRICE) / 3600;
+    assert.ok(Math.abs(cost.usd / programUsd - 1) <= 0.15, `the app: $${cost.usd.toExponential(3)} for ${cost.cpu_seconds} CPU-s; 6 CPU-s at ${PRICE} $/core-hour is $${programUsd.toExponential(3)}`);
+    // a function's dollars are its CPU seconds at the price, and kiln_hot_a's are 70% of the hot pair's
+    const { a, b } = flamegraphSplit(r.body);
+    const usdA = (a / r.body.value) * cost.usd;
+    assert.ok(Math.abs(usdA - (a * period * PRICE) / 3600) < 1e-9, `kiln_hot_a: $${usdA} for ${(a * period).toFixed(2)} CPU-s`);
+    const want = (0.7 * (a + b) * period * PRICE) / 3600;
+    const tol = Math.max(0.05, 4.5 * Math.sqrt(0.21 / (a + b)));
+    assert.ok(Math.abs(usdA / want - 1) <= tol / 0.7, `kiln_hot_a: $${usdA.toExponential(3)}; 70% of the pair's ${((a + b) * period).toFixed(2)} CPU-s is $${want.toExponential(3)}`);
+    // pprof's cost sample type says the same, in micro-dollars per stack
+    const p = decodePprof(Buffer.from(await (await fetch(`${kiln.url}/api/v1/profile/pprof?app=${encodeURIComponent(app)}&${q}`)).arrayBuffer()));
+    const micro = p.sample.reduce((n, x) => n + Number(x.value[2]), 0);
+    assert.ok(Math.abs(micro - cost.usd * 1e6) <= p.sample.length / 2 + 1, `pprof cost ${micro} µ$ vs ${cost.usd * 1e6}`);
+  });
+
   it('go tool pprof reads the downloaded file and the URL', async () => {
     const url = `${kiln.url}/api/v1/profile/pprof?app=web-frontend&${q}`;
     const file = join(tempDir('pprof'), 'web.pb.gz');
@@ -208,6 +244,10 @@ describe('CPU profiler through the real BPF path', bpfTest(), () => {
       assert.match(out, /kiln_hot_a/);
       assert.match(out, /kiln_hot_b/);
     }
+    // the cost sample type, as go tool pprof -sample_index names it
+    const cost = execFileSync('go', ['tool', 'pprof', '-top', '-sample_index=cost', file], { encoding: 'utf8', env, stdio: ['ignore', 'pipe', 'pipe'] });
+    assert.match(cost, /Type: cost/);
+    assert.match(cost, /kiln_hot_a/);
   });
 
   it('symbolizes a shared-library function, kernel frames and perf-map JIT frames by name', async () => {

@@ -103,6 +103,35 @@ describe('HTTP API over the embedded store', () => {
     assert.equal(leafSamples, 60);
   });
 
+  it('with a CPU price, gives dollars beside CPU time: the range, the month at its rate, per function, and in pprof', async () => {
+    const price = { usdPerCoreHour: 0.09, instanceType: '', source: 'test price' };
+    const priced = createApi({ profiles: new ProfileRepository(store), defaultPeriodNs: 10_000_000, now: () => NOW, cpuPrice: price });
+    // 80 samples of 10 ms: 0.8 CPU-s over an hour at 0.09 $/core-hour
+    const fg = (await (await priced.request(`/api/v1/profile/flamegraph?app=svc&from=${NOW - 3600}&to=${NOW}`)).json()) as { value: number; cost: Record<string, unknown> };
+    assert.equal(fg.value, 80);
+    assert.deepEqual(fg.cost, { cpu_seconds: 0.8, usd: 0.00002, usd_per_month: 0.0146, range_seconds: 3600, unit_price: 0.09, unit: 'USD per core-hour', instance_type: '', price_source: 'test price' });
+    // without a price, no dollars (null), the tree as before
+    assert.equal(((await (await get(`/api/v1/profile/flamegraph?app=svc&from=${NOW - 3600}&to=${NOW}`)).json()) as { cost: unknown }).cost, null);
+
+    // two one-minute windows, the same work: each side 0.4 CPU-s a minute = 0.438 $/month; memcpy 3/4 of it
+    const ch = (await (await priced.request(`/api/v1/profile/changes?app=svc&from=${NOW - 540}&to=${NOW - 480}&base_from=${NOW - 600}&base_to=${NOW - 540}&min_samples=1`)).json()) as {
+      cost: { usd_per_month: number };
+      base_cost: { usd_per_month: number };
+      functions: { function: string; total_usd_per_month: number; total_usd_per_month_base: number; total_usd_per_month_delta: number; self_usd_per_month: number }[];
+    };
+    assert.equal(ch.cost.usd_per_month, 0.438);
+    assert.equal(ch.base_cost.usd_per_month, 0.438);
+    const memcpy = ch.functions.find((r) => r.function === 'memcpy')!;
+    assert.deepEqual([memcpy.total_usd_per_month, memcpy.total_usd_per_month_base, memcpy.total_usd_per_month_delta, memcpy.self_usd_per_month], [0.3285, 0.3285, 0, 0.3285]);
+    const r = await priced.request(`/api/v1/profile/pprof?app=svc&from=${NOW - 3600}&to=${NOW}`);
+    const p = Profile.decode(gunzipSync(Buffer.from(await r.arrayBuffer())));
+    const types = p.sampleType.map((t) => `${p.stringTable.strings[Number(t.type)]}/${p.stringTable.strings[Number(t.unit)]}`);
+    assert.deepEqual(types, ['samples/count', 'cpu/nanoseconds', 'cost/microdollars']);
+    // each sample's cost is its CPU time at the price, in micro-dollars: 0.6 s -> 15, 0.2 s -> 5
+    assert.deepEqual(p.sample.map((s) => [Number(s.value[1]), Number(s.value[2])]).sort((x, y) => y[0] - x[0]), [[600_000_000, 15], [200_000_000, 5]]);
+    assert.ok(p.comment.some((c) => /cost: 0\.09 USD per core-hour \(test price\)/.test(p.stringTable.strings[Number(c)])));
+  });
+
   it('answers 400 with the reason for bad parameters', async () => {
     const cases: [string, RegExp][] = [
       ['/api/v1/profile/flamegraph?from=now-1h', /app: app is required/],
@@ -142,7 +171,7 @@ describe('HTTP API over the embedded store', () => {
 
   it('answers 200 with an empty tree for a known app outside its data', async () => {
     const r = await get(`/api/v1/profile/flamegraph?app=svc&from=${NOW - 60}&to=${NOW}`);
-    assert.deepEqual(await r.json(), { name: 'svc', value: 0, children: [] });
+    assert.deepEqual(await r.json(), { name: 'svc', value: 0, children: [], cost: null });
   });
 
   it('answers 500 without internals when the store fails', async () => {

@@ -2,6 +2,7 @@
  * access checks (Host on loopback listeners, the token) and the query limits (ARCHITECTURE.md "Web").
  * Every endpoint validates its parameters and answers 400 with the reason; unknown paths 404; store
  * overload 429/503 with the reason; faults 500 without internals. Tested in-process with app.request(). */
+import type { CpuPrice } from '../profiler/cpu-cost.js';
 import { Hono } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { ProfileRepository } from '../store/tables/profiles.js';
@@ -27,6 +28,8 @@ export interface ApiOptions {
   netcost?: NetcostRoutesOptions['netcost'];
   /** nominal period when a selection has no samples to derive one from */
   defaultPeriodNs: number;
+  /** what a core-hour costs: flamegraphs, changes and pprof then carry dollars (profiler/cpu-cost.ts) */
+  cpuPrice?: CpuPrice | null;
   now?: () => number;
   /** when set, every route (API and UI) needs this bearer token */
   token?: string;
@@ -57,7 +60,7 @@ export function createApi(opts: ApiOptions): Hono {
   // every route that queries the store; status, the OpenAPI document and the UI's assets do not
   app.use('/api/v1/*', async (c, next) => (c.req.path === '/api/v1/status' || c.req.path === '/api/v1/openapi.json' ? next() : limited(c, next)));
 
-  const profile = { profiles: opts.profiles, defaultPeriodNs: opts.defaultPeriodNs, now };
+  const profile = { profiles: opts.profiles, defaultPeriodNs: opts.defaultPeriodNs, now, cpuPrice: opts.cpuPrice ?? null };
   const { netcost, reports } = netcostRoutes({ netcost: opts.netcost, now });
   app.route('/api/v1/apps', appsRoutes(profile));
   app.route('/api/v1/processes', processesRoutes(profile));

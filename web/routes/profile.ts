@@ -3,6 +3,7 @@ import { Hono } from 'hono';
 import { diffTrees, rankChanges } from '../../profiler/diff.js';
 import { buildFlamegraph } from '../../profiler/flamegraph.js';
 import { buildPprof, encodePprofGzip } from '../../profiler/pprof.js';
+import { cpuCost, type CpuPrice } from '../../profiler/cpu-cost.js';
 import { PROCESS_LABELS, type ProcessFilter, type ProfileRepository } from '../../store/tables/profiles.js';
 import { bad, notFound, parseQuery, timeRange } from '../params.js';
 import { querySchemas } from '../schemas.js';
@@ -12,7 +13,11 @@ export interface ProfileRoutesOptions {
   /** nominal period when a selection has no samples to derive one from */
   defaultPeriodNs: number;
   now: () => number;
+  /** what a core-hour costs (null: no price known, cost fields are null) */
+  cpuPrice?: CpuPrice | null;
 }
+
+const cpuNsOf = (stacks: { cpu_ns: number }[]) => stacks.reduce((n, s) => n + s.cpu_ns, 0);
 
 export function appsRoutes(opts: ProfileRoutesOptions): Hono {
   const app = new Hono();
@@ -83,7 +88,10 @@ export function profileRoutes(opts: ProfileRoutesOptions): Hono {
     const q = parseQuery(querySchemas.selection, c);
     const r = timeRange(opts.now(), q.from, q.to);
     await requireApp(opts, q.app);
-    return c.json(buildFlamegraph(q.app, await opts.profiles.stacks(q.app, r, filterOf(q))));
+    const stacks = await opts.profiles.stacks(q.app, r, filterOf(q));
+    // the range's cost beside the tree: a frame's dollars are its share of the samples times this
+    const cost = opts.cpuPrice ? cpuCost(cpuNsOf(stacks), r.to - r.from, opts.cpuPrice) : null;
+    return c.json({ ...buildFlamegraph(q.app, stacks), cost });
   });
 
   app.get('/series', async (c) => {
@@ -104,6 +112,24 @@ export function profileRoutes(opts: ProfileRoutesOptions): Hono {
     const { compared, base, baseApp, a, b } = await sides(q);
     const total = a.reduce((s, x) => s + x.samples, 0);
     const baseTotal = b.reduce((s, x) => s + x.samples, 0);
+    const price = opts.cpuPrice;
+    const cost = price ? cpuCost(cpuNsOf(a), compared.to - compared.from, price) : null;
+    const baseCost = price ? cpuCost(cpuNsOf(b), base.to - base.from, price) : null;
+    // a function's monthly spend on each side: its share of the side's samples times the side's
+    // projection; the change is what it costs (or saves) per month, e.g. "+$412/month in parse_headers"
+    const monthly = (n: number, of: number, side: typeof cost) => (side && of > 0 ? Math.round((n / of) * side.usd_per_month * 1e6) / 1e6 : 0);
+    const functions = rankChanges(a, b, { limit: q.limit, minSamples: q.min_samples }).map((f) =>
+      price
+        ? {
+            ...f,
+            self_usd_per_month: monthly(f.self_samples, total, cost),
+            self_usd_per_month_base: monthly(f.self_samples_base, baseTotal, baseCost),
+            total_usd_per_month: monthly(f.total_samples, total, cost),
+            total_usd_per_month_base: monthly(f.total_samples_base, baseTotal, baseCost),
+            total_usd_per_month_delta: Math.round((monthly(f.total_samples, total, cost) - monthly(f.total_samples_base, baseTotal, baseCost)) * 1e6) / 1e6,
+          }
+        : f,
+    );
     return c.json({
       app: q.app,
       base_app: baseApp,
@@ -113,7 +139,9 @@ export function profileRoutes(opts: ProfileRoutesOptions): Hono {
       base_to: base.to,
       total,
       base_total: baseTotal,
-      functions: rankChanges(a, b, { limit: q.limit, minSamples: q.min_samples }),
+      cost,
+      base_cost: baseCost,
+      functions,
     });
   });
 
@@ -130,7 +158,9 @@ export function profileRoutes(opts: ProfileRoutesOptions): Hono {
       ns += s.cpu_ns;
     }
     const periodNs = samples > 0 ? Math.round(ns / samples) : opts.defaultPeriodNs;
-    const profile = buildPprof({ stacks, mappings, from: r.from, to: r.to, periodNs, comment: [`kiln app=${q.app}`, ...describeFilter(filter)] });
+    const price = opts.cpuPrice ?? null;
+    const priced = price ? [`cost: ${price.usdPerCoreHour} USD per core-hour (${price.instanceType ? `${price.instanceType}, ` : ''}${price.source})`] : [];
+    const profile = buildPprof({ stacks, mappings, from: r.from, to: r.to, periodNs, price, comment: [`kiln app=${q.app}`, ...describeFilter(filter), ...priced] });
     const body = encodePprofGzip(profile);
     const file = `${q.app.replace(/[^A-Za-z0-9._-]+/g, '_')}${filter.pid !== undefined ? `-pid${filter.pid}` : ''}-${r.from}-${r.to}.pb.gz`;
     return c.body(new Uint8Array(body), 200, {

@@ -7,6 +7,8 @@ import type { FlameNode as PlainNode } from '../../profiler/flamegraph.js';
 import type { ProcessRow } from '../../store/tables/profiles.js';
 import type { RunqRow } from '../../store/tables/runq-windows.js';
 import { $, getJson } from './dom.js';
+import { usd } from './format.js';
+import type { CpuCost } from '../../profiler/cpu-cost.js';
 
 /* d3 and d3-flame-graph are loaded as globals by index.html */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -16,7 +18,8 @@ declare const flamegraph: any;
 
 /** a node of either tree: plain flamegraph or differential */
 type FlameNode = PlainNode & Partial<Pick<DiffNode, 'delta' | 'base_value'>>;
-type Change = FunctionChange;
+/** a row of the changes table; with a CPU price, what it costs per month on each side */
+type Change = FunctionChange & Partial<Record<'total_usd_per_month' | 'total_usd_per_month_base' | 'total_usd_per_month_delta', number>>;
 interface HierarchyNode {
   data: FlameNode;
   value: number;
@@ -219,7 +222,9 @@ function renderChanges(rows: Change[]): void {
       if (i > 0) td.classList.add('num');
       tr.appendChild(td);
     });
-    tr.title = `${r.function}: ${r.status === 'too_few_samples' ? 'too few samples to tell' : r.status}; total ${pct(r.total_share_base)} → ${pct(r.total_share)} (${signedPp(r.total_delta)}); self ${pct(r.self_share_base)} → ${pct(r.self_share)} (${signedPp(r.self_delta)}; ${r.self_samples_base} → ${r.self_samples} samples)`;
+    // with a CPU price: what the change costs per month at each side's rate
+    const dollars = r.total_usd_per_month_delta === undefined ? '' : `; ${r.total_usd_per_month_delta >= 0 ? '+' : ''}${usd(r.total_usd_per_month_delta)}/month (${usd(r.total_usd_per_month_base ?? 0)} → ${usd(r.total_usd_per_month ?? 0)} a month)`;
+    tr.title = `${r.function}: ${r.status === 'too_few_samples' ? 'too few samples to tell' : r.status}; total ${pct(r.total_share_base)} → ${pct(r.total_share)} (${signedPp(r.total_delta)}); self ${pct(r.self_share_base)} → ${pct(r.self_share)} (${signedPp(r.self_delta)}; ${r.self_samples_base} → ${r.self_samples} samples)${dollars}`;
     tr.addEventListener('click', () => {
       for (const other of Array.from(body.querySelectorAll('tr.selected'))) other.classList.remove('selected');
       tr.classList.add('selected');
@@ -530,11 +535,11 @@ async function render(): Promise<void> {
   void renderTimelines(s, sel, base, seq).catch(() => undefined);
   void renderLosses(base ? [sel, base] : [sel], seq).catch(() => undefined);
   if (!base) {
-    const tree = await getJson<FlameNode>(`/api/v1/profile/flamegraph?${sel}`);
+    const tree = await getJson<FlameNode & { cost?: CpuCost | null }>(`/api/v1/profile/flamegraph?${sel}`);
     if (seq !== renderSeq) return;
     $('legend').textContent = '';
     renderChart(tree, false);
-    $('status').textContent = `${tree.value} samples`;
+    $('status').textContent = `${tree.value} samples${costText(tree.cost)}`;
     await renderRunq(sel);
     return;
   }
@@ -545,7 +550,7 @@ async function render(): Promise<void> {
   cmp.set('base_to', base.get('to')!);
   const [tree, changes] = await Promise.all([
     getJson<DiffTree>(`/api/v1/profile/diff?${cmp}&mode=${s.mode}`),
-    getJson<{ functions: Change[] }>(`/api/v1/profile/changes?${cmp}`),
+    getJson<{ functions: Change[]; cost?: CpuCost | null; base_cost?: CpuCost | null }>(`/api/v1/profile/changes?${cmp}`),
   ]);
   if (seq !== renderSeq) return;
   const scaling = tree.base_total === 0 || tree.total === 0 ? 'relative: nothing to scale, one side has no samples' : `relative: base scaled ×${tree.scale} to the same total`;
@@ -557,7 +562,14 @@ async function render(): Promise<void> {
   empty.hidden = side === null;
   empty.textContent = side === null ? '' : `The ${side} range has no samples of ${side === 'base' ? base.get('app') : sel.get('app')}: nothing to compare it with. Choose another ${side} range.`;
   renderChanges(side === null ? changes.functions : []);
-  $('status').textContent = `${tree.total} samples vs ${tree.base_total} in the base`;
+  const month = changes.cost && changes.base_cost ? `; ${usd(changes.cost.usd_per_month)}/month at this range's rate vs ${usd(changes.base_cost.usd_per_month)} at the base's (${changes.cost.unit_price} ${changes.cost.unit}, ${changes.cost.price_source})` : '';
+  $('status').textContent = `${tree.total} samples vs ${tree.base_total} in the base${month}`;
+}
+
+/** A range's CPU time in dollars, with what the figure comes from (none without a price). */
+function costText(c: CpuCost | null | undefined): string {
+  if (!c) return '';
+  return ` · ${c.cpu_seconds.toFixed(2)} CPU-s = ${usd(c.usd)}, ${usd(c.usd_per_month)}/month at this rate (${c.unit_price} ${c.unit}${c.instance_type ? `, ${c.instance_type}` : ''}, ${c.price_source})`;
 }
 
 function rerender(): void {
