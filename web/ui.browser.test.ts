@@ -26,7 +26,7 @@ describe('comparison of a profiled workload whose hot function switches mid-run'
 
   before(async () => {
     fx = buildFixtures();
-    kiln = await startKiln(['--window', String(WINDOW), '--sample-hz', '199', '--data-dir', tempDir('ui-data')]);
+    kiln = await startKiln(['--window', String(WINDOW), '--sample-hz', '199', '--data-dir', tempDir('ui-data'), '--cpu-price-usd-per-core-hour', '0.05']);
     // start on a window boundary, so each phase fills whole windows
     const nowMs = Date.now();
     T = Math.ceil(nowMs / 1000 / WINDOW) * WINDOW + WINDOW;
@@ -278,6 +278,11 @@ describe('comparison of a profiled workload whose hot function switches mid-run'
     await page.waitForFunction(() => /^\d+ samples/.test(document.getElementById('status')!.textContent ?? ''));
     assert.equal(await samples(), one, 'the link shows the same process');
     await page.waitForSelector('#chart svg g title', { timeout: 15_000, state: 'attached' });
+    // with a CPU price: the range's dollars and the month's projection, with the price they come from,
+    // and each frame's share of them
+    assert.match((await page.textContent('#status')) ?? '', /^\d+ samples · \d+\.\d\d CPU-s = \$[\d.]+, \$[\d.]+\/month at this rate \(0\.05 USD per core-hour, --cpu-price-usd-per-core-hour/);
+    const titles = await page.$$eval('#chart svg g title', (ts) => ts.map((t) => t.textContent ?? ''));
+    assert.ok(titles.some((t) => /samples \(\d+\.\d+%\); \d+\.\d\d CPU-s = \$[\d.]+, \$[\d.]+\/month/.test(t)), titles.slice(0, 3).join(' | '));
     await sleep(600); // let the transition settle for the screenshot
     mkdirSync(ARTIFACTS, { recursive: true });
     await page.screenshot({ path: join(ARTIFACTS, 'ui-process-1366.png'), fullPage: true });

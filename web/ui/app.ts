@@ -160,10 +160,12 @@ function diffColor(d: HierarchyNode & { highlight?: boolean }): string {
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 let chart: any = null;
 
-function renderChart(tree: FlameNode, diff: boolean): void {
+function renderChart(tree: FlameNode, diff: boolean, cost: CpuCost | null = null): void {
   const host = $('chart');
   host.innerHTML = '';
   const total = tree.value || 1;
+  // with a CPU price, a frame's CPU seconds and dollars: its share of the range's
+  const priced = (n: number) => (cost ? `; ${((n / total) * cost.cpu_seconds).toFixed(2)} CPU-s = ${usd((n / total) * cost.usd)}, ${usd((n / total) * cost.usd_per_month)}/month` : '');
   // the UMD build of d3-flame-graph exports its factory as `default`
   chart = flamegraph
     .default()
@@ -174,7 +176,7 @@ function renderChart(tree: FlameNode, diff: boolean): void {
     .selfValue(false)
     .setDetailsElement($('details'))
     .setLabelHandler((d: HierarchyNode) => {
-      const base = `${d.data.name}\n${d.value} samples (${pct(d.value / total)})`;
+      const base = `${d.data.name}\n${d.value} samples (${pct(d.value / total)})${diff ? '' : priced(d.value)}`;
       if (!diff) return base;
       const delta = d.data.delta ?? 0;
       return `${base}\nbase: ${d.data.base_value ?? 0} samples; change ${delta > 0 ? '+' : ''}${delta.toFixed(1)} samples`;
@@ -538,7 +540,7 @@ async function render(): Promise<void> {
     const tree = await getJson<FlameNode & { cost?: CpuCost | null }>(`/api/v1/profile/flamegraph?${sel}`);
     if (seq !== renderSeq) return;
     $('legend').textContent = '';
-    renderChart(tree, false);
+    renderChart(tree, false, tree.cost ?? null);
     $('status').textContent = `${tree.value} samples${costText(tree.cost)}`;
     await renderRunq(sel);
     return;
