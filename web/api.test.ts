@@ -489,3 +489,42 @@ describe('time parameters', () => {
     for (const h of ['0.0.0.0', '10.0.0.1', '::', 'example.com']) assert.equal(isLoopback(h), false, h);
   });
 });
+
+describe('a comparison priced: what a change costs per month', () => {
+  let store: ChdbStore;
+  after(() => store?.close());
+
+  it("gives each function's monthly spend on both sides and the change, from its share and each side's rate", async () => {
+    store = new ChdbStore(tempDir('api-cost'));
+    for (const s of schemaStatements({ retentionDays: 7 })) await store.exec(s);
+    const profiles = new ProfileRepository(store);
+    const stacks = (handle: number, parse: number) => [
+      { frames: [f('main', exe, 0x1100n), f('handle', exe, 0x1200n)], count: handle },
+      { frames: [f('main', exe, 0x1100n), f('parse_headers', exe, 0x1300n)], count: parse },
+    ];
+    // the base minute: 40 samples of 10 ms, a quarter in parse_headers; the compared minute: 80, three quarters
+    await profiles.writeWindow({ start: NOW - 600, seconds: 60, host: 'h1', periodNs: 10_000_000, truncatedSamples: 0, apps: [{ app: 'api', containerId: '', stacks: stacks(30, 10) }] });
+    await profiles.writeWindow({ start: NOW - 300, seconds: 60, host: 'h1', periodNs: 10_000_000, truncatedSamples: 0, apps: [{ app: 'api', containerId: '', stacks: stacks(20, 60) }] });
+    const api = createApi({ profiles, defaultPeriodNs: 10_000_000, now: () => NOW, cpuPrice: { usdPerCoreHour: 0.09, instanceType: '', source: 'test price' } });
+    const r = await api.request(`/api/v1/profile/changes?app=api&from=${NOW - 300}&to=${NOW - 240}&base_from=${NOW - 600}&base_to=${NOW - 540}&min_samples=1`);
+    assert.equal(r.status, 200);
+    const body = (await r.json()) as {
+      cost: { usd: number; usd_per_month: number };
+      base_cost: { usd_per_month: number };
+      functions: { function: string; total_share: number; total_share_base: number; total_usd_per_month: number; total_usd_per_month_base: number; total_usd_per_month_delta: number }[];
+    };
+    // 0.8 CPU-s a minute at 0.09 $/core-hour: $0.00002 a minute, $0.876 a 730-hour month; the base half that
+    assert.equal(body.cost.usd, 0.00002);
+    assert.equal(body.cost.usd_per_month, 0.876);
+    assert.equal(body.base_cost.usd_per_month, 0.438);
+    const parse = body.functions.find((x) => x.function === 'parse_headers')!;
+    assert.deepEqual([parse.total_share_base, parse.total_share], [0.25, 0.75]);
+    // its share of each side's monthly rate: 0.25 x 0.438 -> 0.75 x 0.876, +$0.5475 a month
+    assert.deepEqual([parse.total_usd_per_month_base, parse.total_usd_per_month, parse.total_usd_per_month_delta], [0.1095, 0.657, 0.5475]);
+    const handle = body.functions.find((x) => x.function === 'handle')!;
+    assert.deepEqual([handle.total_usd_per_month_base, handle.total_usd_per_month, handle.total_usd_per_month_delta], [0.3285, 0.219, -0.1095]);
+    // the functions' changes add up to the change of the whole
+    const main = body.functions.find((x) => x.function === 'main')!;
+    assert.equal(main.total_usd_per_month_delta, Math.round((body.cost.usd_per_month - body.base_cost.usd_per_month) * 1e6) / 1e6);
+  });
+});
