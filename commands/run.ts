@@ -1,5 +1,6 @@
 /* `kiln run`: the agent part (collectors → scheduler) into the local store sink and the metrics tee,
  * plus the API and UI over the same store (ARCHITECTURE.md "Composition"). */
+import { instanceCpuPrice, loadInstancePrices } from '../profiler/cpu-cost.js';
 import { hostname } from 'node:os';
 import type { Agent } from '../agent/agent.js';
 import type { RunConfig } from '../config/config.js';
@@ -34,10 +35,12 @@ export async function run(cfg: RunConfig, fail: Fail): Promise<void> {
   const { agent, topology, placement } = await startCollectors(cfg, host, teeSink(metrics.sink(), storeSink), log, fail);
   agentRef = agent;
 
+  // a core-hour's price: the operator's, else the instance type's on-demand price from the bundled snapshot
+  const cpuPrice = cfg.cpuPrice ?? (placement ? instanceCpuPrice(placement, loadInstancePrices()) : null);
   const profiler = agent.collectors.find((c) => c.name === 'profiler');
   const cpus = (profiler?.health().status.cpus as number | undefined) ?? 0;
   const server = serveApi(
-    cfg,
+    { ...cfg, cpuPrice },
     {
       repos: { profiles: storeSink.profiles, runq: storeSink.runq, dns: storeSink.dns, netcost: storeSink.netcost, losses: storeSink.losses },
       defaultPeriodNs: Math.round(1e9 / cfg.sampleHz),
@@ -52,6 +55,9 @@ export async function run(cfg: RunConfig, fail: Fail): Promise<void> {
           ...s,
           store: { ...storeSink.stats(), engine: store.stats() },
           placement: placement ?? (topology.zones.length ? 'zones file' : 'unknown: no --zones and no cloud metadata'),
+          cpu_price: cpuPrice
+            ? { usd_per_core_hour: cpuPrice.usdPerCoreHour, instance_type: cpuPrice.instanceType, source: cpuPrice.source }
+            : `none: ${placement?.instanceType ? `${placement.instanceType} in ${placement.region} is not in the bundled price snapshot; ` : ''}pass --cpu-price-usd-per-core-hour to show dollars beside CPU time`,
         };
       },
       metrics: () => metrics.text(),

@@ -14,6 +14,8 @@ export interface CloudPlacement {
   zoneId: string;
   accountId?: string;
   instanceId?: string;
+  /** the instance type (m5.large, n2-standard-4, Standard_D2s_v3): what a CPU-hour costs here */
+  instanceType?: string;
 }
 
 export const DEFAULT_METADATA_URL = 'http://169.254.169.254';
@@ -46,7 +48,7 @@ async function aws(base: string, timeoutMs: number): Promise<CloudPlacement> {
   const doc = JSON.parse(await fetchText(`${base}/latest/dynamic/instance-identity/document`, { headers }, timeoutMs)) as Record<string, string>;
   const zoneId = (await fetchText(`${base}/latest/meta-data/placement/availability-zone-id`, { headers }, timeoutMs)).trim();
   if (!doc.region || !doc.availabilityZone || !zoneId) throw new Error('AWS metadata without region or zone');
-  return { provider: 'aws', region: doc.region, zone: doc.availabilityZone, zoneId, accountId: doc.accountId, instanceId: doc.instanceId };
+  return { provider: 'aws', region: doc.region, zone: doc.availabilityZone, zoneId, accountId: doc.accountId, instanceId: doc.instanceId, instanceType: doc.instanceType || undefined };
 }
 
 async function gcp(base: string, timeoutMs: number): Promise<CloudPlacement> {
@@ -66,7 +68,7 @@ async function azure(base: string, timeoutMs: number): Promise<CloudPlacement> {
   if (!c.location) throw new Error('Azure metadata without location');
   // logical zones ("1".."3") map to physical ones per subscription: the id is the subscription's view
   const zone = c.zone ? `${c.location}-${c.zone}` : '';
-  return { provider: 'azure', region: c.location, zone, zoneId: zone, accountId: c.subscriptionId, instanceId: c.vmId };
+  return { provider: 'azure', region: c.location, zone, zoneId: zone, accountId: c.subscriptionId, instanceId: c.vmId, instanceType: c.vmSize || undefined };
 }
 
 const PROBES: Record<CloudProvider, (base: string, timeoutMs: number) => Promise<CloudPlacement>> = { aws, gcp, azure };

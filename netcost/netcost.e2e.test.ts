@@ -159,10 +159,14 @@ describe('network cost across namespaces in three zones and the internet', bpfTe
     assert.ok(!rows.some((r) => r.app === 'outside'), 'sockets on 203.0.113.0/24 are the outside world');
     const peers = await netcost('peer');
     assert.ok(!peers.some((r) => r.app === 'outside' || r.peer === '169.254.169.1'), 'the metadata service side is not an app');
-    const { body: status } = await getJson<{ tcp: Record<string, number>; placement: Record<string, string> }>(`${kiln.url}/api/v1/status`);
+    const { body: status } = await getJson<{ tcp: Record<string, number>; placement: Record<string, string>; cpu_price: { usd_per_core_hour: number; instance_type: string; source: string } }>(`${kiln.url}/api/v1/status`);
     assert.ok(status.tcp.externalSkipped > 0, JSON.stringify(status.tcp));
     assert.equal(status.tcp.connsMapFull + status.tcp.closedMapFull, 0, 'no connection lost');
-    assert.deepEqual(status.placement, { provider: 'aws', region: 'us-east-1', zone: 'us-east-1b', zoneId: 'use1-az2', accountId: '123456789012', instanceId: 'i-0abc' });
+    assert.deepEqual(status.placement, { provider: 'aws', region: 'us-east-1', zone: 'us-east-1b', zoneId: 'use1-az2', accountId: '123456789012', instanceId: 'i-0abc', instanceType: 'm5.large' });
+    // the instance type prices a CPU-hour: m5.large's on-demand 0.096 $/h over its 2 vCPUs
+    assert.equal(status.cpu_price.usd_per_core_hour, 0.048);
+    assert.equal(status.cpu_price.instance_type, 'm5.large');
+    assert.match(status.cpu_price.source, /m5\.large in us-east-1: 0\.096 USD per instance-hour over 2 vCPUs; Amazon EC2 On-Demand Pricing, https:\/\/aws\.amazon\.com\/ec2\/pricing\/on-demand\//);
   });
 
   it('names peers and their applications, with connection direction', async () => {
@@ -319,12 +323,12 @@ describe('cloud metadata providers against a fake metadata service in a namespac
   });
 
   it('reads AWS placement through the IMDSv2 token flow', async () => {
-    assert.deepEqual(await queryMetadata('http://169.254.169.254:8001'), { provider: 'aws', region: 'us-east-1', zone: 'us-east-1b', zoneId: 'use1-az2', accountId: '123456789012', instanceId: 'i-0abc' });
+    assert.deepEqual(await queryMetadata('http://169.254.169.254:8001'), { provider: 'aws', region: 'us-east-1', zone: 'us-east-1b', zoneId: 'use1-az2', accountId: '123456789012', instanceId: 'i-0abc', instanceType: 'm5.large' });
   });
 
   it('reads GCP and Azure placement', async () => {
     assert.deepEqual(await queryMetadata('http://169.254.169.254:8002'), { provider: 'gcp', region: 'europe-west1', zone: 'europe-west1-c', zoneId: 'europe-west1-c', accountId: '424242' });
-    assert.deepEqual(await queryMetadata('http://169.254.169.254:8003'), { provider: 'azure', region: 'westeurope', zone: 'westeurope-2', zoneId: 'westeurope-2', accountId: 'sub-7', instanceId: 'vm-1' });
+    assert.deepEqual(await queryMetadata('http://169.254.169.254:8003'), { provider: 'azure', region: 'westeurope', zone: 'westeurope-2', zoneId: 'westeurope-2', accountId: 'sub-7', instanceId: 'vm-1', instanceType: 'Standard_D2s_v3' });
   });
 
   it('gives up within its timeout when nothing answers', async () => {

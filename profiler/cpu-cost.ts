@@ -1,8 +1,13 @@
 /* What CPU time costs (ARCHITECTURE.md "Dollars per function"): a price per core-hour, from the
- * operator (--cpu-price-usd-per-core-hour: on-premises, reserved, spot), turned into dollars for a
+ * operator (--cpu-price-usd-per-core-hour: on-premises, reserved, spot) or from the instance type cloud
+ * metadata names and a bundled, dated on-demand snapshot (profiler/cpu-prices/), turned into dollars for a
  * range, the month's projection at that range's rate, and integer micro-dollars for pprof. Every figure
  * carries what it was computed from (CPU seconds, unit price, unit, instance type, price source), so it
  * can be checked by hand like a network-cost row. */
+
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 /** The month a projection is for: AWS prices a month as 730 hours. */
 export const HOURS_PER_MONTH = 730;
@@ -63,4 +68,32 @@ export function cpuCost(cpuNs: number, rangeSeconds: number, price: CpuPrice): C
 function round(x: number, digits: number): number {
   const f = 10 ** digits;
   return Math.round(x * f) / f;
+}
+
+/** A bundled snapshot of instance prices (profiler/cpu-prices/snapshot-PROVIDER-*.json). */
+export interface InstancePriceSnapshot {
+  provider: string;
+  as_of: string;
+  source: string;
+  unit: string;
+  regions: Record<string, Record<string, { usd_per_hour: number; vcpus: number }>>;
+}
+
+export const BUNDLED_CPU_PRICES = join(dirname(fileURLToPath(import.meta.url)), '../../profiler/cpu-prices');
+
+export function loadInstancePrices(path = join(BUNDLED_CPU_PRICES, 'snapshot-aws-ec2.json')): InstancePriceSnapshot {
+  return JSON.parse(readFileSync(path, 'utf8')) as InstancePriceSnapshot;
+}
+
+/** The price of a core-hour of this instance type: its on-demand hourly price over its vCPUs; null
+ *  when the snapshot does not have it (another provider, region or type: set the operator's price). */
+export function instanceCpuPrice(where: { provider: string; region: string; instanceType?: string }, snapshot: InstancePriceSnapshot): CpuPrice | null {
+  if (!where.instanceType || where.provider !== snapshot.provider) return null;
+  const p = snapshot.regions[where.region]?.[where.instanceType];
+  if (!p || !(p.vcpus > 0) || !(p.usd_per_hour > 0)) return null;
+  return {
+    usdPerCoreHour: p.usd_per_hour / p.vcpus,
+    instanceType: where.instanceType,
+    source: `${where.instanceType} in ${where.region}: ${p.usd_per_hour} USD per instance-hour over ${p.vcpus} vCPUs; ${snapshot.source} (as of ${snapshot.as_of})`,
+  };
 }

@@ -16,7 +16,7 @@ const routes = {
     }
     if (req.headers['x-aws-ec2-metadata-token'] !== TOKEN) return send(res, 401, 'Unauthorized');
     if (req.url === '/latest/dynamic/instance-identity/document') {
-      return send(res, 200, JSON.stringify({ accountId: '123456789012', availabilityZone: 'us-east-1b', region: 'us-east-1', instanceId: 'i-0abc', privateIp: '10.77.2.9' }), { 'content-type': 'application/json' });
+      return send(res, 200, JSON.stringify({ accountId: '123456789012', availabilityZone: 'us-east-1b', region: 'us-east-1', instanceId: 'i-0abc', instanceType: 'm5.large', privateIp: '10.77.2.9' }), { 'content-type': 'application/json' });
     }
     if (req.url === '/latest/meta-data/placement/availability-zone-id') return send(res, 200, 'use1-az2');
     return send(res, 404, 'Not Found');
@@ -31,7 +31,7 @@ const routes = {
   azure(req, res) {
     if (req.headers.metadata !== 'true') return send(res, 400, 'Required metadata header not specified');
     if (req.url.startsWith('/metadata/instance/compute?')) {
-      return send(res, 200, JSON.stringify({ location: 'westeurope', zone: '2', subscriptionId: 'sub-7', vmId: 'vm-1' }), { 'content-type': 'application/json' });
+      return send(res, 200, JSON.stringify({ location: 'westeurope', zone: '2', subscriptionId: 'sub-7', vmId: 'vm-1', vmSize: 'Standard_D2s_v3' }), { 'content-type': 'application/json' });
     }
     return send(res, 404, 'Not Found');
   },
