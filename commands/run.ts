@@ -1,6 +1,6 @@
 /* `kiln run`: the agent part (collectors → scheduler) into the local store sink and the metrics tee,
  * plus the API and UI over the same store (ARCHITECTURE.md "Composition"). */
-import { instanceCpuPrice, loadInstancePrices } from '../profiler/cpu-cost.js';
+import { currentInstancePrices, instanceCpuPrice } from '../profiler/cpu-cost.js';
 import { hostname } from 'node:os';
 import type { Agent } from '../agent/agent.js';
 import type { RunConfig } from '../config/config.js';
@@ -36,7 +36,7 @@ export async function run(cfg: RunConfig, fail: Fail): Promise<void> {
   agentRef = agent;
 
   // a core-hour's price: the operator's, else the instance type's on-demand price from the bundled snapshot
-  const cpuPrice = cfg.cpuPrice ?? (placement ? instanceCpuPrice(placement, loadInstancePrices()) : null);
+  const cpuPrice = cfg.cpuPrice ?? (placement ? instanceCpuPrice(placement, currentInstancePrices(cfg.dataDir)) : null);
   const profiler = agent.collectors.find((c) => c.name === 'profiler');
   const cpus = (profiler?.health().status.cpus as number | undefined) ?? 0;
   const server = serveApi(

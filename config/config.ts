@@ -94,7 +94,9 @@ http://127.0.0.1:7070. --token or KILN_TOKEN when that Kiln has one.`;
 export const PRICING_HELP = `kiln pricing refresh --provider aws --region R [--data-dir DIR] [--endpoint URL]
 
 Fetches current AWS data-transfer prices through the Price List API (needs AWS credentials) into
-DIR/pricing/snapshot-aws.json. On any failure the previous snapshot stays.`;
+DIR/pricing/snapshot-aws.json, and the region's EC2 on-demand instance prices (Linux, shared tenancy:
+what a CPU-hour costs per instance type) into DIR/pricing/snapshot-aws-ec2.json. On any failure the
+previous snapshot stays.`;
 
 export interface Listen {
   hostname: string;

@@ -6,6 +6,7 @@ import { dirname } from 'node:path';
 import { PricingClient, paginateGetProducts } from '@aws-sdk/client-pricing';
 import { dmiCloud } from './cloud-metadata.js';
 import { currentSnapshot, refreshedSnapshotPath, snapshotSchema, type PriceSnapshot } from './pricing.js';
+import { currentInstancePrices, refreshedInstancePricesPath, type InstancePriceSnapshot } from '../profiler/cpu-cost.js';
 
 interface PriceDimension {
   unit?: string;
@@ -125,4 +126,65 @@ export async function refreshAwsSnapshot(opts: RefreshOptions): Promise<{ path: 
   renameSync(`${path}.tmp`, path);
   const e = regionPrices['internet-egress'];
   return { path, summary: `${opts.region}: cross-AZ $${regionPrices['cross-az']?.usd_per_unit}/GB, internet egress ${e ? e.tiers.map((t) => `$${t.usd_per_unit}`).join(' / ') : 'n/a'} per GB, ${items.length} products` };
+}
+
+/** EC2 on-demand prices of one region's instance types (Linux, shared tenancy), from GetProducts
+ *  AmazonEC2 products: each type's hourly price and its vCPUs. */
+export function instancePricesFromPriceList(items: PriceListItem[]): Record<string, { usd_per_hour: number; vcpus: number }> {
+  const out: Record<string, { usd_per_hour: number; vcpus: number }> = {};
+  for (const i of items) {
+    const a = i.product?.attributes ?? {};
+    const type = a.instanceType;
+    const vcpus = Number(a.vcpu);
+    const hourly = dimensions(i).find((d) => (d.unit ?? '').toLowerCase().startsWith('hr') && Number.isFinite(usd(d)) && usd(d) > 0);
+    if (!type || !(vcpus > 0) || !hourly) continue;
+    out[type] = { usd_per_hour: usd(hourly), vcpus };
+  }
+  return out;
+}
+
+/** Fetches the region's EC2 on-demand prices and writes DATA/pricing/snapshot-aws-ec2.json (the CPU
+ *  price of an instance type, profiler/cpu-cost.ts); the previous file stays on any failure. */
+export async function refreshAwsInstancePrices(opts: RefreshOptions): Promise<{ path: string; summary: string } | { error: string }> {
+  if (dmiCloud() !== 'aws') process.env.AWS_EC2_METADATA_DISABLED = 'true';
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+  const client = new PricingClient({ region: 'us-east-1', ...(opts.endpoint ? { endpoint: opts.endpoint } : {}), maxAttempts: 2 });
+  const items: PriceListItem[] = [];
+  let pages = 0;
+  const filters = [
+    ['regionCode', opts.region],
+    ['operatingSystem', 'Linux'],
+    ['tenancy', 'Shared'],
+    ['preInstalledSw', 'NA'],
+    ['capacitystatus', 'Used'],
+  ].map(([Field, Value]) => ({ Type: 'TERM_MATCH' as const, Field, Value }));
+  try {
+    for await (const page of paginateGetProducts({ client, pageSize: 100 }, { ServiceCode: 'AmazonEC2', FormatVersion: 'aws_v1', Filters: filters })) {
+      pages++;
+      for (const p of page.PriceList ?? []) items.push(JSON.parse(String(p)) as PriceListItem);
+    }
+  } catch (e) {
+    const err = e as Error & { name?: string };
+    return { error: err.name === 'CredentialsProviderError' ? 'no AWS credentials (set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE)' : `the Price List API failed: ${err.name ?? 'Error'}: ${err.message.split('\n')[0]}` };
+  } finally {
+    client.destroy();
+  }
+  const prices = instancePricesFromPriceList(items);
+  const n = Object.keys(prices).length;
+  if (n === 0) return { error: `the Price List API returned no priced AmazonEC2 instance types for ${opts.region}` };
+  const date = (opts.now ?? new Date()).toISOString().slice(0, 10);
+  const previous = currentInstancePrices(opts.dataDir);
+  const snapshot: InstancePriceSnapshot = {
+    provider: 'aws',
+    as_of: date,
+    unit: 'USD per instance-hour',
+    source: `AWS Price List API, GetProducts AmazonEC2 regionCode=${opts.region} operatingSystem=Linux tenancy=Shared preInstalledSw=NA capacitystatus=Used, On-Demand (${items.length} products, ${pages} pages)${opts.endpoint ? ` via ${opts.endpoint}` : ''}`,
+    regions: { ...(previous.regions ?? {}), [opts.region]: prices },
+  };
+  const path = refreshedInstancePricesPath(opts.dataDir);
+  mkdirSync(dirname(path), { recursive: true });
+  writeFileSync(`${path}.tmp`, `${JSON.stringify(snapshot, null, 2)}\n`);
+  renameSync(`${path}.tmp`, path);
+  const m5 = prices['m5.large'];
+  return { path, summary: `${opts.region}: ${n} instance types${m5 ? `, m5.large $${m5.usd_per_hour}/h over ${m5.vcpus} vCPUs` : ''}` };
 }

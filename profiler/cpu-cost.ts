@@ -5,7 +5,7 @@
  * carries what it was computed from (CPU seconds, unit price, unit, instance type, price source), so it
  * can be checked by hand like a network-cost row. */
 
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -83,6 +83,23 @@ export const BUNDLED_CPU_PRICES = join(dirname(fileURLToPath(import.meta.url)), 
 
 export function loadInstancePrices(path = join(BUNDLED_CPU_PRICES, 'snapshot-aws-ec2.json')): InstancePriceSnapshot {
   return JSON.parse(readFileSync(path, 'utf8')) as InstancePriceSnapshot;
+}
+
+/** Where `kiln pricing refresh` writes the EC2 instance prices it fetched. */
+export function refreshedInstancePricesPath(dataDir: string): string {
+  return join(dataDir, 'pricing', 'snapshot-aws-ec2.json');
+}
+
+/** The refreshed instance prices when there are some no older than the bundled ones, else the bundled. */
+export function currentInstancePrices(dataDir?: string): InstancePriceSnapshot {
+  const bundled = loadInstancePrices();
+  if (!dataDir || !existsSync(refreshedInstancePricesPath(dataDir))) return bundled;
+  try {
+    const refreshed = loadInstancePrices(refreshedInstancePricesPath(dataDir));
+    return refreshed.as_of >= bundled.as_of ? refreshed : bundled;
+  } catch {
+    return bundled; // unreadable: the bundled prices, as if never refreshed
+  }
 }
 
 /** The price of a core-hour of this instance type: its on-demand hourly price over its vCPUs; null
