@@ -143,6 +143,8 @@ describe('a sample taken inside exec', () => {
     p.kill('SIGKILL');
     await waitExit(p);
     assert.equal(table.lookup(p.pid!, 0n, 'sleep', false, { exeIno, startStack: argStart }).serial, inExec.serial, 'and after it is gone');
+    // earlier in exec: the new executable's memory, no stack start yet, the parent's name still
+    assert.equal(table.lookup(p.pid!, 0n, 'node', false, { exeIno, startStack: 0n }).serial, inExec.serial, "the parent's name in exec is not another process");
   });
 });
 

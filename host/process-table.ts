@@ -197,6 +197,9 @@ export class ProcessTable {
         if (hit.comms.size < MAX_COMMS_PER_PROCESS) hit.comms.add(comm);
         return hit;
       }
+      // a sample exec took after it switched to this executable's memory but before it set the stack
+      // start and the new name (the name is still the parent's): this executable's, by its inode
+      if (!known && image !== undefined && image.exeIno !== 0n && hit.exeIno === image.exeIno) return hit;
     }
     const gone = this.#gone.get(`${tgid}:${known ? image.startStack : 0n}:${comm}`);
     if (gone && gone.cgroupId === cgroupId) return gone;
