@@ -20,6 +20,8 @@ function cpuMs(): number {
 }
 /** how long after the last new process the profiler keeps glancing (see glancing()) */
 const GLANCE_FOR_MS = 30_000;
+/** new processes a glance had no budget for, kept for the next glances (oldest forgotten past this) */
+const MAX_DEFERRED_PROCESSES = 1024;
 
 /** what the cache of symbolized stacks may hold */
 const RESOLVED_CACHE_BYTES = 24 << 20;
@@ -34,6 +36,10 @@ export interface ProfileCollectorOptions {
   unwindTableBytes?: number;
   /** who a pid is: shared with the other collectors (host/) */
   processes: ProcessTable;
+  /** CPU ms a glance may spend reading new processes (default OBSERVE_BUDGET_MS) */
+  observeBudgetMs?: number;
+  /** new processes waiting for a glance's budget (default MAX_DEFERRED_PROCESSES) */
+  maxDeferredProcesses?: number;
   /** the agent's --cgroup (host/scope.ts): samples of processes outside it are left out and counted */
   inScope?: (cgroupId: bigint) => boolean;
   onError?: (e: unknown) => void;
@@ -86,8 +92,12 @@ export interface ProfileCollectorStats extends SamplerStats {
   newProcessesRead: number;
   /** ... already gone (or mid-exec) by then: their samples are named from the kernel's view */
   newProcessesGone: number;
-  /** ... left to the drain: the glance's budget was spent (process churn) */
+  /** ... put off to the next glances: the glance's budget was spent (process churn) */
   newProcessesDeferred: number;
+  /** ... of those, forgotten past MAX_DEFERRED_PROCESSES waiting (their samples still named by the drain) */
+  newProcessesDeferredDropped: number;
+  /** ... waiting for a glance now */
+  newProcessesWaiting: number;
 }
 
 export class ProfileCollector implements Collector {
@@ -143,22 +153,41 @@ export class ProfileCollector implements Collector {
   /** Between drains: answers the walk's requests, so a new process is read (maps, binaries) while it
    *  lives, and gets its tables, within a glance rather than at the next drain. */
   glance(): void {
-    this.#observeUntil = cpuMs() + OBSERVE_BUDGET_MS;
+    this.#observeUntil = cpuMs() + (this.#opts.observeBudgetMs ?? OBSERVE_BUDGET_MS);
     this.sampler.pollUnwind();
+    // then the processes earlier glances had no budget for, with what is left: a program that lives
+    // half a second is read at the next glance rather than missed (busy fresh-clone run: the first
+    // of eight 500 ms runs went unread behind a burst of other new processes)
+    for (const tgid of this.#deferred) {
+      if (cpuMs() >= this.#observeUntil) break;
+      this.#deferred.delete(tgid);
+      this.#observe(tgid, true);
+    }
   }
 
   /** While new processes come (one met in the last GLANCE_FOR_MS), glance between drains: the next
    *  may live less than a second. A host whose processes live on pays no wake-up for it. */
   glancing(): boolean {
-    return performance.now() - this.#lastNewProcessAt < GLANCE_FOR_MS;
+    return this.#deferred.size > 0 || performance.now() - this.#lastNewProcessAt < GLANCE_FOR_MS;
   }
+  readonly #deferred = new Set<number>();
   #lastNewProcessAt = -Infinity;
 
   /** Reads a process the walk has just met; past the glance's budget, the drain reads it as before. */
-  #observe(tgid: number): void {
+  #observe(tgid: number, retry = false): void {
     this.#lastNewProcessAt = performance.now();
-    if (cpuMs() > this.#observeUntil) {
-        this.#observeDeferred++;
+    if (cpuMs() >= this.#observeUntil) {
+      if (!retry && !this.#deferred.has(tgid)) this.#observeDeferred++;
+      this.#deferred.delete(tgid);
+      this.#deferred.add(tgid);
+      if (this.#deferred.size > (this.#opts.maxDeferredProcesses ?? MAX_DEFERRED_PROCESSES)) {
+        // the oldest first: the likeliest to be gone already; its samples are read by the drain
+        for (const oldest of this.#deferred) {
+          this.#deferred.delete(oldest);
+          this.#observeDeferredDropped++;
+          break;
+        }
+      }
       return;
     }
     const entry = this.processes.observe(tgid);
@@ -172,6 +201,7 @@ export class ProfileCollector implements Collector {
   #observeUntil = 0;
   #observed = 0;
   #observeDeferred = 0;
+  #observeDeferredDropped = 0;
   #observeGone = 0;
 
   /** One drain. Concurrent calls share the one in flight; `settle` waits for programs still writing
@@ -213,7 +243,7 @@ export class ProfileCollector implements Collector {
     const t0 = performance.now();
     // the drain answers pending unwind requests first: new processes get their tables before the
     // symbolization below holds the thread
-    this.#observeUntil = cpuMs() + OBSERVE_BUDGET_MS;
+    this.#observeUntil = cpuMs() + (this.#opts.observeBudgetMs ?? OBSERVE_BUDGET_MS);
     const samples = await this.sampler.drain(settle);
     let polled = performance.now();
     for (const s of samples) {
@@ -221,7 +251,7 @@ export class ProfileCollector implements Collector {
         // a first drain on a busy host symbolizes thousands of new stacks: every 50 ms the API and the
         // other collectors get the event loop back, and new processes their unwind tables
         await new Promise((r) => setImmediate(r));
-        this.#observeUntil = cpuMs() + OBSERVE_BUDGET_MS;
+        this.#observeUntil = cpuMs() + (this.#opts.observeBudgetMs ?? OBSERVE_BUDGET_MS);
         this.sampler.pollUnwind();
         polled = performance.now();
       }
@@ -350,6 +380,8 @@ export class ProfileCollector implements Collector {
       newProcessesRead: this.#observed,
       newProcessesGone: this.#observeGone,
       newProcessesDeferred: this.#observeDeferred,
+      newProcessesDeferredDropped: this.#observeDeferredDropped,
+      newProcessesWaiting: this.#deferred.size,
     };
   }
 }
