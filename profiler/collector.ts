@@ -2,7 +2,7 @@
  * scheduler's clock polls it (every `drainIntervalMs`, which sizes the maps; never overlapping itself)
  * and when it closes its windows (a Collector, see ARCHITECTURE.md). */
 import { LRUCache } from 'lru-cache';
-import type { ProcessTable } from '../host/process-table.js';
+import { readStartStack, type ProcessTable } from '../host/process-table.js';
 import type { Collector, CollectorHealth, EndedWindow, WindowEnvelope } from '../pipeline/contracts.js';
 import { CpuSampler, type RawSample, type SamplerStats, type UnwindMode } from './sampler.js';
 import { Symbolizer, type ProcessView, type SymbolizerOptions } from './symbolizer.js';
@@ -163,7 +163,27 @@ export class ProfileCollector implements Collector {
       this.#deferred.delete(tgid);
       this.#observe(tgid, true);
     }
+    // a process read between its fork and its exec was read as its parent's program: the walk asked
+    // once for that pid (the exec's request merged into the fork's), so look again at each one read
+    // since the last drain, and read it anew once it shows another image (busy runs: the first of eight
+    // 500 ms runs read as the test's node, its own samples then unnamed)
+    for (const [tgid, startStack] of this.#readSinceDrain) {
+      if (cpuMs() >= this.#observeUntil) break;
+      let now: bigint;
+      try {
+        now = readStartStack(`/proc/${tgid}`);
+      } catch {
+        this.#readSinceDrain.delete(tgid); // gone
+        continue;
+      }
+      if (now !== 0n && now !== startStack) {
+        this.#readSinceDrain.delete(tgid);
+        this.#observe(tgid, true);
+      }
+    }
   }
+  /** processes read by a glance since the last drain, by the stack start of the image read */
+  readonly #readSinceDrain = new Map<number, bigint>();
 
   /** While new processes come (one met in the last GLANCE_FOR_MS), glance between drains: the next
    *  may live less than a second. A host whose processes live on pays no wake-up for it. */
@@ -197,6 +217,14 @@ export class ProfileCollector implements Collector {
       return;
     }
     this.#observed++;
+    this.#readSinceDrain.delete(tgid);
+    this.#readSinceDrain.set(tgid, entry.startStack);
+    if (this.#readSinceDrain.size > (this.#opts.maxDeferredProcesses ?? MAX_DEFERRED_PROCESSES)) {
+      for (const oldest of this.#readSinceDrain.keys()) {
+        this.#readSinceDrain.delete(oldest);
+        break;
+      }
+    }
   }
   #observeUntil = 0;
   #observed = 0;
@@ -245,6 +273,8 @@ export class ProfileCollector implements Collector {
     // symbolization below holds the thread
     this.#observeUntil = cpuMs() + (this.#opts.observeBudgetMs ?? OBSERVE_BUDGET_MS);
     const samples = await this.sampler.drain(settle);
+    // the drain reads what it meets live; what execs after it asks the walk again
+    this.#readSinceDrain.clear();
     let polled = performance.now();
     for (const s of samples) {
       if (performance.now() - polled > 50) {
