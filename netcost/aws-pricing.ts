@@ -77,8 +77,8 @@ export interface RefreshOptions {
   now?: Date;
 }
 
-/** Fetches, converts and atomically writes the snapshot; returns what it wrote or why it did not. */
-export async function refreshAwsSnapshot(opts: RefreshOptions): Promise<{ path: string; summary: string } | { error: string }> {
+/** Every page of GetProducts for one service with TERM_MATCH filters, or why the Price List API did not answer. */
+async function getProducts(opts: RefreshOptions, service: string, filters: [string, string][]): Promise<{ items: PriceListItem[]; pages: number } | { error: string }> {
   // the SDK's credential chain ends at the EC2 metadata service: ask it only on an EC2 machine
   if (dmiCloud() !== 'aws') process.env.AWS_EC2_METADATA_DISABLED = 'true';
   // Kiln's stack is Node 20 (README); the SDK's multi-line notice about Node 22 would bury our one-line errors
@@ -88,22 +88,25 @@ export async function refreshAwsSnapshot(opts: RefreshOptions): Promise<{ path: 
   const items: PriceListItem[] = [];
   let pages = 0;
   try {
-    const pager = paginateGetProducts(
-      { client, pageSize: 100 },
-      { ServiceCode: 'AWSDataTransfer', FormatVersion: 'aws_v1', Filters: [{ Type: 'TERM_MATCH', Field: 'fromRegionCode', Value: opts.region }] },
-    );
-    for await (const page of pager) {
+    const Filters = filters.map(([Field, Value]) => ({ Type: 'TERM_MATCH' as const, Field, Value }));
+    for await (const page of paginateGetProducts({ client, pageSize: 100 }, { ServiceCode: service, FormatVersion: 'aws_v1', Filters })) {
       pages++;
       for (const p of page.PriceList ?? []) items.push(JSON.parse(String(p)) as PriceListItem);
     }
   } catch (e) {
-    const err = e as Error & { name?: string; code?: string; cause?: { code?: string } };
-    const why =
-      err.name === 'CredentialsProviderError' ? 'no AWS credentials (set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE)' : `the Price List API failed: ${err.name ?? 'Error'}: ${err.message.split('\n')[0]}`;
-    return { error: why };
+    const err = e as Error & { name?: string };
+    return { error: err.name === 'CredentialsProviderError' ? 'no AWS credentials (set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE)' : `the Price List API failed: ${err.name ?? 'Error'}: ${err.message.split('\n')[0]}` };
   } finally {
     client.destroy();
   }
+  return { items, pages };
+}
+
+/** Fetches, converts and atomically writes the snapshot; returns what it wrote or why it did not. */
+export async function refreshAwsSnapshot(opts: RefreshOptions): Promise<{ path: string; summary: string } | { error: string }> {
+  const got = await getProducts(opts, 'AWSDataTransfer', [['fromRegionCode', opts.region]]);
+  if ('error' in got) return got;
+  const { items, pages } = got;
   if (items.length === 0) return { error: `the Price List API returned no AWSDataTransfer products for ${opts.region}` };
   const previous = currentSnapshot('aws', opts.dataDir);
   const date = (opts.now ?? new Date()).toISOString().slice(0, 10);
@@ -146,29 +149,15 @@ export function instancePricesFromPriceList(items: PriceListItem[]): Record<stri
 /** Fetches the region's EC2 on-demand prices and writes DATA/pricing/snapshot-aws-ec2.json (the CPU
  *  price of an instance type, profiler/cpu-cost.ts); the previous file stays on any failure. */
 export async function refreshAwsInstancePrices(opts: RefreshOptions): Promise<{ path: string; summary: string } | { error: string }> {
-  if (dmiCloud() !== 'aws') process.env.AWS_EC2_METADATA_DISABLED = 'true';
-  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
-  const client = new PricingClient({ region: 'us-east-1', ...(opts.endpoint ? { endpoint: opts.endpoint } : {}), maxAttempts: 2 });
-  const items: PriceListItem[] = [];
-  let pages = 0;
-  const filters = [
+  const got = await getProducts(opts, 'AmazonEC2', [
     ['regionCode', opts.region],
     ['operatingSystem', 'Linux'],
     ['tenancy', 'Shared'],
     ['preInstalledSw', 'NA'],
     ['capacitystatus', 'Used'],
-  ].map(([Field, Value]) => ({ Type: 'TERM_MATCH' as const, Field, Value }));
-  try {
-    for await (const page of paginateGetProducts({ client, pageSize: 100 }, { ServiceCode: 'AmazonEC2', FormatVersion: 'aws_v1', Filters: filters })) {
-      pages++;
-      for (const p of page.PriceList ?? []) items.push(JSON.parse(String(p)) as PriceListItem);
-    }
-  } catch (e) {
-    const err = e as Error & { name?: string };
-    return { error: err.name === 'CredentialsProviderError' ? 'no AWS credentials (set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE)' : `the Price List API failed: ${err.name ?? 'Error'}: ${err.message.split('\n')[0]}` };
-  } finally {
-    client.destroy();
-  }
+  ]);
+  if ('error' in got) return got;
+  const { items, pages } = got;
   const prices = instancePricesFromPriceList(items);
   const n = Object.keys(prices).length;
   if (n === 0) return { error: `the Price List API returned no priced AmazonEC2 instance types for ${opts.region}` };
