@@ -220,7 +220,7 @@ function collectorConfig(v: Values): CollectorConfig {
     cloudMetadata,
     dnsTimeoutSeconds,
     dnsTopDomains: intFlag('dns-top-domains', str('dns-top-domains'), 100, 1, 10000),
-    cgroupScope: scopeFlag(str('cgroup')),
+    cgroupScope: flagValue(str('cgroup'), normalizeScope, undefined),
   };
 }
 
@@ -244,24 +244,16 @@ function apiConfig(v: Values, env: NodeJS.ProcessEnv): ApiConfig {
     retentionDays: intFlag('retention-days', str('retention-days'), 7, 1, 3650),
     queryTimeoutSeconds: intFlag('query-timeout', str('query-timeout'), 30, 1, 3600),
     maxConcurrentQueries: intFlag('max-concurrent-queries', str('max-concurrent-queries'), 4, 1, 256),
-    cpuPrice: cpuPriceFlag(str('cpu-price-usd-per-core-hour')),
+    cpuPrice: flagValue(str('cpu-price-usd-per-core-hour'), operatorCpuPrice, null),
   };
 }
 
-/** --cgroup, checked before anything starts (a data directory is not created for a bad one) */
-function scopeFlag(text: string | undefined): string | undefined {
-  if (text === undefined) return undefined;
+/** A flag's parser whose error is the flag's one-line reason (--cgroup, --cpu-price-usd-per-core-hour:
+ *  checked before anything starts, so a data directory is not created for a bad one). */
+function flagValue<T, D>(text: string | undefined, parse: (text: string) => T, absent: D): T | D {
+  if (text === undefined) return absent;
   try {
-    return normalizeScope(text);
-  } catch (e) {
-    throw new UsageError((e as Error).message);
-  }
-}
-
-function cpuPriceFlag(text: string | undefined): CpuPrice | null {
-  if (text === undefined) return null;
-  try {
-    return operatorCpuPrice(text);
+    return parse(text);
   } catch (e) {
     throw new UsageError((e as Error).message);
   }
