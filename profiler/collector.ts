@@ -153,12 +153,12 @@ export class ProfileCollector implements Collector {
   /** Between drains: answers the walk's requests, so a new process is read (maps, binaries) while it
    *  lives, and gets its tables, within a glance rather than at the next drain. */
   glance(): void {
-    this.#observeUntil = cpuMs() + (this.#opts.observeBudgetMs ?? OBSERVE_BUDGET_MS);
+    this.#openBudget();
     this.sampler.pollUnwind();
     // then the processes earlier glances had no budget for, with what is left: a program that lives
     // half a second is read at the next glance rather than missed (busy fresh-clone run: the first
     // of eight 500 ms runs went unread behind a burst of other new processes)
-    for (const tgid of this.#deferred) {
+    for (const tgid of this.#deferred.keys()) {
       if (cpuMs() >= this.#observeUntil) break;
       this.#deferred.delete(tgid);
       this.#observe(tgid, true);
@@ -190,24 +190,21 @@ export class ProfileCollector implements Collector {
   glancing(): boolean {
     return this.#deferred.size > 0 || performance.now() - this.#lastNewProcessAt < GLANCE_FOR_MS;
   }
-  readonly #deferred = new Set<number>();
+  readonly #deferred = new Map<number, true>();
   #lastNewProcessAt = -Infinity;
 
-  /** Reads a process the walk has just met; past the glance's budget, the drain reads it as before. */
+  /** A new budget of CPU time for reading new processes (a glance, or a step of the drain). */
+  #openBudget(): void {
+    this.#observeUntil = cpuMs() + (this.#opts.observeBudgetMs ?? OBSERVE_BUDGET_MS);
+  }
+
+  /** Reads a process the walk has just met; past the budget it waits for the next glances. */
   #observe(tgid: number, retry = false): void {
     this.#lastNewProcessAt = performance.now();
     if (cpuMs() >= this.#observeUntil) {
       if (!retry && !this.#deferred.has(tgid)) this.#observeDeferred++;
-      this.#deferred.delete(tgid);
-      this.#deferred.add(tgid);
-      if (this.#deferred.size > (this.#opts.maxDeferredProcesses ?? MAX_DEFERRED_PROCESSES)) {
-        // the oldest first: the likeliest to be gone already; its samples are read by the drain
-        for (const oldest of this.#deferred) {
-          this.#deferred.delete(oldest);
-          this.#observeDeferredDropped++;
-          break;
-        }
-      }
+      // past the bound the oldest goes: the likeliest to be gone already; its samples are read by the drain
+      if (this.#latest(this.#deferred, tgid, true)) this.#observeDeferredDropped++;
       return;
     }
     const entry = this.processes.observe(tgid);
@@ -217,14 +214,20 @@ export class ProfileCollector implements Collector {
       return;
     }
     this.#observed++;
-    this.#readSinceDrain.delete(tgid);
-    this.#readSinceDrain.set(tgid, entry.startStack);
-    if (this.#readSinceDrain.size > (this.#opts.maxDeferredProcesses ?? MAX_DEFERRED_PROCESSES)) {
-      for (const oldest of this.#readSinceDrain.keys()) {
-        this.#readSinceDrain.delete(oldest);
-        break;
-      }
+    this.#latest(this.#readSinceDrain, tgid, entry.startStack);
+  }
+
+  /** Puts `key` last in an insertion-ordered map of at most maxDeferredProcesses entries; true when
+   *  the oldest had to go. */
+  #latest<V>(m: Map<number, V>, key: number, value: V): boolean {
+    m.delete(key);
+    m.set(key, value);
+    if (m.size <= (this.#opts.maxDeferredProcesses ?? MAX_DEFERRED_PROCESSES)) return false;
+    for (const oldest of m.keys()) {
+      m.delete(oldest);
+      break;
     }
+    return true;
   }
   #observeUntil = 0;
   #observed = 0;
@@ -271,7 +274,7 @@ export class ProfileCollector implements Collector {
     const t0 = performance.now();
     // the drain answers pending unwind requests first: new processes get their tables before the
     // symbolization below holds the thread
-    this.#observeUntil = cpuMs() + (this.#opts.observeBudgetMs ?? OBSERVE_BUDGET_MS);
+    this.#openBudget();
     const samples = await this.sampler.drain(settle);
     // the drain reads what it meets live; what execs after it asks the walk again
     this.#readSinceDrain.clear();
@@ -281,7 +284,7 @@ export class ProfileCollector implements Collector {
         // a first drain on a busy host symbolizes thousands of new stacks: every 50 ms the API and the
         // other collectors get the event loop back, and new processes their unwind tables
         await new Promise((r) => setImmediate(r));
-        this.#observeUntil = cpuMs() + (this.#opts.observeBudgetMs ?? OBSERVE_BUDGET_MS);
+        this.#openBudget();
         this.sampler.pollUnwind();
         polled = performance.now();
       }
