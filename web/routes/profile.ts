@@ -118,18 +118,19 @@ export function profileRoutes(opts: ProfileRoutesOptions): Hono {
     // a function's monthly spend on each side: its share of the side's samples times the side's
     // projection; the change is what it costs (or saves) per month, e.g. "+$412/month in parse_headers"
     const monthly = (n: number, of: number, side: typeof cost) => (side && of > 0 ? Math.round((n / of) * side.usd_per_month * 1e6) / 1e6 : 0);
-    const functions = rankChanges(a, b, { limit: q.limit, minSamples: q.min_samples }).map((f) =>
-      price
-        ? {
-            ...f,
-            self_usd_per_month: monthly(f.self_samples, total, cost),
-            self_usd_per_month_base: monthly(f.self_samples_base, baseTotal, baseCost),
-            total_usd_per_month: monthly(f.total_samples, total, cost),
-            total_usd_per_month_base: monthly(f.total_samples_base, baseTotal, baseCost),
-            total_usd_per_month_delta: Math.round((monthly(f.total_samples, total, cost) - monthly(f.total_samples_base, baseTotal, baseCost)) * 1e6) / 1e6,
-          }
-        : f,
-    );
+    const functions = rankChanges(a, b, { limit: q.limit, minSamples: q.min_samples }).map((f) => {
+      if (!price) return f;
+      const totalUsd = monthly(f.total_samples, total, cost);
+      const totalUsdBase = monthly(f.total_samples_base, baseTotal, baseCost);
+      return {
+        ...f,
+        self_usd_per_month: monthly(f.self_samples, total, cost),
+        self_usd_per_month_base: monthly(f.self_samples_base, baseTotal, baseCost),
+        total_usd_per_month: totalUsd,
+        total_usd_per_month_base: totalUsdBase,
+        total_usd_per_month_delta: Math.round((totalUsd - totalUsdBase) * 1e6) / 1e6,
+      };
+    });
     return c.json({
       app: q.app,
       base_app: baseApp,
