@@ -24,6 +24,8 @@ export interface AgentSettings {
   classifier: Classifier;
   /** a cgroup v2 path: collect only what processes at or below it do (host/scope.ts) */
   cgroupScope?: string;
+  /** egress stacks: mean bytes sent between two sample points (0 or absent: off) */
+  egressBytesPerSample?: number;
 }
 
 export interface CollectorContext {
@@ -55,6 +57,7 @@ export const COLLECTORS: CollectorFactory[] = [
         unwindTableBytes: s.unwindTableBytes,
         processes: identity.processes,
         inScope: identity.scope ? (id) => identity.inScope(id) : undefined,
+        egressBytesPerSample: s.egressBytesPerSample,
         onError,
       }),
   },

@@ -12,6 +12,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
 #include "profile.h"
 
 #define PF_KTHREAD 0x00200000
@@ -87,19 +88,27 @@ struct {
 /* set before load: 1 = walk user stacks with unwind tables, 0 = frame pointers only (the kernel's walk) */
 const volatile __u32 unwind_with_tables = 0;
 
-/* per-CPU scratch for one stack walk (too large for the 512-byte BPF stack) */
+/* per-CPU scratch for one stack walk (too large for the 512-byte BPF stack). Two slots: the sampler's
+ * (SLOT_CPU) and the egress program's (SLOT_EGRESS): a cpu-clock sample can interrupt a send's walk */
+#define SLOT_CPU 0
+#define SLOT_EGRESS 1
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
+	__uint(max_entries, 2);
 	__type(key, __u32);
 	__type(value, struct profile_stack);
 } profile_scratch SEC(".maps");
 
-static __always_inline void stat_inc(__u32 idx)
+static __always_inline void stat_add(__u32 idx, __u64 n)
 {
 	__u64 *v = bpf_map_lookup_elem(&profile_stats, &idx);
 	if (v)
-		*v += 1; /* per-CPU slot: no other writer */
+		*v += n; /* per-CPU slot: no other writer */
+}
+
+static __always_inline void stat_inc(__u32 idx)
+{
+	stat_add(idx, 1);
 }
 
 /* FNV-1a over 64-bit words, then a final avalanche (splitmix64); 0 is reserved for "no stack". */
@@ -136,7 +145,7 @@ static __always_inline __u64 store_stack(struct profile_stack *scratch, __u32 de
 }
 
 /* Walk one stack into scratch, store it if new, return its hash (0 when the walk failed). */
-static __always_inline __u64 record_stack(struct bpf_perf_event_data *ctx, struct profile_stack *scratch,
+static __always_inline __u64 record_stack(void *ctx, struct profile_stack *scratch,
 					  __u64 flags, __u32 err_stat)
 {
 	long n = bpf_get_stack(ctx, scratch->ips, sizeof(scratch->ips), flags);
@@ -194,10 +203,11 @@ struct walk {
 /* The walk's state lives in a per-CPU map value, not on the stack: the verifier tracks stack values
  * exactly, so each bpf_loop iteration's bounds (lo, hi, depth) made a new state and newer verifiers
  * (6.18.44) gave up after a million instructions; a map value's contents are unknown to it, so every
- * iteration looks alike. One walk at a time per CPU (perf_event programs do not nest). */
+ * iteration looks alike. One walk per slot at a time per CPU: perf_event programs do not nest, nor does
+ * a tracing program with itself, and a sample interrupting a send's walk uses the other slot. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
+	__uint(max_entries, 2);
 	__type(key, __u32);
 	__type(value, struct walk);
 } unwind_walk SEC(".maps");
@@ -260,14 +270,15 @@ static __always_inline long apply_rule(struct walk *w, struct unwind_row *row)
 	return 0;
 }
 
+/* arg: the slot (SLOT_CPU, SLOT_EGRESS) whose walk and scratch this is */
 static long unwind_step(__u32 i, void *arg)
 {
-	__u32 zero = 0;
-	struct walk *w = bpf_map_lookup_elem(&unwind_walk, &zero);
+	__u32 slot = *(__u32 *)arg;
+	struct walk *w = bpf_map_lookup_elem(&unwind_walk, &slot);
 	if (!w)
 		return 1;
 	if (w->phase == PHASE_FRAME) {
-		struct profile_stack *st = bpf_map_lookup_elem(&profile_scratch, &zero);
+		struct profile_stack *st = bpf_map_lookup_elem(&profile_scratch, &slot);
 		if (!st)
 			return 1;
 		__u32 d = w->depth;
@@ -356,8 +367,9 @@ static __always_inline void request_tables(__u32 tgid, __u32 why)
 }
 
 /* The user stack by the process's unwind tables; by frame pointers (the kernel's walk) until user space
- * has loaded them, asking it to. */
-static __always_inline __u64 unwind_user(struct bpf_perf_event_data *ctx, struct profile_stack *scratch, __u32 tgid, __u64 image, int user_mode)
+ * has loaded them, asking it to. `user` holds the interrupted user registers (pc 0: in the kernel, take
+ * the registers saved at its entry); `slot` is the caller's scratch slot. */
+static __always_inline __u64 unwind_user(void *ctx, struct walk *user, struct profile_stack *scratch, __u32 tgid, __u64 image, __u32 slot)
 {
 	struct unwind_proc *p = bpf_map_lookup_elem(&unwind_procs, &tgid);
 	if (!p || p->image != image) {
@@ -365,15 +377,14 @@ static __always_inline __u64 unwind_user(struct bpf_perf_event_data *ctx, struct
 		stat_inc(PROFILE_STAT_WALK_FP);
 		return record_stack(ctx, scratch, BPF_F_USER_STACK, PROFILE_STAT_USTACK_ERR);
 	}
-	__u32 zero = 0;
-	struct walk *wp = bpf_map_lookup_elem(&unwind_walk, &zero);
+	struct walk *wp = bpf_map_lookup_elem(&unwind_walk, &slot);
 	if (!wp)
 		return 0;
 	struct walk w = { .tgid = tgid };
-	if (user_mode) {
-		w.pc = *(volatile __u64 *)&ctx->regs.ip;
-		w.sp = *(volatile __u64 *)&ctx->regs.sp;
-		w.bp = *(volatile __u64 *)&ctx->regs.bp;
+	if (user->pc) {
+		w.pc = user->pc;
+		w.sp = user->sp;
+		w.bp = user->bp;
 	} else {
 		/* in the kernel: the user registers saved at entry */
 		struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
@@ -387,7 +398,7 @@ static __always_inline __u64 unwind_user(struct bpf_perf_event_data *ctx, struct
 		return 0;
 	*wp = w;
 	stat_inc(PROFILE_STAT_WALK_TABLES);
-	bpf_loop(WALK_MAX_STEPS, unwind_step, NULL, 0);
+	bpf_loop(WALK_MAX_STEPS, unwind_step, &slot, 0);
 	w.end = wp->end;
 	w.outside = wp->outside;
 	w.depth = wp->depth;
@@ -466,10 +477,17 @@ int kiln_profile(struct bpf_perf_event_data *ctx)
 	if (!user_mode)
 		key.kernel_stack_hash = record_stack(ctx, scratch, 0, PROFILE_STAT_KSTACK_ERR);
 	if (!(key.flags & KILN_FLAG_KTHREAD)) {
-		if (unwind_with_tables)
-			key.user_stack_hash = unwind_user(ctx, scratch, key.tgid, key.start_stack, user_mode);
-		else
+		if (unwind_with_tables) {
+			struct walk user = {};
+			if (user_mode) {
+				user.pc = *(volatile __u64 *)&ctx->regs.ip;
+				user.sp = *(volatile __u64 *)&ctx->regs.sp;
+				user.bp = *(volatile __u64 *)&ctx->regs.bp;
+			}
+			key.user_stack_hash = unwind_user(ctx, &user, scratch, key.tgid, key.start_stack, SLOT_CPU);
+		} else {
 			key.user_stack_hash = record_stack(ctx, scratch, BPF_F_USER_STACK, PROFILE_STAT_USTACK_ERR);
+		}
 	}
 
 	__u64 *active = bpf_map_lookup_elem(&profile_state, &zero);
@@ -489,6 +507,144 @@ int kiln_profile(struct bpf_perf_event_data *ctx)
 	} else if (err) {
 		stat_inc(PROFILE_STAT_COUNTS_FULL);
 	}
+	return 0;
+}
+
+/* ---- egress stacks: which code sends the bytes (ARCHITECTURE.md, "Egress stacks") ----
+ * On every TCP send (the socket tracepoint every sendmsg/write passes, in the sender's context), a
+ * per-socket countdown of bytes; where it crosses zero the sender's user stack is walked with the same
+ * tables as the CPU samples and counted with the connection's peer. Gaps between sample points are
+ * drawn from an exponential distribution (a Poisson process over the bytes sent), so every byte is a
+ * sample point with the same probability 1/N whatever the pattern of sends: N × points estimates a
+ * stack's bytes without bias. User space scales those estimates to the exact per-connection totals. */
+
+#define AF_INET 2
+#define AF_INET6 10
+#define IPPROTO_TCP 6
+
+/* mean bytes between sample points; 0: egress stacks off (the program is not attached then) */
+const volatile __u64 egress_bytes_per_sample = 0;
+
+/* the countdown: bytes left to the next sample point (0: not started) */
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, __s64);
+} egress_socks SEC(".maps");
+
+/* quantiles of the gap distribution, filled by user space before attach */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, KILN_EGRESS_GAPS);
+	__type(key, __u32);
+	__type(value, __u64);
+} egress_gaps SEC(".maps");
+
+/* sample points per (sender, stack, peer), double-buffered with the CPU counts (profile_state[0]) */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct egress_key);
+	__type(value, __u64);
+} egress_counts0 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct egress_key);
+	__type(value, __u64);
+} egress_counts1 SEC(".maps");
+
+static __always_inline __s64 egress_gap(void)
+{
+	__u32 i = bpf_get_prandom_u32() & (KILN_EGRESS_GAPS - 1);
+	__u64 *g = bpf_map_lookup_elem(&egress_gaps, &i);
+	__s64 gap = g ? (__s64)*g : (__s64)egress_bytes_per_sample;
+	return gap > 0 ? gap : 1;
+}
+
+SEC("tp_btf/sock_send_length")
+int BPF_PROG(kiln_egress, struct sock *sk, int ret, int flags)
+{
+	if (ret <= 0 || BPF_CORE_READ_BITFIELD(sk, sk_protocol) != IPPROTO_TCP)
+		return 0;
+	__u16 family = sk->__sk_common.skc_family;
+	if (family != AF_INET && family != AF_INET6)
+		return 0;
+	stat_inc(PROFILE_STAT_EGRESS_SENDS);
+	__s64 *left = bpf_sk_storage_get(&egress_socks, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (!left) {
+		stat_inc(PROFILE_STAT_EGRESS_NO_SOCK);
+		return 0;
+	}
+	/* a new socket starts a whole gap away: memoryless, so its first bytes are as likely as any */
+	__s64 l = (*left > 0 ? *left : egress_gap()) - ret;
+	if (l > 0) {
+		*left = l;
+		return 0;
+	}
+	__u64 points = 0;
+	for (int i = 0; i < 16 && l <= 0; i++) {
+		points++;
+		l += egress_gap();
+	}
+	if (l <= 0) { /* a send of many mean gaps: the rest counted at the mean */
+		__u64 n = egress_bytes_per_sample ? egress_bytes_per_sample : 1;
+		points += (__u64)(-l) / n + 1;
+		l = egress_gap();
+	}
+	*left = l;
+
+	__u32 slot = SLOT_EGRESS;
+	struct profile_stack *scratch = bpf_map_lookup_elem(&profile_scratch, &slot);
+	if (!scratch)
+		return 0;
+	struct egress_key key = {};
+	__u64 id = bpf_get_current_pid_tgid();
+	key.k.tgid = id >> 32;
+	key.k.cgroup_id = bpf_get_current_cgroup_id();
+	__u32 clock_idx = PROFILE_STATE_CLOCK_OFFSET;
+	__u64 *offset = bpf_map_lookup_elem(&profile_state, &clock_idx);
+	key.k.unix_sec = (__u32)((bpf_ktime_get_boot_ns() + (offset ? *offset : 0)) / 1000000000ULL);
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	BPF_CORE_READ_STR_INTO(&key.k.comm, task, group_leader, comm);
+	if (BPF_CORE_READ(task, flags) & PF_KTHREAD) {
+		key.k.flags |= KILN_FLAG_KTHREAD; /* a kernel socket: no user stack */
+	} else {
+		key.k.exe_ino = BPF_CORE_READ(task, mm, exe_file, f_inode, i_ino);
+		key.k.start_stack = BPF_CORE_READ(task, mm, start_stack);
+		if (unwind_with_tables) {
+			struct walk user = {}; /* pc 0: the registers saved at the syscall's entry */
+			key.k.user_stack_hash = unwind_user(ctx, &user, scratch, key.k.tgid, key.k.start_stack, SLOT_EGRESS);
+		} else {
+			key.k.user_stack_hash = record_stack(ctx, scratch, BPF_F_USER_STACK, PROFILE_STAT_USTACK_ERR);
+		}
+	}
+	key.family = family;
+	key.dport = bpf_ntohs(sk->__sk_common.skc_dport);
+	if (family == AF_INET)
+		__builtin_memcpy(key.daddr, &sk->__sk_common.skc_daddr, 4);
+	else
+		__builtin_memcpy(key.daddr, &sk->__sk_common.skc_v6_daddr, 16);
+
+	__u32 zero = 0;
+	__u64 *active = bpf_map_lookup_elem(&profile_state, &zero);
+	void *counts = (active && *active) ? (void *)&egress_counts1 : (void *)&egress_counts0;
+	__u64 *count = bpf_map_lookup_elem(counts, &key);
+	if (!count) {
+		long err = bpf_map_update_elem(counts, &key, &points, BPF_NOEXIST);
+		if (!err)
+			goto counted;
+		count = err == -17 ? bpf_map_lookup_elem(counts, &key) : NULL; /* EEXIST: another CPU first */
+		if (!count) {
+			stat_add(PROFILE_STAT_EGRESS_FULL, points);
+			return 0;
+		}
+	}
+	__sync_fetch_and_add(count, points);
+counted:
+	stat_add(PROFILE_STAT_EGRESS_POINTS, points);
 	return 0;
 }
 

@@ -59,8 +59,27 @@ enum profile_stat {
 	PROFILE_STAT_END_BAD_FRAME = 13, /* walk ended: the next frame would not be above this one */
 	PROFILE_STAT_REQUESTS_FULL = 14, /* a process could not ask for its tables: request map full */
 	PROFILE_STAT_REQUESTS = 15,     /* requests made: user space drains the request map only when this moved */
-	PROFILE_STAT_MAX = 16,
+	/* egress stacks (kiln_egress): sample points are bytes sent, one every egress_bytes_per_sample on average */
+	PROFILE_STAT_EGRESS_SENDS = 16,  /* TCP sends seen */
+	PROFILE_STAT_EGRESS_POINTS = 17, /* sample points recorded (a send can hold several) */
+	PROFILE_STAT_EGRESS_FULL = 18,   /* sample points lost: the active egress counts map was full */
+	PROFILE_STAT_EGRESS_NO_SOCK = 19, /* sends not sampled: no socket storage for the countdown (memory) */
+	PROFILE_STAT_MAX = 20,
 };
+
+/* One egress aggregation key: the sender as a profile_key (its kernel_stack_hash is 0: the send path
+ * in the kernel is always the same) and the connection's peer. Value: sample points (u64). */
+struct egress_key {
+	struct profile_key k;
+	__u8 daddr[16];  /* IPv4 in the first 4 bytes when family == AF_INET */
+	__u16 dport;     /* host order */
+	__u16 family;
+	__u32 pad;
+};
+
+/* Sampling by bytes (ARCHITECTURE.md, "Egress stacks"): egress_gaps holds EGRESS_GAPS quantiles of an
+ * exponential distribution with the mean bytes per sample; each socket counts down a gap drawn from it. */
+#define KILN_EGRESS_GAPS 1024
 
 /* ---- unwind tables (filled by profiler/unwind/, read by the walk in profile.bpf.c) ---- */
 

@@ -184,6 +184,7 @@ export async function startCollectors(cfg: CollectorConfig, host: string, sink: 
         dnsTimeoutSeconds: cfg.dnsTimeoutSeconds,
         dnsTopDomains: cfg.dnsTopDomains,
         cgroupScope: cfg.cgroupScope,
+        egressBytesPerSample: cfg.egressBytesPerSample,
         classifier: new Classifier(topology, hostAddresses(true), hostZone),
       },
       sink,

@@ -68,6 +68,10 @@ Options:
                             pointers where it has none) or fp (frame pointers only)
   --unwind-table-mb N       kernel memory for unwind tables, in MiB (default 32: 4 Mi rows; one binary
                             may take half)
+  --egress-bytes-per-sample N
+                            egress stacks: the code path that sends TCP bytes is recorded once every N
+                            bytes per connection on average (default 1048576; 0: off). Smaller N is a
+                            finer split between code paths sending to one peer, at more walks
   --runtime-root DIR        where container runtime state is found (default /; e.g. /host in a container)
   --zones FILE              where hosts are: regions, zones (name, id), CIDRs, internet (JSON or YAML;
                             see README). Without it the zone comes from cloud metadata, if any
@@ -118,6 +122,8 @@ export interface CollectorConfig {
   dnsTopDomains: number;
   /** --cgroup: only processes at or below this cgroup v2 path are collected */
   cgroupScope: string | undefined;
+  /** --egress-bytes-per-sample: mean bytes between egress stack samples (0: off) */
+  egressBytesPerSample: number;
 }
 
 /** What serves the API over a store: the same in `kiln run` and `kiln server`. */
@@ -154,6 +160,15 @@ export function intFlag(name: string, v: string | undefined, def: number, min: n
   return n;
 }
 
+/** the default of --egress-bytes-per-sample: a code path per MiB sent, on average */
+export const EGRESS_BYTES_PER_SAMPLE = 1 << 20;
+
+/** --egress-bytes-per-sample: 0 (off) or 4096..2^32 */
+function egressFlag(v: string | undefined): number {
+  if (v === '0') return 0;
+  return intFlag('egress-bytes-per-sample', v, EGRESS_BYTES_PER_SAMPLE, 4096, 2 ** 32);
+}
+
 export function parseListen(v: string): Listen {
   const m = /^(\[[^\]]+\]|[^:]+):(\d+)$/.exec(v);
   if (!m || Number(m[2]) > 65535) throw new UsageError(`--listen must be HOST:PORT, got "${v}"`);
@@ -178,6 +193,7 @@ function readTokenFile(path: string): string {
 const COLLECTOR_OPTIONS: ParseArgsOptionsConfig = {
   window: { type: 'string' },
   'sample-hz': { type: 'string' },
+  'egress-bytes-per-sample': { type: 'string' },
   'debug-dir': { type: 'string', multiple: true },
   unwind: { type: 'string', default: 'tables' },
   'unwind-table-mb': { type: 'string' },
@@ -221,6 +237,7 @@ function collectorConfig(v: Values): CollectorConfig {
     dnsTimeoutSeconds,
     dnsTopDomains: intFlag('dns-top-domains', str('dns-top-domains'), 100, 1, 10000),
     cgroupScope: flagValue(str('cgroup'), normalizeScope, undefined),
+    egressBytesPerSample: egressFlag(str('egress-bytes-per-sample')),
   };
 }
 

@@ -1,7 +1,7 @@
 /* Decoder for the ring buffer records of bpf/dns.bpf.c (struct dns_event in bpf/dns.h); offsets are
  * checked against the C header by dns.test.ts (the addon exports offsetof() of every field). */
 import { cString } from '../native/decode.js';
-import { address } from '../netcost/tcp-layout.js';
+import { address } from '../native/decode.js';
 
 export const DNS_EVENT = {
   ts_ns: 0,

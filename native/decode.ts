@@ -1,5 +1,6 @@
 /* Decoding what BPF maps hand back: C strings and per-CPU counter arrays, shared by every collector's
  * layout module (each struct's own decoder lives beside its collector). */
+import ipaddr from 'ipaddr.js';
 import { numPossibleCpus, type BpfMap } from './index.js';
 
 /** A NUL-terminated string of at most `len` bytes (a task comm). */
@@ -12,6 +13,12 @@ export function cString(buf: Buffer, start: number, len: number): string {
 export function u32Buffer(n: number): Buffer {
   const b = Buffer.alloc(4);
   b.writeUInt32LE(n);
+  return b;
+}
+
+export function u64Buffer(n: bigint): Buffer {
+  const b = Buffer.alloc(8);
+  b.writeBigUInt64LE(n);
   return b;
 }
 
@@ -33,4 +40,12 @@ export function sumPerCpu(buf: Buffer): bigint {
   let total = 0n;
   for (let o = 0; o + 8 <= buf.length; o += 8) total += buf.readBigUInt64LE(o);
   return total;
+}
+
+/** An IPv4 (4 bytes) or IPv6 (16 bytes) address as the kernel stores it. */
+export function address(buf: Buffer, off: number, v4: boolean): string {
+  const bytes = [...buf.subarray(off, off + (v4 ? 4 : 16))];
+  const a = ipaddr.fromByteArray(bytes);
+  // dual-stack sockets carry IPv4 peers as ::ffff:a.b.c.d: one address, one spelling
+  return a.kind() === 'ipv6' && (a as ipaddr.IPv6).isIPv4MappedAddress() ? (a as ipaddr.IPv6).toIPv4Address().toString() : a.toString();
 }

@@ -1,6 +1,5 @@
 /* Decoder for struct tcp_conn in bpf/tcp.h; offsets checked against the C header by tcp.test.ts. */
-import ipaddr from 'ipaddr.js';
-import { cString } from '../native/decode.js';
+import { address, cString } from '../native/decode.js';
 
 export const TCP_CONN = {
   size: 104,
@@ -45,14 +44,6 @@ export interface TcpConn {
   bytesReceived: bigint;
   retransmits: bigint;
   openedNs: bigint;
-}
-
-/** An IPv4 (4 bytes) or IPv6 (16 bytes) address as the kernel stores it. */
-export function address(buf: Buffer, off: number, v4: boolean): string {
-  const bytes = [...buf.subarray(off, off + (v4 ? 4 : 16))];
-  const a = ipaddr.fromByteArray(bytes);
-  // dual-stack sockets carry IPv4 peers as ::ffff:a.b.c.d: one address, one spelling
-  return a.kind() === 'ipv6' && (a as ipaddr.IPv6).isIPv4MappedAddress() ? (a as ipaddr.IPv6).toIPv4Address().toString() : a.toString();
 }
 
 export function decodeTcpConn(buf: Buffer, off: number): TcpConn {

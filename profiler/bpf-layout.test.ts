@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { structLayouts } from '../native/index.js';
-import { PROFILE_KEY, PROFILE_STACK, UNWIND_MAPPING, UNWIND_PROC, UNWIND_REQUEST_VALUE, UNWIND_ROW, UNWIND_TABLE, decodeProfileKey, decodeProfileStack } from './bpf-layout.js';
+import { EGRESS_KEY, PROFILE_KEY, PROFILE_STACK, UNWIND_MAPPING, UNWIND_PROC, UNWIND_REQUEST_VALUE, UNWIND_ROW, UNWIND_TABLE, decodeProfileKey, decodeProfileStack } from './bpf-layout.js';
 
 test('TypeScript decoders use the offsets of the C structs in bpf/profile.h', () => {
   const c = structLayouts();
   assert.deepEqual({ ...c.profile_key }, { ...PROFILE_KEY });
   assert.deepEqual({ ...c.profile_stack }, { ...PROFILE_STACK });
+  assert.deepEqual({ ...c.egress_key }, { ...EGRESS_KEY });
   assert.deepEqual({ ...c.unwind_row }, { ...UNWIND_ROW });
   assert.deepEqual({ ...c.unwind_table }, { ...UNWIND_TABLE });
   assert.deepEqual({ ...c.unwind_mapping }, { ...UNWIND_MAPPING });

@@ -1,4 +1,4 @@
-import { cString } from '../native/decode.js';
+import { address, cString } from '../native/decode.js';
 
 /* Decoders for the structs in bpf/profile.h. Offsets are checked against the C header by
  * bpf-layout.test.ts (the addon exports offsetof() of every field). */
@@ -43,7 +43,29 @@ export const PROFILE_STATS = [
   'walkEndBadFrame',
   'unwindRequestsFull',
   'unwindRequests',
+  'egressSends',
+  'egressPoints',
+  'egressPointsLost',
+  'egressNoSocketStorage',
 ] as const;
+
+/** struct egress_key: a profile_key, then the connection's peer. */
+export const EGRESS_KEY = { size: 96, k: 0, daddr: 72, dport: 88, family: 90 } as const;
+const AF_INET = 2;
+
+export interface EgressKey extends ProfileKey {
+  /** the peer's address, spelled as the TCP collector spells it (v4-mapped IPv6 as IPv4) */
+  peerAddress: string;
+  peerPort: number;
+}
+
+export function decodeEgressKey(buf: Buffer, off: number): EgressKey {
+  return {
+    ...decodeProfileKey(buf, off + EGRESS_KEY.k),
+    peerAddress: address(buf, off + EGRESS_KEY.daddr, buf.readUInt16LE(off + EGRESS_KEY.family) === AF_INET),
+    peerPort: buf.readUInt16LE(off + EGRESS_KEY.dport),
+  };
+}
 
 /* The unwind structs (bpf/profile.h): rows and tables are written by profiler/unwind/unwind-maps.ts. */
 export const UNWIND_ROW = { size: 8, pc: 0, cfa_off8: 4, kind: 6, rbp_off8: 7 } as const;

@@ -6,7 +6,8 @@ import { readStartStack, type ProcessTable } from '../host/process-table.js';
 import type { Collector, CollectorHealth, EndedWindow, WindowEnvelope } from '../pipeline/contracts.js';
 import { CpuSampler, type RawSample, type SamplerStats, type UnwindMode } from './sampler.js';
 import { Symbolizer, type ProcessView, type SymbolizerOptions } from './symbolizer.js';
-import { WindowAggregator, stackKey } from './window.js';
+import { WindowAggregator, stackKey, type ProfileWindow } from './window.js';
+import { EgressAggregator } from './egress.js';
 import { UNKNOWN_MAPPING, type Frame } from './types.js';
 
 /** CPU time one glance (or drain step) may spend reading new processes before leaving the rest to the
@@ -42,6 +43,8 @@ export interface ProfileCollectorOptions {
   maxDeferredProcesses?: number;
   /** the agent's --cgroup (host/scope.ts): samples of processes outside it are left out and counted */
   inScope?: (cgroupId: bigint) => boolean;
+  /** egress stacks: the mean bytes sent between two sample points (0 or absent: off) */
+  egressBytesPerSample?: number;
   onError?: (e: unknown) => void;
 }
 
@@ -98,6 +101,12 @@ export interface ProfileCollectorStats extends SamplerStats {
   newProcessesDeferredDropped: number;
   /** ... waiting for a glance now */
   newProcessesWaiting: number;
+  /** egress stacks: the bytes one sample point stands for (0: off) */
+  egressBytesPerSample: number;
+  /** egress sample points kept under the folded code path (the application's stack limit) */
+  egressFoldedPoints: number;
+  /** egress sample points of processes outside the agent's --cgroup, left out */
+  egressPointsOutOfScope: bigint;
 }
 
 export class ProfileCollector implements Collector {
@@ -106,6 +115,9 @@ export class ProfileCollector implements Collector {
   readonly symbolizer: Symbolizer;
   readonly processes: ProcessTable;
   readonly #agg: WindowAggregator;
+  readonly #egress: EgressAggregator | null;
+  #egressFolded = 0;
+  #egressOutOfScope = 0n;
   readonly #opts: ProfileCollectorOptions;
   #running: Promise<void> | null = null;
   #samplesRecorded = 0n;
@@ -137,10 +149,12 @@ export class ProfileCollector implements Collector {
       debugDirs: opts.symbolizer?.debugDirs,
       onError: opts.onError,
       onNewProcess: (tgid) => this.#observe(tgid),
+      egressBytesPerSample: opts.egressBytesPerSample,
     });
     this.symbolizer = new Symbolizer(opts.symbolizer);
     this.processes = opts.processes;
     this.#agg = new WindowAggregator(opts.windowSeconds, opts.host, this.sampler.periodNs);
+    this.#egress = this.sampler.egressBytesPerSample ? new EgressAggregator(opts.windowSeconds, this.sampler.egressBytesPerSample) : null;
   }
 
   /** Sampling runs from the load; drains come from the scheduler's clock (poll). */
@@ -262,12 +276,24 @@ export class ProfileCollector implements Collector {
     await this.tick(true);
     // the process table is shared (host/), but the profiler is what fills it: it sweeps it
     if (!final) this.processes.sweep();
-    const windows = final ? this.#agg.takeAll() : this.#agg.takeCompleted(ended.start + ended.seconds);
+    const until = final ? Infinity : ended.start + ended.seconds;
+    const windows = final ? this.#agg.takeAll() : this.#agg.takeCompleted(until);
     for (const w of windows) {
       this.#truncatedSamples += w.truncatedSamples;
       this.#otherProcessSamples += w.otherProcessSamples ?? 0;
     }
-    return windows.map((w) => ({ kind: 'profile' as const, ...w }));
+    // a window's egress stacks travel with its CPU samples (one with only egress gets an empty profile)
+    const byStart = new Map<number, ProfileWindow>(windows.map((w) => [w.start, w]));
+    for (const e of this.#egress?.take(until) ?? []) {
+      this.#egressFolded += e.foldedPoints;
+      let w = byStart.get(e.start);
+      if (!w) {
+        w = { start: e.start, seconds: e.seconds, host: this.#opts.host, periodNs: this.sampler.periodNs, apps: [], truncatedSamples: 0, otherProcessSamples: 0 };
+        byStart.set(e.start, w);
+      }
+      w.egress = { bytesPerSample: e.bytesPerSample, profiles: e.profiles, foldedPoints: e.foldedPoints };
+    }
+    return [...byStart.values()].sort((a, b) => a.start - b.start).map((w) => ({ kind: 'profile' as const, ...w }));
   }
 
   async drainOnce(settle = false): Promise<void> {
@@ -275,7 +301,7 @@ export class ProfileCollector implements Collector {
     // the drain answers pending unwind requests first: new processes get their tables before the
     // symbolization below holds the thread
     this.#openBudget();
-    const samples = await this.sampler.drain(settle);
+    const { samples, egress } = await this.sampler.drain(settle);
     // the drain reads what it meets live; what execs after it asks the walk again
     this.#readSinceDrain.clear();
     let polled = performance.now();
@@ -293,27 +319,43 @@ export class ProfileCollector implements Collector {
         continue;
       }
       const proc = this.processes.lookup(s.tgid, s.cgroupId, s.comm, s.kthread, s);
-      // a stack lost on the way (null ips) must not share an entry with the same hash found
-      const cacheKey = `${proc.serial}:${s.tgid}:${s.userIps ? s.userStackHash : 0}:${s.kernelIps ? s.kernelStackHash : 0}`;
-      let resolved = this.#resolved.get(cacheKey);
-      if (!resolved) {
-        let frames: Frame[];
-        try {
-          frames = this.#frames(s, proc.view);
-        } catch (e) {
-          // a fault in symbolization must not cost the rest of the drained batch (already deleted
-          // from the BPF maps): keep the sample with its addresses, count it, report the first
-          frames = this.#rawFrames(s);
-          if (this.#stackFaults++ === 0) this.#opts.onError?.(new Error(`symbolization failed for ${proc.app} (pid ${s.tgid}); its frames are kept as addresses`, { cause: e }));
-        }
-        resolved = { frames, key: stackKey(frames) };
-        this.#resolved.set(cacheKey, resolved);
-      }
+      const resolved = this.#resolve(s, proc);
       // filed under the second the kernel took the sample, however late this drain ran
       this.#agg.add(s.unixSec, proc.app, proc.containerId, resolved.frames, s.count, resolved.key, proc);
       this.#samplesRecorded += BigInt(s.count);
     }
+    // the code paths that sent bytes: named and symbolized like the CPU samples (few: one per sample point)
+    for (const s of egress) {
+      if (this.#opts.inScope && !this.#opts.inScope(s.cgroupId)) {
+        this.#egressOutOfScope += BigInt(s.count);
+        continue;
+      }
+      const proc = this.processes.lookup(s.tgid, s.cgroupId, s.comm, s.kthread, s);
+      const resolved = this.#resolve(s, proc);
+      this.#egress?.add(s.unixSec, proc.app, proc.containerId, proc, s.peerAddress, s.peerPort, resolved.frames, resolved.key, s.count);
+    }
     this.#drainMs += performance.now() - t0;
+  }
+
+  /** One sample's frames, symbolized once per (process entry, stacks) while the cache holds them. */
+  #resolve(s: RawSample, proc: ReturnType<ProcessTable['lookup']>): { frames: Frame[]; key: string } {
+    // a stack lost on the way (null ips) must not share an entry with the same hash found
+    const cacheKey = `${proc.serial}:${s.tgid}:${s.userIps ? s.userStackHash : 0}:${s.kernelIps ? s.kernelStackHash : 0}`;
+    let resolved = this.#resolved.get(cacheKey);
+    if (!resolved) {
+      let frames: Frame[];
+      try {
+        frames = this.#frames(s, proc.view);
+      } catch (e) {
+        // a fault in symbolization must not cost the rest of the drained batch (already deleted
+        // from the BPF maps): keep the sample with its addresses, count it, report the first
+        frames = this.#rawFrames(s);
+        if (this.#stackFaults++ === 0) this.#opts.onError?.(new Error(`symbolization failed for ${proc.app} (pid ${s.tgid}); its frames are kept as addresses`, { cause: e }));
+      }
+      resolved = { frames, key: stackKey(frames) };
+      this.#resolved.set(cacheKey, resolved);
+    }
+    return resolved;
   }
 
   /** Root-first frames with addresses only, for a stack whose symbolization failed. */
@@ -363,6 +405,9 @@ export class ProfileCollector implements Collector {
         // how user-stack walks went and which binaries have no table are not losses: they are in the
         // status and in /metrics as kiln_profiler_unwind_* (see unwindHealth)
         unwind_requests_map_full: Number(s.unwindRequestsFull),
+        // egress sample points (bytes sent / bytes per sample) lost whole or sampled without a countdown
+        egress_map_full: Number(s.egressPointsLost),
+        egress_no_socket_storage: Number(s.egressNoSocketStorage),
       },
       programs: this.#finalSamplerStats ? [] : this.sampler.bpf.progStats(),
     };
@@ -415,6 +460,9 @@ export class ProfileCollector implements Collector {
       newProcessesDeferred: this.#observeDeferred,
       newProcessesDeferredDropped: this.#observeDeferredDropped,
       newProcessesWaiting: this.#deferred.size,
+      egressBytesPerSample: this.sampler.egressBytesPerSample,
+      egressFoldedPoints: this.#egressFolded,
+      egressPointsOutOfScope: this.#egressOutOfScope,
     };
   }
 }

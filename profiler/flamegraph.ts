@@ -4,14 +4,24 @@ export interface FlameNode {
   name: string;
   value: number;
   children: FlameNode[];
+  /** an egress tree's sums per node: dollars and sample points (egress stacks) */
+  usd?: number;
+  points?: number;
 }
 
-export function buildFlamegraph(rootName: string, stacks: { functions: string[]; samples: number }[]): FlameNode {
+type Sum = 'usd' | 'points';
+
+/** @param sums further fields of each stack summed per node beside `value` */
+export function buildFlamegraph<S extends { functions: string[]; samples: number } & Partial<Record<Sum, number>>>(rootName: string, stacks: S[], sums: Sum[] = []): FlameNode {
   const root: FlameNode = { name: rootName, value: 0, children: [] };
+  const add = (n: FlameNode, s: S) => {
+    n.value += s.samples;
+    for (const k of sums) n[k] = (n[k] ?? 0) + (s[k] ?? 0);
+  };
   // children looked up through a per-node map while building, dropped after
   const index = new Map<FlameNode, Map<string, FlameNode>>();
   for (const s of stacks) {
-    root.value += s.samples;
+    add(root, s);
     let node = root;
     for (const fn of s.functions) {
       let kids = index.get(node);
@@ -25,7 +35,7 @@ export function buildFlamegraph(rootName: string, stacks: { functions: string[];
         kids.set(fn, child);
         node.children.push(child);
       }
-      child.value += s.samples;
+      add(child, s);
       node = child;
     }
   }

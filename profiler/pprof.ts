@@ -17,6 +17,8 @@ export interface PprofInput {
   comment?: string[];
   /** with a CPU price, a third sample type: cost in integer micro-dollars (`-sample_index=cost`) */
   price?: CpuPrice | null;
+  /** other sample types than CPU (egress stacks: bytes, cost): each stack's values, in this order */
+  values?: { types: [type: string, unit: string][]; of: (s: PprofStackRow) => number[]; default: string };
 }
 
 const BASE_SHIFT = 40n;
@@ -93,17 +95,19 @@ export function buildPprof(input: PprofInput): Profile {
     ] as const) {
       if (v) label.push(new Label({ key: st.dedup(k), str: st.dedup(v) }));
     }
-    const value = input.price ? [s.samples, s.cpu_ns, microDollars(s.cpu_ns, input.price)] : [s.samples, s.cpu_ns];
+    const value = input.values ? input.values.of(s) : input.price ? [s.samples, s.cpu_ns, microDollars(s.cpu_ns, input.price)] : [s.samples, s.cpu_ns];
     samples.push(new Sample({ locationId: ids, value, label }));
   }
 
   return new Profile({
-    sampleType: [
-      new ValueType({ type: st.dedup('samples'), unit: st.dedup('count') }),
-      new ValueType({ type: st.dedup('cpu'), unit: st.dedup('nanoseconds') }),
-      ...(input.price ? [new ValueType({ type: st.dedup('cost'), unit: st.dedup('microdollars') })] : []),
-    ],
-    periodType: new ValueType({ type: st.dedup('cpu'), unit: st.dedup('nanoseconds') }),
+    sampleType: input.values
+      ? input.values.types.map(([type, unit]) => new ValueType({ type: st.dedup(type), unit: st.dedup(unit) }))
+      : [
+          new ValueType({ type: st.dedup('samples'), unit: st.dedup('count') }),
+          new ValueType({ type: st.dedup('cpu'), unit: st.dedup('nanoseconds') }),
+          ...(input.price ? [new ValueType({ type: st.dedup('cost'), unit: st.dedup('microdollars') })] : []),
+        ],
+    periodType: input.values ? new ValueType({ type: st.dedup(input.values.types[0][0]), unit: st.dedup(input.values.types[0][1]) }) : new ValueType({ type: st.dedup('cpu'), unit: st.dedup('nanoseconds') }),
     period: input.periodNs,
     sample: samples,
     mapping: mappings,
@@ -113,7 +117,7 @@ export function buildPprof(input: PprofInput): Profile {
     timeNanos: BigInt(input.from) * 1_000_000_000n,
     durationNanos: BigInt(input.to - input.from) * 1_000_000_000n,
     comment: (input.comment ?? []).map((c) => st.dedup(c)),
-    defaultSampleType: st.dedup('cpu'),
+    defaultSampleType: st.dedup(input.values?.default ?? 'cpu'),
   });
 }
 

@@ -5,14 +5,16 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { LRUCache } from 'lru-cache';
 import { BpfObject, bootTimeOffsetNs, type BpfMap } from '../native/index.js';
 import {
+  EGRESS_KEY,
   PROFILE_KEY,
   PROFILE_STACK,
   PROFILE_STATS,
+  decodeEgressKey,
   decodeProfileKey,
   decodeProfileStack,
   type ProfileStatName,
 } from './bpf-layout.js';
-import { readPerCpuCounter, readPerCpuCounters, u32Buffer } from '../native/decode.js';
+import { readPerCpuCounter, readPerCpuCounters, u32Buffer, u64Buffer } from '../native/decode.js';
 import { UnwindMaps, type UnwindStats } from './unwind/unwind-maps.js';
 
 export interface RawSample {
@@ -33,6 +35,13 @@ export interface RawSample {
   userStackHash: bigint;
   kernelStackHash: bigint;
   count: number;
+}
+
+/** Sample points the egress program counted for one sender, stack and peer since the last drain: each
+ *  stands for `bytesPerSample` bytes sent on average (ARCHITECTURE.md, "Egress stacks"). */
+export interface RawEgress extends RawSample {
+  peerAddress: string;
+  peerPort: number;
 }
 
 export type SamplerStats = Record<ProfileStatName, bigint> & {
@@ -70,6 +79,24 @@ export interface SamplerOptions {
   onError?: (e: unknown) => void;
   /** a process new to the walk (or exec'd), as soon as a poll of the walk's requests sees it */
   onNewProcess?: (tgid: number) => void;
+  /** egress stacks: the mean bytes sent between two sample points; 0 or absent: off */
+  egressBytesPerSample?: number;
+  /** distinct (sender, stack, peer) keys the egress map holds between two drains (default 4096) */
+  egressKeys?: number;
+}
+
+/** Gaps between egress sample points: quantiles of an exponential distribution with mean `n` bytes, at
+ *  the midpoints of `count` equal slices of probability (a gap drawn at random from them). Returns the
+ *  gaps and their exact mean: the bytes one sample point stands for. */
+export function egressGaps(n: number, count = 1024): { gaps: bigint[]; mean: number } {
+  const gaps: bigint[] = [];
+  let sum = 0;
+  for (let i = 0; i < count; i++) {
+    const g = Math.max(1, Math.round(-Math.log(1 - (i + 0.5) / count) * n));
+    gaps.push(BigInt(g));
+    sum += g;
+  }
+  return { gaps, mean: sum / count };
 }
 
 /** Default row space for unwind tables: 4 Mi rows. Debian's libc takes 23 k rows, python3 59 k, node
@@ -141,6 +168,9 @@ export class CpuSampler {
   readonly cpus: number[];
   #obj: BpfObject;
   #counts: [BpfMap, BpfMap];
+  #egress: [BpfMap, BpfMap];
+  /** bytes one egress sample point stands for (0: egress stacks off) */
+  readonly egressBytesPerSample: number;
   #stacks: BpfMap;
   #state: BpfMap;
   #statsMap: BpfMap;
@@ -160,6 +190,13 @@ export class CpuSampler {
     const tables = (opts.unwind ?? 'tables') === 'tables';
     const rowBytes = opts.unwindTableBytes ?? UNWIND_TABLE_BYTES;
     if (tables && !(rowBytes >= 1 << 20 && rowBytes <= 1 << 30)) throw new RangeError(`unwind table memory ${rowBytes} bytes out of range 1 MiB..1 GiB`);
+    const egressN = opts.egressBytesPerSample ?? 0;
+    if (egressN !== 0 && !(Number.isInteger(egressN) && egressN >= 4096 && egressN <= 2 ** 32)) {
+      throw new RangeError(`egress bytes per sample ${egressN} out of range 4096..${2 ** 32}`);
+    }
+    const gaps = egressN ? egressGaps(egressN) : null;
+    this.egressBytesPerSample = gaps?.mean ?? 0;
+    const egressKeys = opts.egressKeys ?? 4096;
     const [obj, maps] = BpfObject.load(
       'profile',
       {
@@ -169,10 +206,13 @@ export class CpuSampler {
         unwind_rows: tables ? Math.floor(rowBytes / 8) : 1,
         unwind_tables: tables ? UNWIND_TABLES : 1,
         unwind_procs: tables ? UNWIND_PROCS : 1,
+        egress_counts0: egressN ? egressKeys : 1,
+        egress_counts1: egressN ? egressKeys : 1,
       },
       (o) => {
         const m = {
           counts: [o.map('profile_counts0'), o.map('profile_counts1')] as [BpfMap, BpfMap],
+          egress: [o.map('egress_counts0'), o.map('egress_counts1')] as [BpfMap, BpfMap],
           stacks: o.map('profile_stacks'),
           state: o.map('profile_state'),
           stats: o.map('profile_stats'),
@@ -192,12 +232,18 @@ export class CpuSampler {
         // the clock offset before the first sample, so every sample carries a unix time
         writeState(m.state, STATE_CLOCK_OFFSET, bootTimeOffsetNs());
         for (const cpu of this.cpus) o.attachCpuClock('kiln_profile', cpu, this.periodNs);
+        if (gaps) {
+          const table = o.map('egress_gaps');
+          gaps.gaps.forEach((g, i) => table.update(u32Buffer(i), u64Buffer(g)));
+          o.attach('kiln_egress');
+        }
         return m;
       },
-      { unwind_with_tables: u32Buffer(tables ? 1 : 0) },
+      { unwind_with_tables: u32Buffer(tables ? 1 : 0), egress_bytes_per_sample: u64Buffer(BigInt(egressN)) },
     );
     this.#obj = obj;
     this.#counts = maps.counts;
+    this.#egress = maps.egress;
     this.#stacks = maps.stacks;
     this.#state = maps.state;
     this.#statsMap = maps.stats;
@@ -233,7 +279,7 @@ export class CpuSampler {
    * buffer and come out at the next drain of it, filed under the second they were taken; `settle`
    * waits 2 ms for them first, for a drain that closes a window (a timer wake-up saved on the others).
    */
-  async drain(settle = false): Promise<RawSample[]> {
+  async drain(settle = false): Promise<{ samples: RawSample[]; egress: RawEgress[] }> {
     const old = this.#active;
     this.#active = old ^ 1;
     writeState(this.#state, STATE_ACTIVE, BigInt(this.#active));
@@ -241,6 +287,8 @@ export class CpuSampler {
     this.pollUnwind();
     if (settle) await sleep(2);
     const { keys, values, count } = this.#counts[old].drain();
+    // egress counts before the stacks too: every stack they refer to was stored before the flip
+    const eg = this.egressBytesPerSample ? this.#egress[old].drain() : null;
     this.#drains++;
     this.#drainStacks();
 
@@ -262,7 +310,17 @@ export class CpuSampler {
         count: Number(values.readBigUInt64LE(i * 8)),
       };
     }
-    return out;
+    const egress: RawEgress[] = [];
+    for (let i = 0; eg && i < eg.count; i++) {
+      const k = decodeEgressKey(eg.keys, i * EGRESS_KEY.size);
+      egress.push({
+        ...k,
+        userIps: this.#stack(k.userStackHash),
+        kernelIps: null,
+        count: Number(eg.values.readBigUInt64LE(i * 8)),
+      });
+    }
+    return { samples: out, egress };
   }
 
   /** Moves every stack out of the kernel map into the cache; decodes only new ones. One batch call with

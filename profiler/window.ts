@@ -2,6 +2,7 @@
 import { createHash } from 'node:crypto';
 import { windowStart } from '../pipeline/scheduler.js';
 import type { Frame } from './types.js';
+import type { EgressWindow } from './egress.js';
 
 export interface StackCount {
   /** root first */
@@ -46,6 +47,8 @@ export interface ProfileWindow {
   truncatedSamples: number;
   /** samples filed under OTHER_PROCESSES because their application had MAX_PROCESSES_PER_APP already */
   otherProcessSamples?: number;
+  /** the code paths that sent TCP bytes in this window (egress stacks on) */
+  egress?: Omit<EgressWindow, 'start' | 'seconds'>;
 }
 
 interface AppAgg extends ProcessLabels {

@@ -81,6 +81,24 @@ CREATE TABLE IF NOT EXISTS app_windows_local ON CLUSTER kiln (
 
 CREATE TABLE IF NOT EXISTS app_windows ON CLUSTER kiln AS app_windows_local ENGINE = Distributed(kiln, currentDatabase(), app_windows_local, cityHash64(host));
 
+CREATE TABLE IF NOT EXISTS egress_samples_local ON CLUSTER kiln (
+  ts DateTime,
+  window_seconds UInt32,
+  host LowCardinality(String),
+  app LowCardinality(String),
+  container_id String,
+  pid UInt32,
+  exe LowCardinality(String),
+  cmdline String,
+  peer_address String,
+  peer_port UInt16,
+  stack_id UInt64,
+  points UInt64,
+  bytes_per_point Float64
+) ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/{database}/egress_samples_local', '{replica}') PARTITION BY toDate(ts) ORDER BY (app, ts, stack_id) TTL ts + INTERVAL 7 DAY DELETE SETTINGS replicated_deduplication_window = 10000;
+
+CREATE TABLE IF NOT EXISTS egress_samples ON CLUSTER kiln AS egress_samples_local ENGINE = Distributed(kiln, currentDatabase(), egress_samples_local, stack_id);
+
 CREATE TABLE IF NOT EXISTS runq_windows_local ON CLUSTER kiln (
   ts DateTime,
   window_seconds UInt32,

@@ -22,6 +22,7 @@ export const SHARDING_KEYS: Record<string, string> = {
   profile_samples_1d: 'stack_id',
   profile_stacks: 'stack_id',
   profile_mappings: 'mapping_id',
+  egress_samples: 'stack_id',
   app_windows: 'cityHash64(host)',
   runq_windows: 'cityHash64(host)',
   net_flows: 'cityHash64(host)',

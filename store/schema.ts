@@ -9,12 +9,13 @@ import { defineTable } from './sql.js';
 import { clusterStatements, type ClusterOptions } from './cluster.js';
 import { RUNQ_WINDOWS } from './tables/runq-windows.js';
 import { FLEET_HOSTS, INGEST_LEDGER } from './tables/ingest.js';
+import { EGRESS_SAMPLES } from './tables/egress-samples.js';
 
 export interface SchemaOptions {
   retentionDays: number;
 }
 
-export const TABLES = [PROFILE_SAMPLES, PROFILE_SAMPLES_1H, PROFILE_SAMPLES_1D, PROFILE_STACKS, PROFILE_MAPPINGS, APP_WINDOWS, RUNQ_WINDOWS, NET_FLOWS, DNS_WINDOWS, COLLECTOR_LOSSES, INGEST_LEDGER, FLEET_HOSTS];
+export const TABLES = [PROFILE_SAMPLES, PROFILE_SAMPLES_1H, PROFILE_SAMPLES_1D, PROFILE_STACKS, PROFILE_MAPPINGS, APP_WINDOWS, EGRESS_SAMPLES, RUNQ_WINDOWS, NET_FLOWS, DNS_WINDOWS, COLLECTOR_LOSSES, INGEST_LEDGER, FLEET_HOSTS];
 
 export function schemaStatements({ retentionDays }: SchemaOptions): string[] {
   return TABLES.flatMap((t) => t.ddl(retentionDays));
@@ -29,6 +30,7 @@ export const SCHEMA_VERSIONS = [
   { version: 1, what: 'profiles (stacks and mappings by reference, hourly and daily rollups), run queue, network flows, DNS, losses, ingest ledger, fleet hosts' },
   { version: 2, what: "DNS 'unreachable' (ICMP port unreachable) column" },
   { version: 3, what: 'process labels (pid, exe, cmdline) on profile samples and rollups; rollup views _mv2' },
+  { version: 4, what: 'egress stacks (egress_samples: sample points per window, process, peer and stack)' },
 ] as const;
 export const SCHEMA_VERSION = SCHEMA_VERSIONS[SCHEMA_VERSIONS.length - 1].version;
 

@@ -12,6 +12,7 @@ import type { LossRepository } from '../store/tables/collector-losses.js';
 import { StoreError } from '../store/store.js';
 import { requireLoopbackHost, requireToken } from './auth.js';
 import { openApiDocument } from './openapi.js';
+import { egressRoutes } from './routes/egress.js';
 import { QueryLimiter, type QueryLimitOptions } from './query-limits.js';
 import { dnsRoutes } from './routes/dns.js';
 import { lossesRoutes } from './routes/losses.js';
@@ -64,6 +65,7 @@ export function createApi(opts: ApiOptions): Hono {
   const { netcost, reports } = netcostRoutes({ netcost: opts.netcost, now });
   app.route('/api/v1/apps', appsRoutes(profile));
   app.route('/api/v1/processes', processesRoutes(profile));
+  app.route('/api/v1/profile/egress', egressRoutes({ profiles: opts.profiles, netcost: opts.netcost, now }));
   app.route('/api/v1/profile', profileRoutes(profile));
   app.route('/api/v1/runq', runqRoutes({ runq: opts.runq, now }));
   app.route('/api/v1/dns', dnsRoutes({ dns: opts.dns, now }));

@@ -149,6 +149,11 @@ export function openApiDocument(): unknown {
           },
         },
       }),
+      '/api/v1/profile/egress': op(
+        'egress stacks: the code paths that sent TCP bytes, as a flamegraph of bytes with dollars per node (format=pprof: bytes and micro-dollars)',
+        parameters(querySchemas.egress),
+        { type: 'object' },
+      ),
       '/api/v1/profile/pprof': op('pprof profile (gzipped profile.proto) of a selection', parameters(querySchemas.selection), { type: 'string', format: 'binary' }, 'application/octet-stream'),
       '/api/v1/runq': op('Run-queue latency per application: histogram (log2 us, quartered), p50/p95/p99, total delay', parameters(querySchemas.runq), {
         type: 'array',

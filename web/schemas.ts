@@ -67,6 +67,15 @@ export const querySchemas = {
     app: appName('app').optional(),
     group_by: z.enum(['app', 'peer', 'class'], { error: 'group_by must be app, peer or class' }).default('app'),
   }),
+  egress: z.object({
+    app: appName('app'),
+    from: time('from'),
+    to: time('to'),
+    ...labels,
+    class: z.enum(['same-host', 'same-zone', 'cross-az', 'cross-region', 'internet', 'unknown', 'nat'], { error: 'class must be same-host, same-zone, cross-az, cross-region, internet, unknown or nat' }).optional(),
+    peer_app: z.string().max(256, 'peer_app must be at most 256 characters').optional(),
+    format: z.enum(['json', 'pprof'], { error: 'format must be json or pprof' }).default('json'),
+  }),
   netcostSeries: z.object({
     from: time('from'),
     to: time('to'),

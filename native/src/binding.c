@@ -589,6 +589,14 @@ static napi_value make_layouts(napi_env env)
 	FIELD(ps, profile_stack, ips);
 	FIELD(ps, profile_stack, depth);
 	napi_set_named_property(env, all, "profile_stack", ps);
+	napi_value ek;
+	napi_create_object(env, &ek);
+	set_layout_field(env, ek, "size", sizeof(struct egress_key));
+	FIELD(ek, egress_key, k);
+	FIELD(ek, egress_key, daddr);
+	FIELD(ek, egress_key, dport);
+	FIELD(ek, egress_key, family);
+	napi_set_named_property(env, all, "egress_key", ek);
 	napi_value ur, ut, um, up;
 	napi_create_object(env, &ur);
 	set_layout_field(env, ur, "size", sizeof(struct unwind_row));

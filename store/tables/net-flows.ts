@@ -2,6 +2,7 @@
 import type { TrafficClass } from '../../netcost/classify.js';
 import { monthsOf, type UsageRow } from '../../netcost/cost.js';
 import type { FlowWindow } from '../../netcost/flows.js';
+import type { EgressFlow } from '../../netcost/egress-cost.js';
 import { RANGE_SQL, defineTable, type RowOf, type TimeRange } from '../sql.js';
 import { runInserts, type Store, type TableInsert } from '../store.js';
 
@@ -106,6 +107,19 @@ export class NetcostRepository {
       natBytes: Number(r.nat),
       bucket: Number(r.bucket ?? 0),
     }));
+  }
+
+  /** Bytes one application sent to each peer address from each host over the range, with the peer's
+   *  class and application (the ones that carried most of the bytes): what egress stacks scale to. */
+  async sentByPeer(range: TimeRange, app: string): Promise<EgressFlow[]> {
+    const rows = await this.store.query<{ host: string; peer_address: string; class: string; peer_app: string; nat: number | string; sent: number | string }>(
+      `SELECT host, peer_address, argMax(class, bytes_sent) AS class, argMax(peer_app, bytes_sent) AS peer_app,
+              max(via_nat) AS nat, sum(bytes_sent) AS sent
+       FROM net_flows WHERE app = {app:String} AND ${RANGE_SQL}
+       GROUP BY host, peer_address HAVING sent > 0`,
+      { ...range, app },
+    );
+    return rows.map((r) => ({ host: r.host, peer_address: r.peer_address, class: r.class as TrafficClass, peer_app: r.peer_app, via_nat: Number(r.nat) === 1, bytes_sent: Number(r.sent) }));
   }
 
   /** Internet egress bytes of each (month, region) from the month's start to the range's start: where the tiers stand. */

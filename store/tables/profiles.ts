@@ -5,6 +5,7 @@ import type { Frame, MappingDesc } from '../../profiler/types.js';
 import type { ProfileWindow } from '../../profiler/window.js';
 import { runInserts, type Store, type TableInsert } from '../store.js';
 import { RANGE_SQL, appExists, defineTable, rfc3339, type RowOf, type TimeRange } from '../sql.js';
+import { EGRESS_SAMPLES } from './egress-samples.js';
 
 export type { TimeRange };
 
@@ -93,6 +94,24 @@ export interface PprofStackRow extends StackRow {
   container_id?: string;
   pid?: number;
   cmdline?: string;
+}
+
+/** One egress stack of one process to one peer over a range (ProfileRepository.egressStacks). */
+export interface EgressStackRow {
+  functions: string[];
+  addresses: string[];
+  mapping_ids: string[];
+  host: string;
+  container_id: string;
+  pid: number;
+  exe: string;
+  cmdline: string;
+  peer_address: string;
+  peer_port: number;
+  /** sample points */
+  points: number;
+  /** points × the bytes each stands for */
+  estimated_bytes: number;
 }
 
 export interface MappingRow {
@@ -281,6 +300,7 @@ export class ProfileRepository {
     const stackRows: RowOf<typeof PROFILE_STACKS.columns>[] = [];
     const sampleRows: RowOf<typeof PROFILE_SAMPLES.columns>[] = [];
     const appRows: RowOf<typeof APP_WINDOWS.columns>[] = [];
+    const egressRows: RowOf<typeof EGRESS_SAMPLES.columns>[] = [];
     const mappingIds = new Map<MappingDesc, string>();
     const stackIds = new Set<string>();
     const mappingSeen = new Set<string>();
@@ -304,21 +324,25 @@ export class ProfileRepository {
       }
       return id;
     };
+    const sidOf = (frames: Frame[]): string => {
+      const mids = frames.map((f) => midOf(f.mapping));
+      const sid = stackId(frames, mids);
+      if (!this.#written.has(`s${sid}`) && !stackIds.has(sid)) {
+        stackIds.add(sid);
+        stackRows.push({
+          stack_id: sid,
+          functions: frames.map((f) => f.name),
+          addresses: frames.map((f) => f.address.toString()),
+          mapping_ids: mids,
+          last_seen: lastSeen,
+        });
+      }
+      return sid;
+    };
     for (const a of w.apps) {
       appRows.push({ ts: w.start, window_seconds: w.seconds, host: w.host, app: a.app, container_id: a.containerId, source });
       for (const s of a.stacks) {
-        const mids = s.frames.map((f) => midOf(f.mapping));
-        const sid = stackId(s.frames, mids);
-        if (!this.#written.has(`s${sid}`) && !stackIds.has(sid)) {
-          stackIds.add(sid);
-          stackRows.push({
-            stack_id: sid,
-            functions: s.frames.map((f) => f.name),
-            addresses: s.frames.map((f) => f.address.toString()),
-            mapping_ids: mids,
-            last_seen: lastSeen,
-          });
-        }
+        const sid = sidOf(s.frames);
         sampleRows.push({
           ts: w.start,
           window_seconds: w.seconds,
@@ -334,6 +358,25 @@ export class ProfileRepository {
         });
       }
     }
+    for (const p of w.egress?.profiles ?? []) {
+      for (const s of p.stacks) {
+        egressRows.push({
+          ts: w.start,
+          window_seconds: w.seconds,
+          host: w.host,
+          app: p.app,
+          container_id: p.containerId,
+          pid: p.pid,
+          exe: p.exe,
+          cmdline: p.cmdline,
+          peer_address: p.peerAddress,
+          peer_port: p.peerPort,
+          stack_id: sidOf(s.frames),
+          points: s.count,
+          bytes_per_point: w.egress!.bytesPerSample,
+        });
+      }
+    }
     const mark = (prefix: string, rows: Record<string, unknown>[], key: string) => () => {
       for (const r of rows) this.#written.set(`${prefix}${r[key] as string}`, lastSeen);
     };
@@ -343,6 +386,7 @@ export class ProfileRepository {
       { table: PROFILE_STACKS.name, rows: stackRows, done: mark('s', stackRows, 'stack_id') },
       { table: PROFILE_SAMPLES.name, rows: sampleRows },
       { table: APP_WINDOWS.name, rows: appRows },
+      ...(egressRows.length ? [{ table: EGRESS_SAMPLES.name, rows: egressRows }] : []),
     ];
   }
 
@@ -482,15 +526,44 @@ export class ProfileRepository {
       { app, ...agg.params },
     );
     const stacks = rows.map((r) => ({ ...r, pid: Number(r.pid), samples: Number(r.samples), cpu_ns: Number(r.cpu_ns) }));
+    return { stacks, mappings: await this.#mappingsOf(stacks) };
+  }
+
+  async #mappingsOf(stacks: { mapping_ids: string[] }[]): Promise<MappingRow[]> {
     const ids = [...new Set(stacks.flatMap((s) => s.mapping_ids))];
-    const mappings =
-      ids.length === 0
-        ? []
-        : await this.store.query<MappingRow>(
-            `SELECT mapping_id, file, build_id, memory_start, memory_limit, file_offset FROM profile_mappings
-             WHERE mapping_id IN {ids:Array(UInt64)} LIMIT 1 BY mapping_id`,
-            { ids: ids.map((x) => BigInt(x)) },
-          );
-    return { stacks, mappings };
+    if (ids.length === 0) return [];
+    return this.store.query<MappingRow>(
+      `SELECT mapping_id, file, build_id, memory_start, memory_limit, file_offset FROM profile_mappings
+       WHERE mapping_id IN {ids:Array(UInt64)} LIMIT 1 BY mapping_id`,
+      { ids: ids.map((x) => BigInt(x)) },
+    );
+  }
+
+  /** An application's egress stacks over a range (ARCHITECTURE.md, "Egress stacks"): per stack, process
+   *  and peer, the sample points and the bytes they estimate (points × bytes per point), with addresses
+   *  and mappings for pprof. Scaling to exact bytes and pricing happen in netcost/egress-cost.ts. */
+  async egressStacks(app: string, range: TimeRange): Promise<{ stacks: EgressStackRow[]; mappings: MappingRow[] }> {
+    const by = 'host, container_id, pid, exe, cmdline, peer_address, peer_port';
+    const agg = `SELECT stack_id, ${by}, sum(points) AS n, sum(points * bytes_per_point) AS ns
+                 FROM egress_samples WHERE app = {app:String} AND ${RANGE_SQL} GROUP BY stack_id, ${by}`;
+    const rows = await this.store.query<Record<string, unknown> & { functions: string[]; addresses: string[]; mapping_ids: string[] }>(
+      this.#stacksSql('s.functions, s.addresses, s.mapping_ids', agg, by),
+      { app, ...range },
+    );
+    const stacks = rows.map((r) => ({
+      functions: r.functions,
+      addresses: r.addresses,
+      mapping_ids: r.mapping_ids,
+      host: String(r.host),
+      container_id: String(r.container_id),
+      pid: Number(r.pid),
+      exe: String(r.exe),
+      cmdline: String(r.cmdline),
+      peer_address: String(r.peer_address),
+      peer_port: Number(r.peer_port),
+      points: Number(r.samples),
+      estimated_bytes: Number(r.cpu_ns),
+    }));
+    return { stacks, mappings: await this.#mappingsOf(stacks) };
   }
 }
