@@ -69,28 +69,51 @@ function windowToProto(w: WindowEnvelope): Window {
       };
       const stacks: { names: number[]; addresses: bigint[]; mappings: number[] }[] = [];
       const stackIdx = new Map<string, number>();
-      const apps = w.apps.map((a) => {
-        const idx: number[] = [];
-        const counts: bigint[] = [];
-        for (const s of a.stacks) {
-          const names = s.frames.map((f) => str(f.name));
-          const addresses = s.frames.map((f) => f.address);
-          const maps = s.frames.map((f) => mapping(f.mapping));
-          const key = `${names.join(',')}|${addresses.join(',')}|${maps.join(',')}`;
-          let i = stackIdx.get(key);
-          if (i === undefined) {
-            i = stacks.length;
-            stacks.push({ names, addresses, mappings: maps });
-            stackIdx.set(key, i);
-          }
-          idx.push(i);
-          counts.push(BigInt(s.count));
+      const stackOf = (frames: Frame[]): number => {
+        const names = frames.map((f) => str(f.name));
+        const addresses = frames.map((f) => f.address);
+        const maps = frames.map((f) => mapping(f.mapping));
+        const key = `${names.join(',')}|${addresses.join(',')}|${maps.join(',')}`;
+        let i = stackIdx.get(key);
+        if (i === undefined) {
+          i = stacks.length;
+          stacks.push({ names, addresses, mappings: maps });
+          stackIdx.set(key, i);
         }
+        return i;
+      };
+      const apps = w.apps.map((a) => {
+        const idx = a.stacks.map((s) => stackOf(s.frames));
+        const counts = a.stacks.map((s) => BigInt(s.count));
         return { app: a.app, containerId: a.containerId, stacks: idx, counts, pid: a.pid ?? 0, exe: a.exe ?? '', cmdline: a.cmdline ?? '' };
       });
+      const egress = (w.egress?.profiles ?? []).map((p) => ({
+        app: p.app,
+        containerId: p.containerId,
+        pid: p.pid,
+        exe: p.exe,
+        cmdline: p.cmdline,
+        peerAddress: p.peerAddress,
+        peerPort: p.peerPort,
+        stacks: p.stacks.map((s) => stackOf(s.frames)),
+        points: p.stacks.map((s) => BigInt(s.count)),
+      }));
       return create(WindowSchema, {
         ...base,
-        body: { case: 'profile', value: { periodNs: BigInt(w.periodNs), truncatedSamples: BigInt(w.truncatedSamples), strings, mappings, stacks, apps } },
+        body: {
+          case: 'profile',
+          value: {
+            periodNs: BigInt(w.periodNs),
+            truncatedSamples: BigInt(w.truncatedSamples),
+            strings,
+            mappings,
+            stacks,
+            apps,
+            egress,
+            egressBytesPerSample: w.egress?.bytesPerSample ?? 0,
+            egressFoldedPoints: BigInt(w.egress?.foldedPoints ?? 0),
+          },
+        },
       });
     }
     case 'runq':
@@ -209,7 +232,33 @@ function windowFromProto(w: Window, host: string): WindowEnvelope {
           }),
         };
       });
-      return { kind: 'profile', ...base, periodNs: num(p.periodNs, 'period'), truncatedSamples: num(p.truncatedSamples, 'truncated samples'), apps };
+      const egress = p.egress.map((e) => {
+        if (e.points.length !== e.stacks.length) throw new BatchError(`profile: egress of ${e.app} has ${e.stacks.length} stacks and ${e.points.length} point counts`);
+        if (e.peerPort > 65535) throw new BatchError(`profile: egress of ${e.app} has peer port ${e.peerPort}`);
+        return {
+          app: e.app,
+          containerId: e.containerId,
+          pid: e.pid,
+          exe: e.exe,
+          cmdline: e.cmdline,
+          peerAddress: e.peerAddress,
+          peerPort: e.peerPort,
+          stacks: e.stacks.map((si, i) => {
+            const frames = stacks[si];
+            if (!frames) throw new BatchError(`profile: egress of ${e.app} refers to stack ${si} of ${stacks.length}`);
+            return { frames, count: num(e.points[i], 'egress points') };
+          }),
+        };
+      });
+      if (egress.length > 0 && !(p.egressBytesPerSample > 0 && Number.isFinite(p.egressBytesPerSample))) throw new BatchError(`profile: egress points without bytes per sample (${p.egressBytesPerSample})`);
+      return {
+        kind: 'profile',
+        ...base,
+        periodNs: num(p.periodNs, 'period'),
+        truncatedSamples: num(p.truncatedSamples, 'truncated samples'),
+        apps,
+        ...(egress.length > 0 ? { egress: { bytesPerSample: p.egressBytesPerSample, profiles: egress, foldedPoints: num(p.egressFoldedPoints, 'egress folded points') } } : {}),
+      };
     }
     case 'runq':
       return {

@@ -78,6 +78,23 @@ function windows(i: number, app = 'checkout'): WindowEnvelope[] {
           ],
         },
       ],
+      // egress stacks: the send path shares the CPU stacks' tables
+      egress: {
+        bytesPerSample: 1048576.25,
+        foldedPoints: 0,
+        profiles: [
+          {
+            app,
+            containerId: '',
+            pid: 4100 + i,
+            exe: '/srv/checkout/bin/checkout',
+            cmdline: `/srv/checkout/bin/checkout --shard ${i % 2}`,
+            peerAddress: '10.0.2.5',
+            peerPort: 5432,
+            stacks: [{ frames: [main, { name: 'send_rows', mapping: EXE, address: 0x1300n }, { name: 'write', mapping: LIBC, address: 0x9b000n }], count: i + 2 }],
+          },
+        ],
+      },
     },
     { kind: 'netflow', start, seconds: WINDOW, host: 'ignored', rows: [flow({ app, bytesSent: 1000 * (i + 1) })] },
     {
@@ -94,6 +111,7 @@ function windows(i: number, app = 'checkout'): WindowEnvelope[] {
 }
 
 const samplesOf = (ws: WindowEnvelope[]) => ws.reduce((n, w) => n + (w.kind === 'profile' ? w.apps.reduce((m, a) => m + a.stacks.reduce((k, s) => k + s.count, 0), 0) : 0), 0);
+const pointsOf = (ws: WindowEnvelope[]) => ws.reduce((n, w) => n + (w.kind === 'profile' ? (w.egress?.profiles ?? []).reduce((m, p) => m + p.stacks.reduce((k, s) => k + s.count, 0), 0) : 0), 0);
 const bytesOf = (ws: WindowEnvelope[]) => ws.reduce((n, w) => n + (w.kind === 'netflow' ? w.rows.reduce((m, r) => m + r.bytesSent, 0) : 0), 0);
 
 async function until(what: string, f: () => boolean | Promise<boolean>, timeoutMs = 30_000): Promise<void> {
@@ -140,6 +158,7 @@ describe('kiln.ingest.v1 codec', () => {
     assert.ok(groups.length >= 7);
     for (const g of groups) assert.ok(size(g) <= limit, `${size(g)} <= ${limit}`);
     assert.equal(samplesOf(groups.flat()), samplesOf(ws));
+    assert.equal(pointsOf(groups.flat()), pointsOf(ws), 'egress points once each');
     assert.equal(bytesOf(groups.flat()), bytesOf(ws));
     // one window alone over the limit is cut by its rows
     const big = windows(1)[0];

@@ -39,6 +39,17 @@ export interface PushSinkOptions {
 /** A window's rows cut in two (for a window alone over the batch size); null when it cannot be cut. */
 function halve(w: WindowEnvelope): [WindowEnvelope, WindowEnvelope] | null {
   if (w.kind === 'profile') {
+    // egress stacks travel alone first (each half must carry them once), then split by peer
+    const egress = w.egress?.profiles ?? [];
+    if (egress.length > 0 && w.apps.length > 0) return [{ ...w, egress: undefined }, { ...w, apps: [], truncatedSamples: 0, otherProcessSamples: 0 }];
+    if (w.apps.length === 0) {
+      if (egress.length < 2) return null;
+      const k = egress.length >> 1;
+      return [
+        { ...w, egress: { ...w.egress!, profiles: egress.slice(0, k) } },
+        { ...w, egress: { ...w.egress!, profiles: egress.slice(k), foldedPoints: 0 } },
+      ];
+    }
     if (w.apps.length > 1) {
       const k = w.apps.length >> 1;
       return [

@@ -45,6 +45,8 @@ export interface ProfileCollectorOptions {
   inScope?: (cgroupId: bigint) => boolean;
   /** egress stacks: the mean bytes sent between two sample points (0 or absent: off) */
   egressBytesPerSample?: number;
+  /** distinct (sender, stack, peer) keys the kernel's egress map holds between drains (default 4096) */
+  egressKeys?: number;
   onError?: (e: unknown) => void;
 }
 
@@ -150,6 +152,7 @@ export class ProfileCollector implements Collector {
       onError: opts.onError,
       onNewProcess: (tgid) => this.#observe(tgid),
       egressBytesPerSample: opts.egressBytesPerSample,
+      egressKeys: opts.egressKeys,
     });
     this.symbolizer = new Symbolizer(opts.symbolizer);
     this.processes = opts.processes;

@@ -19,7 +19,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file kiln/ingest/v1/ingest.proto.
  */
 export const file_kiln_ingest_v1_ingest: GenFile = /*@__PURE__*/
-  fileDesc("ChtraWxuL2luZ2VzdC92MS9pbmdlc3QucHJvdG8SDmtpbG4uaW5nZXN0LnYxIn8KBEhvc3QSDAoEbmFtZRgBIAEoCRIRCglhZGRyZXNzZXMYAiADKAkSDAoEem9uZRgDIAEoCRIPCgd6b25lX2lkGAQgASgJEg4KBnJlZ2lvbhgFIAEoCRIQCghwcm92aWRlchgGIAEoCRIVCg1hZ2VudF92ZXJzaW9uGAcgASgJIpUBCgtQdXNoUmVxdWVzdBIQCghhZ2VudF9pZBgBIAEoCRIQCghzZXF1ZW5jZRgCIAEoBBIiCgRob3N0GAMgASgLMhQua2lsbi5pbmdlc3QudjEuSG9zdBInCgd3aW5kb3dzGAQgAygLMhYua2lsbi5pbmdlc3QudjEuV2luZG93EhUKDXNwb29sZWRfYXRfbXMYBSABKAQiLwoMUHVzaFJlc3BvbnNlEhEKCWR1cGxpY2F0ZRgBIAEoCBIMCgRyb3dzGAIgASgEIkcKD1JlZ2lzdGVyUmVxdWVzdBIQCghhZ2VudF9pZBgBIAEoCRIiCgRob3N0GAIgASgLMhQua2lsbi5pbmdlc3QudjEuSG9zdCIhChBSZWdpc3RlclJlc3BvbnNlEg0KBWhvc3RzGAEgASgNIvgBCgZXaW5kb3cSDQoFc3RhcnQYASABKAQSDwoHc2Vjb25kcxgCIAEoDRIqCgdwcm9maWxlGAogASgLMhcua2lsbi5pbmdlc3QudjEuUHJvZmlsZUgAEiQKBHJ1bnEYCyABKAsyFC5raWxuLmluZ2VzdC52MS5SdW5xSAASJgoFZmxvd3MYDCABKAsyFS5raWxuLmluZ2VzdC52MS5GbG93c0gAEiIKA2RucxgNIAEoCzITLmtpbG4uaW5nZXN0LnYxLkRuc0gAEigKBmxvc3NlcxgOIAEoCzIWLmtpbG4uaW5nZXN0LnYxLkxvc3Nlc0gAQgYKBGJvZHkixAEKB1Byb2ZpbGUSEQoJcGVyaW9kX25zGAEgASgEEhkKEXRydW5jYXRlZF9zYW1wbGVzGAIgASgEEg8KB3N0cmluZ3MYAyADKAkSKQoIbWFwcGluZ3MYBCADKAsyFy5raWxuLmluZ2VzdC52MS5NYXBwaW5nEiUKBnN0YWNrcxgFIAMoCzIVLmtpbG4uaW5nZXN0LnYxLlN0YWNrEigKBGFwcHMYBiADKAsyGi5raWxuLmluZ2VzdC52MS5BcHBTYW1wbGVzIlcKB01hcHBpbmcSDAoEZmlsZRgBIAEoDRIQCghidWlsZF9pZBgCIAEoDRINCgVzdGFydBgDIAEoBBINCgVsaW1pdBgEIAEoBBIOCgZvZmZzZXQYBSABKAQiOwoFU3RhY2sSDQoFbmFtZXMYASADKA0SEQoJYWRkcmVzc2VzGAIgAygEEhAKCG1hcHBpbmdzGAMgAygNInoKCkFwcFNhbXBsZXMSCwoDYXBwGAEgASgJEhQKDGNvbnRhaW5lcl9pZBgCIAEoCRIOCgZzdGFja3MYAyADKA0SDgoGY291bnRzGAQgAygEEgsKA3BpZBgFIAEoDRILCgNleGUYBiABKAkSDwoHY21kbGluZRgHIAEoCSItCgRSdW5xEiUKBHJvd3MYASADKAsyFy5raWxuLmluZ2VzdC52MS5SdW5xUm93IoQBCgdSdW5xUm93EgsKA2FwcBgBIAEoCRIUCgxjb250YWluZXJfaWQYAiABKAkSEQoJY2dyb3VwX2lkGAMgASgEEhMKC2Nncm91cF9wYXRoGAQgASgJEg0KBXNsb3RzGAUgAygEEhAKCHRvdGFsX25zGAYgASgEEg0KBWNvdW50GAcgASgEIi4KBUZsb3dzEiUKBHJvd3MYASADKAsyFy5raWxuLmluZ2VzdC52MS5GbG93Um93ItICCgdGbG93Um93EgsKA2FwcBgBIAEoCRIUCgxjb250YWluZXJfaWQYAiABKAkSEQoJZGlyZWN0aW9uGAMgASgJEhUKDWxvY2FsX2FkZHJlc3MYBCABKAkSFAoMcGVlcl9hZGRyZXNzGAUgASgJEgwKBHBvcnQYBiABKA0SEAoIcGVlcl9hcHAYByABKAkSDQoFY2xhc3MYCCABKAkSDwoHdmlhX25hdBgJIAEoCBISCgpsb2NhbF96b25lGAogASgJEhEKCXBlZXJfem9uZRgLIAEoCRIOCgZyZWdpb24YDCABKAkSEgoKYnl0ZXNfc2VudBgNIAEoBBIWCg5ieXRlc19yZWNlaXZlZBgOIAEoBBITCgtyZXRyYW5zbWl0cxgPIAEoBBITCgtjb25uZWN0aW9ucxgQIAEoBBIXCg9mYWlsZWRfY29ubmVjdHMYESABKAQiOwoDRG5zEiQKBHJvd3MYASADKAsyFi5raWxuLmluZ2VzdC52MS5EbnNSb3cSDgoGZm9sZGVkGAIgASgEIuECCgZEbnNSb3cSCwoDYXBwGAEgASgJEhQKDGNvbnRhaW5lcl9pZBgCIAEoCRIOCgZkb21haW4YAyABKAkSDQoFcXR5cGUYBCABKAkSEAoIcmVxdWVzdHMYBSABKAQSDwoHbm9lcnJvchgGIAEoBBIQCghueGRvbWFpbhgHIAEoBBIQCghzZXJ2ZmFpbBgIIAEoBBIPCgdyZWZ1c2VkGAkgASgEEhQKDG90aGVyX2Vycm9ycxgKIAEoBBIRCglub19hbnN3ZXIYCyABKAQSEAoIdGltZW91dHMYDCABKAQSFAoMbGF0ZW5jeV9iaW5zGA0gAygREhYKDmxhdGVuY3lfY291bnRzGA4gAygEEhYKDmxhdGVuY3lfc3VtX21zGA8gASgBEhMKC25hbWVzZXJ2ZXJzGBAgAygJEhIKCnRyYW5zcG9ydHMYESADKAkSEwoLdW5yZWFjaGFibGUYEiABKAQiLwoGTG9zc2VzEiUKBHJvd3MYASADKAsyFy5raWxuLmluZ2VzdC52MS5Mb3NzUm93IjsKB0xvc3NSb3cSEQoJY29sbGVjdG9yGAEgASgJEg4KBnJlYXNvbhgCIAEoCRINCgVjb3VudBgDIAEoBDKhAQoNSW5nZXN0U2VydmljZRJBCgRQdXNoEhsua2lsbi5pbmdlc3QudjEuUHVzaFJlcXVlc3QaHC5raWxuLmluZ2VzdC52MS5QdXNoUmVzcG9uc2USTQoIUmVnaXN0ZXISHy5raWxuLmluZ2VzdC52MS5SZWdpc3RlclJlcXVlc3QaIC5raWxuLmluZ2VzdC52MS5SZWdpc3RlclJlc3BvbnNlYgZwcm90bzM");
+  fileDesc("ChtraWxuL2luZ2VzdC92MS9pbmdlc3QucHJvdG8SDmtpbG4uaW5nZXN0LnYxIn8KBEhvc3QSDAoEbmFtZRgBIAEoCRIRCglhZGRyZXNzZXMYAiADKAkSDAoEem9uZRgDIAEoCRIPCgd6b25lX2lkGAQgASgJEg4KBnJlZ2lvbhgFIAEoCRIQCghwcm92aWRlchgGIAEoCRIVCg1hZ2VudF92ZXJzaW9uGAcgASgJIpUBCgtQdXNoUmVxdWVzdBIQCghhZ2VudF9pZBgBIAEoCRIQCghzZXF1ZW5jZRgCIAEoBBIiCgRob3N0GAMgASgLMhQua2lsbi5pbmdlc3QudjEuSG9zdBInCgd3aW5kb3dzGAQgAygLMhYua2lsbi5pbmdlc3QudjEuV2luZG93EhUKDXNwb29sZWRfYXRfbXMYBSABKAQiLwoMUHVzaFJlc3BvbnNlEhEKCWR1cGxpY2F0ZRgBIAEoCBIMCgRyb3dzGAIgASgEIkcKD1JlZ2lzdGVyUmVxdWVzdBIQCghhZ2VudF9pZBgBIAEoCRIiCgRob3N0GAIgASgLMhQua2lsbi5pbmdlc3QudjEuSG9zdCIhChBSZWdpc3RlclJlc3BvbnNlEg0KBWhvc3RzGAEgASgNIvgBCgZXaW5kb3cSDQoFc3RhcnQYASABKAQSDwoHc2Vjb25kcxgCIAEoDRIqCgdwcm9maWxlGAogASgLMhcua2lsbi5pbmdlc3QudjEuUHJvZmlsZUgAEiQKBHJ1bnEYCyABKAsyFC5raWxuLmluZ2VzdC52MS5SdW5xSAASJgoFZmxvd3MYDCABKAsyFS5raWxuLmluZ2VzdC52MS5GbG93c0gAEiIKA2RucxgNIAEoCzITLmtpbG4uaW5nZXN0LnYxLkRuc0gAEigKBmxvc3NlcxgOIAEoCzIWLmtpbG4uaW5nZXN0LnYxLkxvc3Nlc0gAQgYKBGJvZHkisgIKB1Byb2ZpbGUSEQoJcGVyaW9kX25zGAEgASgEEhkKEXRydW5jYXRlZF9zYW1wbGVzGAIgASgEEg8KB3N0cmluZ3MYAyADKAkSKQoIbWFwcGluZ3MYBCADKAsyFy5raWxuLmluZ2VzdC52MS5NYXBwaW5nEiUKBnN0YWNrcxgFIAMoCzIVLmtpbG4uaW5nZXN0LnYxLlN0YWNrEigKBGFwcHMYBiADKAsyGi5raWxuLmluZ2VzdC52MS5BcHBTYW1wbGVzEi0KBmVncmVzcxgHIAMoCzIdLmtpbG4uaW5nZXN0LnYxLkVncmVzc1NhbXBsZXMSHwoXZWdyZXNzX2J5dGVzX3Blcl9zYW1wbGUYCCABKAESHAoUZWdyZXNzX2ZvbGRlZF9wb2ludHMYCSABKAQipgEKDUVncmVzc1NhbXBsZXMSCwoDYXBwGAEgASgJEhQKDGNvbnRhaW5lcl9pZBgCIAEoCRILCgNwaWQYAyABKA0SCwoDZXhlGAQgASgJEg8KB2NtZGxpbmUYBSABKAkSFAoMcGVlcl9hZGRyZXNzGAYgASgJEhEKCXBlZXJfcG9ydBgHIAEoDRIOCgZzdGFja3MYCCADKA0SDgoGcG9pbnRzGAkgAygEIlcKB01hcHBpbmcSDAoEZmlsZRgBIAEoDRIQCghidWlsZF9pZBgCIAEoDRINCgVzdGFydBgDIAEoBBINCgVsaW1pdBgEIAEoBBIOCgZvZmZzZXQYBSABKAQiOwoFU3RhY2sSDQoFbmFtZXMYASADKA0SEQoJYWRkcmVzc2VzGAIgAygEEhAKCG1hcHBpbmdzGAMgAygNInoKCkFwcFNhbXBsZXMSCwoDYXBwGAEgASgJEhQKDGNvbnRhaW5lcl9pZBgCIAEoCRIOCgZzdGFja3MYAyADKA0SDgoGY291bnRzGAQgAygEEgsKA3BpZBgFIAEoDRILCgNleGUYBiABKAkSDwoHY21kbGluZRgHIAEoCSItCgRSdW5xEiUKBHJvd3MYASADKAsyFy5raWxuLmluZ2VzdC52MS5SdW5xUm93IoQBCgdSdW5xUm93EgsKA2FwcBgBIAEoCRIUCgxjb250YWluZXJfaWQYAiABKAkSEQoJY2dyb3VwX2lkGAMgASgEEhMKC2Nncm91cF9wYXRoGAQgASgJEg0KBXNsb3RzGAUgAygEEhAKCHRvdGFsX25zGAYgASgEEg0KBWNvdW50GAcgASgEIi4KBUZsb3dzEiUKBHJvd3MYASADKAsyFy5raWxuLmluZ2VzdC52MS5GbG93Um93ItICCgdGbG93Um93EgsKA2FwcBgBIAEoCRIUCgxjb250YWluZXJfaWQYAiABKAkSEQoJZGlyZWN0aW9uGAMgASgJEhUKDWxvY2FsX2FkZHJlc3MYBCABKAkSFAoMcGVlcl9hZGRyZXNzGAUgASgJEgwKBHBvcnQYBiABKA0SEAoIcGVlcl9hcHAYByABKAkSDQoFY2xhc3MYCCABKAkSDwoHdmlhX25hdBgJIAEoCBISCgpsb2NhbF96b25lGAogASgJEhEKCXBlZXJfem9uZRgLIAEoCRIOCgZyZWdpb24YDCABKAkSEgoKYnl0ZXNfc2VudBgNIAEoBBIWCg5ieXRlc19yZWNlaXZlZBgOIAEoBBITCgtyZXRyYW5zbWl0cxgPIAEoBBITCgtjb25uZWN0aW9ucxgQIAEoBBIXCg9mYWlsZWRfY29ubmVjdHMYESABKAQiOwoDRG5zEiQKBHJvd3MYASADKAsyFi5raWxuLmluZ2VzdC52MS5EbnNSb3cSDgoGZm9sZGVkGAIgASgEIuECCgZEbnNSb3cSCwoDYXBwGAEgASgJEhQKDGNvbnRhaW5lcl9pZBgCIAEoCRIOCgZkb21haW4YAyABKAkSDQoFcXR5cGUYBCABKAkSEAoIcmVxdWVzdHMYBSABKAQSDwoHbm9lcnJvchgGIAEoBBIQCghueGRvbWFpbhgHIAEoBBIQCghzZXJ2ZmFpbBgIIAEoBBIPCgdyZWZ1c2VkGAkgASgEEhQKDG90aGVyX2Vycm9ycxgKIAEoBBIRCglub19hbnN3ZXIYCyABKAQSEAoIdGltZW91dHMYDCABKAQSFAoMbGF0ZW5jeV9iaW5zGA0gAygREhYKDmxhdGVuY3lfY291bnRzGA4gAygEEhYKDmxhdGVuY3lfc3VtX21zGA8gASgBEhMKC25hbWVzZXJ2ZXJzGBAgAygJEhIKCnRyYW5zcG9ydHMYESADKAkSEwoLdW5yZWFjaGFibGUYEiABKAQiLwoGTG9zc2VzEiUKBHJvd3MYASADKAsyFy5raWxuLmluZ2VzdC52MS5Mb3NzUm93IjsKB0xvc3NSb3cSEQoJY29sbGVjdG9yGAEgASgJEg4KBnJlYXNvbhgCIAEoCRINCgVjb3VudBgDIAEoBDKhAQoNSW5nZXN0U2VydmljZRJBCgRQdXNoEhsua2lsbi5pbmdlc3QudjEuUHVzaFJlcXVlc3QaHC5raWxuLmluZ2VzdC52MS5QdXNoUmVzcG9uc2USTQoIUmVnaXN0ZXISHy5raWxuLmluZ2VzdC52MS5SZWdpc3RlclJlcXVlc3QaIC5raWxuLmluZ2VzdC52MS5SZWdpc3RlclJlc3BvbnNlYgZwcm90bzM");
 
 /**
  * Who sends: registered with every push, so a restarted server knows every host at its first push.
@@ -276,6 +276,24 @@ export type Profile = Message<"kiln.ingest.v1.Profile"> & {
    * @generated from field: repeated kiln.ingest.v1.AppSamples apps = 6;
    */
   apps: AppSamples[];
+
+  /**
+   * egress stacks (ARCHITECTURE.md "Egress stacks"): the code paths that sent TCP bytes, as sample
+   * points; each point stands for egress_bytes_per_sample bytes on average (0: egress stacks off)
+   *
+   * @generated from field: repeated kiln.ingest.v1.EgressSamples egress = 7;
+   */
+  egress: EgressSamples[];
+
+  /**
+   * @generated from field: double egress_bytes_per_sample = 8;
+   */
+  egressBytesPerSample: number;
+
+  /**
+   * @generated from field: uint64 egress_folded_points = 9;
+   */
+  egressFoldedPoints: bigint;
 };
 
 /**
@@ -284,6 +302,65 @@ export type Profile = Message<"kiln.ingest.v1.Profile"> & {
  */
 export const ProfileSchema: GenMessage<Profile> = /*@__PURE__*/
   messageDesc(file_kiln_ingest_v1_ingest, 6);
+
+/**
+ * @generated from message kiln.ingest.v1.EgressSamples
+ */
+export type EgressSamples = Message<"kiln.ingest.v1.EgressSamples"> & {
+  /**
+   * @generated from field: string app = 1;
+   */
+  app: string;
+
+  /**
+   * @generated from field: string container_id = 2;
+   */
+  containerId: string;
+
+  /**
+   * @generated from field: uint32 pid = 3;
+   */
+  pid: number;
+
+  /**
+   * @generated from field: string exe = 4;
+   */
+  exe: string;
+
+  /**
+   * @generated from field: string cmdline = 5;
+   */
+  cmdline: string;
+
+  /**
+   * @generated from field: string peer_address = 6;
+   */
+  peerAddress: string;
+
+  /**
+   * @generated from field: uint32 peer_port = 7;
+   */
+  peerPort: number;
+
+  /**
+   * indexes into Profile.stacks, and the sample points of each
+   *
+   * @generated from field: repeated uint32 stacks = 8;
+   */
+  stacks: number[];
+
+  /**
+   * @generated from field: repeated uint64 points = 9;
+   */
+  points: bigint[];
+};
+
+/**
+ * Describes the message kiln.ingest.v1.EgressSamples.
+ * Use `create(EgressSamplesSchema)` to create a new message.
+ */
+export const EgressSamplesSchema: GenMessage<EgressSamples> = /*@__PURE__*/
+  messageDesc(file_kiln_ingest_v1_ingest, 7);
 
 /**
  * @generated from message kiln.ingest.v1.Mapping
@@ -322,7 +399,7 @@ export type Mapping = Message<"kiln.ingest.v1.Mapping"> & {
  * Use `create(MappingSchema)` to create a new message.
  */
 export const MappingSchema: GenMessage<Mapping> = /*@__PURE__*/
-  messageDesc(file_kiln_ingest_v1_ingest, 7);
+  messageDesc(file_kiln_ingest_v1_ingest, 8);
 
 /**
  * One stack, root first: frame i is (strings[names[i]], addresses[i], mappings[mappings[i]]).
@@ -351,7 +428,7 @@ export type Stack = Message<"kiln.ingest.v1.Stack"> & {
  * Use `create(StackSchema)` to create a new message.
  */
 export const StackSchema: GenMessage<Stack> = /*@__PURE__*/
-  messageDesc(file_kiln_ingest_v1_ingest, 8);
+  messageDesc(file_kiln_ingest_v1_ingest, 9);
 
 /**
  * @generated from message kiln.ingest.v1.AppSamples
@@ -402,7 +479,7 @@ export type AppSamples = Message<"kiln.ingest.v1.AppSamples"> & {
  * Use `create(AppSamplesSchema)` to create a new message.
  */
 export const AppSamplesSchema: GenMessage<AppSamples> = /*@__PURE__*/
-  messageDesc(file_kiln_ingest_v1_ingest, 9);
+  messageDesc(file_kiln_ingest_v1_ingest, 10);
 
 /**
  * @generated from message kiln.ingest.v1.Runq
@@ -419,7 +496,7 @@ export type Runq = Message<"kiln.ingest.v1.Runq"> & {
  * Use `create(RunqSchema)` to create a new message.
  */
 export const RunqSchema: GenMessage<Runq> = /*@__PURE__*/
-  messageDesc(file_kiln_ingest_v1_ingest, 10);
+  messageDesc(file_kiln_ingest_v1_ingest, 11);
 
 /**
  * @generated from message kiln.ingest.v1.RunqRow
@@ -468,7 +545,7 @@ export type RunqRow = Message<"kiln.ingest.v1.RunqRow"> & {
  * Use `create(RunqRowSchema)` to create a new message.
  */
 export const RunqRowSchema: GenMessage<RunqRow> = /*@__PURE__*/
-  messageDesc(file_kiln_ingest_v1_ingest, 11);
+  messageDesc(file_kiln_ingest_v1_ingest, 12);
 
 /**
  * @generated from message kiln.ingest.v1.Flows
@@ -485,7 +562,7 @@ export type Flows = Message<"kiln.ingest.v1.Flows"> & {
  * Use `create(FlowsSchema)` to create a new message.
  */
 export const FlowsSchema: GenMessage<Flows> = /*@__PURE__*/
-  messageDesc(file_kiln_ingest_v1_ingest, 12);
+  messageDesc(file_kiln_ingest_v1_ingest, 13);
 
 /**
  * @generated from message kiln.ingest.v1.FlowRow
@@ -586,7 +663,7 @@ export type FlowRow = Message<"kiln.ingest.v1.FlowRow"> & {
  * Use `create(FlowRowSchema)` to create a new message.
  */
 export const FlowRowSchema: GenMessage<FlowRow> = /*@__PURE__*/
-  messageDesc(file_kiln_ingest_v1_ingest, 13);
+  messageDesc(file_kiln_ingest_v1_ingest, 14);
 
 /**
  * @generated from message kiln.ingest.v1.Dns
@@ -608,7 +685,7 @@ export type Dns = Message<"kiln.ingest.v1.Dns"> & {
  * Use `create(DnsSchema)` to create a new message.
  */
 export const DnsSchema: GenMessage<Dns> = /*@__PURE__*/
-  messageDesc(file_kiln_ingest_v1_ingest, 14);
+  messageDesc(file_kiln_ingest_v1_ingest, 15);
 
 /**
  * @generated from message kiln.ingest.v1.DnsRow
@@ -714,7 +791,7 @@ export type DnsRow = Message<"kiln.ingest.v1.DnsRow"> & {
  * Use `create(DnsRowSchema)` to create a new message.
  */
 export const DnsRowSchema: GenMessage<DnsRow> = /*@__PURE__*/
-  messageDesc(file_kiln_ingest_v1_ingest, 15);
+  messageDesc(file_kiln_ingest_v1_ingest, 16);
 
 /**
  * @generated from message kiln.ingest.v1.Losses
@@ -731,7 +808,7 @@ export type Losses = Message<"kiln.ingest.v1.Losses"> & {
  * Use `create(LossesSchema)` to create a new message.
  */
 export const LossesSchema: GenMessage<Losses> = /*@__PURE__*/
-  messageDesc(file_kiln_ingest_v1_ingest, 16);
+  messageDesc(file_kiln_ingest_v1_ingest, 17);
 
 /**
  * @generated from message kiln.ingest.v1.LossRow
@@ -758,7 +835,7 @@ export type LossRow = Message<"kiln.ingest.v1.LossRow"> & {
  * Use `create(LossRowSchema)` to create a new message.
  */
 export const LossRowSchema: GenMessage<LossRow> = /*@__PURE__*/
-  messageDesc(file_kiln_ingest_v1_ingest, 17);
+  messageDesc(file_kiln_ingest_v1_ingest, 18);
 
 /**
  * @generated from service kiln.ingest.v1.IngestService
