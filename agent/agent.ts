@@ -52,11 +52,12 @@ export function buildAgent(opts: AgentOptions): Agent {
     throw new CollectorLoadError((e as Error).message);
   }
   const collectors: Collector[] = [];
+  const shared = {};
   try {
     for (const f of COLLECTORS) {
       if (opts.only && !opts.only.includes(f.name)) continue;
       try {
-        collectors.push(f.create({ settings: opts.settings, identity, onError: (e) => opts.log(`${f.name}: ${why(e)}`) }));
+        collectors.push(f.create({ settings: opts.settings, identity, shared, onError: (e) => opts.log(`${f.name}: ${why(e)}`) }));
       } catch (e) {
         if (isNativeError(e)) throw new CollectorLoadError(`the kernel refused ${f.what} (${e.code}): ${e.message.split('\n')[0]}`);
         throw new CollectorLoadError(`the ${f.name} collector cannot start: ${(e as Error).message.split('\n')[0]}`);

@@ -3,7 +3,7 @@
 import { HostIdentity } from '../host/identity.js';
 import type { Collector } from '../pipeline/contracts.js';
 import { ProfileCollector } from '../profiler/collector.js';
-import type { UnwindMode } from '../profiler/sampler.js';
+import type { EgressShare, UnwindMode } from '../profiler/sampler.js';
 import { RunqCollector } from '../runq/collector.js';
 import { FlowCollector } from '../netcost/flows.js';
 import type { Classifier } from '../netcost/classify.js';
@@ -31,6 +31,9 @@ export interface AgentSettings {
 export interface CollectorContext {
   settings: AgentSettings;
   identity: HostIdentity;
+  /** what one collector hands a later one in this list: the profiler's maps for the TCP collector's
+   *  egress stacks (ARCHITECTURE.md "Egress stacks") */
+  shared: { egress?: EgressShare | null };
   /** logs one line about this collector */
   onError: (e: unknown) => void;
 }
@@ -46,8 +49,8 @@ export const COLLECTORS: CollectorFactory[] = [
   {
     name: 'profiler',
     what: "the CPU profiler's BPF program",
-    create: ({ settings: s, identity, onError }) =>
-      new ProfileCollector({
+    create: ({ settings: s, identity, shared, onError }) => {
+      const c = new ProfileCollector({
         sampleHz: s.sampleHz,
         windowSeconds: s.windowSeconds,
         drainIntervalMs: s.drainIntervalMs,
@@ -59,13 +62,16 @@ export const COLLECTORS: CollectorFactory[] = [
         inScope: identity.scope ? (id) => identity.inScope(id) : undefined,
         egressBytesPerSample: s.egressBytesPerSample,
         onError,
-      }),
+      });
+      shared.egress = c.sampler.egressShare();
+      return c;
+    },
   },
   { name: 'runq', what: 'the run-queue BPF program', create: ({ settings: s, identity, onError }) => new RunqCollector({ host: s.host, identity, onError }) },
   {
     name: 'tcp',
     what: "the TCP collector's BPF program",
-    create: ({ settings: s, identity, onError }) => new FlowCollector({ windowSeconds: s.windowSeconds, host: s.host, classifier: s.classifier, identity, onError }),
+    create: ({ settings: s, identity, shared, onError }) => new FlowCollector({ windowSeconds: s.windowSeconds, host: s.host, classifier: s.classifier, identity, egress: shared.egress, onError }),
   },
   {
     name: 'dns',

@@ -1,8 +1,8 @@
 /* Kiln's collectors alone (no store, no API), for measuring their own CPU and memory: the same agent
  * composition as `kiln run` (agent/agent.ts) into a sink that only counts. Prints one JSON line with
  * the collectors' status on SIGTERM.
- * Args: --sample-hz N --window S [--drain-ms MS] [--only profiler|runq|tcp|dns|none|all] (default:
- * profiler and runq) [--unwind tables|fp] */
+ * Args: --sample-hz N --window S [--drain-ms MS] [--only profiler|runq|tcp|dns|none|all|a,b] (default:
+ * profiler and runq) [--unwind tables|fp] [--egress-bytes-per-sample N] (default 0: off) */
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import { buildAgent } from '../agent/agent.js';
@@ -10,7 +10,7 @@ import { enableBpfStats } from '../native/index.js';
 import { Classifier } from '../netcost/classify.js';
 import type { WindowEnvelope, WindowSink } from '../pipeline/contracts.js';
 
-const { values } = parseArgs({ options: { 'sample-hz': { type: 'string', default: '97' }, window: { type: 'string', default: '60' }, 'drain-ms': { type: 'string', default: '1000' }, only: { type: 'string' }, unwind: { type: 'string', default: 'tables' } } });
+const { values } = parseArgs({ options: { 'sample-hz': { type: 'string', default: '97' }, window: { type: 'string', default: '60' }, 'drain-ms': { type: 'string', default: '1000' }, only: { type: 'string' }, unwind: { type: 'string', default: 'tables' }, 'egress-bytes-per-sample': { type: 'string', default: '0' } } });
 if (!process.env.KILN_BENCH_NO_BPF_STATS) enableBpfStats();
 const counts = { windows: 0, stacks: 0, waits: 0, flowRows: 0, dnsRows: 0 };
 const countingSink: WindowSink = {
@@ -33,12 +33,13 @@ const agent = buildAgent({
     sampleHz: Number(values['sample-hz']),
     drainIntervalMs: Number(values['drain-ms']),
     unwind: values.unwind === 'fp' ? 'fp' : 'tables',
+    egressBytesPerSample: Number(values['egress-bytes-per-sample']),
     dnsTimeoutSeconds: 5,
     dnsTopDomains: 100,
     classifier: new Classifier({ provider: 'other', zones: [], internet: [], services: [], nat: [] }),
   },
   sink: countingSink,
-  only: values.only === undefined ? ['profiler', 'runq'] : ONLY[values.only],
+  only: values.only === undefined ? ['profiler', 'runq'] : (ONLY[values.only] ?? values.only.split(',')),
   log: (line) => process.stderr.write(`harness: ${line}\n`),
 });
 agent.start();

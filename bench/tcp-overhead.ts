@@ -17,8 +17,8 @@ function bpfNs(): number {
 
 /** The harness with the TCP collector, or (`none`) the same node process with no collector at all, so
  *  both modes pay for one idle Node.js process and differ only by the collector. */
-async function attach(only: 'tcp' | 'none' = 'tcp'): Promise<{ proc: ChildProcess; stop: () => Promise<Record<string, number>> }> {
-  const proc = spawn(process.execPath, [...AGENT_NODE_FLAGS, join(repoRoot, 'dist/bench/collector-harness.js'), '--only', only, '--window', '5'], { stdio: ['ignore', 'pipe', 'inherit'] });
+async function attach(only = 'tcp', extra: string[] = []): Promise<{ proc: ChildProcess; stop: () => Promise<Record<string, number>> }> {
+  const proc = spawn(process.execPath, [...AGENT_NODE_FLAGS, join(repoRoot, 'dist/bench/collector-harness.js'), '--only', only, '--window', '5', ...extra], { stdio: ['ignore', 'pipe', 'inherit'] });
   await once(proc.stdout!, 'data');
   await sleep(1000); // past its start-up (compilation, first collect)
   return {
@@ -90,6 +90,8 @@ export async function tcpOverhead(): Promise<void> {
     console.log(`perf, all CPUs, 4999 Hz, 3 s attached: ${share.toFixed(2)}% of samples in the collector's kernel path (tracepoint dispatch, BPF programs, map lookups) — the throughput cost it implies is ≈ ${(100 - share).toFixed(1)}%`);
   }
 
+  await egressOverhead(blast);
+
   console.log('\n## TCP collector: connection rate kept up with (10 s, 2 client processes, attached)');
   const detached = execFileSync(conn, ['10', '2'], { encoding: 'utf8' }).trim().split(' ').map(Number);
   await sleep(500);
@@ -104,4 +106,42 @@ export async function tcpOverhead(): Promise<void> {
   // each connection has two ends on loopback, both counted
   console.log(`connection ends seen ${seen} of ${2 * made} (${((seen / (2 * made)) * 100).toFixed(2)}%); losses: conns map full ${s.connsMapFull}, closed map full ${s.closedMapFull} — goal ≥ 20,000/s with zero unreported losses`);
   console.log(`BPF run time: ${(ns / made).toFixed(0)} ns per connection (both ends, all four programs)`);
+}
+
+/** Egress stacks on vs off (README "Egress stacks"): the same profiler + TCP collector, with the send
+ * program's countdown and walks or without, alternating; the TCP programs' BPF run time per MB sent and
+ * the throughput per CPU second. The extra per MB is the cost of egress stacks; goal ≤ 1 µs per MB. */
+async function egressOverhead(blast: string): Promise<void> {
+  const MiB = 1 << 20;
+  const modes = [
+    { name: 'off', args: [] as string[] },
+    { name: 'N = 1 MiB (default)', args: ['--egress-bytes-per-sample', String(MiB)] },
+    { name: 'N = 8 MiB', args: ['--egress-bytes-per-sample', String(8 * MiB)] },
+    { name: 'N = 64 MiB', args: ['--egress-bytes-per-sample', String(64 * MiB)] },
+  ];
+  const ROUNDS = 8;
+  console.log(`\n## Egress stacks: TCP programs' BPF run time per MB, off vs on (profiler + TCP collector, 2 s loopback runs of 64 KiB writes, ${ROUNDS} rounds, modes in rotating order)`);
+  const nsPerMB = new Map<string, number[]>(modes.map((m) => [m.name, []]));
+  const rate = new Map<string, number[]>(modes.map((m) => [m.name, []]));
+  const points = new Map<string, number[]>(modes.map((m) => [m.name, []]));
+  for (let i = 0; i < ROUNDS; i++) {
+    for (let k = 0; k < modes.length; k++) {
+      const m = modes[(i + k) % modes.length];
+      const a = await attach('profiler,tcp', m.args);
+      const ns0 = bpfNs();
+      const [bps, cpu, bytes] = execFileSync(blast, ['2'], { encoding: 'utf8' }).trim().split(' ').map(Number);
+      nsPerMB.get(m.name)!.push((bpfNs() - ns0) / (bytes / 1e6));
+      rate.get(m.name)!.push(bytes / 1e9 / cpu);
+      const s = await a.stop();
+      points.get(m.name)!.push((s.egressPoints ?? 0) / (bytes / 1e6));
+      void bps;
+      await sleep(300);
+    }
+  }
+  const off = median(nsPerMB.get('off')!);
+  for (const m of modes) {
+    const ns = median(nsPerMB.get(m.name)!);
+    const extra = m.name === 'off' ? '' : `; extra ${((ns - off) / 1000).toFixed(2)} µs per MB (goal ≤ 1 µs)`;
+    console.log(`${m.name}: ${(ns / 1000).toFixed(2)} µs per MB transferred${extra}; ${median(rate.get(m.name)!).toFixed(2)} GB per CPU second (sender + receiver); ${median(points.get(m.name)!).toFixed(2)} sample points per MB sent`);
+  }
 }

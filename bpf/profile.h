@@ -60,11 +60,10 @@ enum profile_stat {
 	PROFILE_STAT_REQUESTS_FULL = 14, /* a process could not ask for its tables: request map full */
 	PROFILE_STAT_REQUESTS = 15,     /* requests made: user space drains the request map only when this moved */
 	/* egress stacks (kiln_egress): sample points are bytes sent, one every egress_bytes_per_sample on average */
-	PROFILE_STAT_EGRESS_SENDS = 16,  /* TCP sends seen */
+	PROFILE_STAT_EGRESS_SAMPLED_SENDS = 16, /* TCP sends that held a sample point (a walk each) */
 	PROFILE_STAT_EGRESS_POINTS = 17, /* sample points recorded (a send can hold several) */
 	PROFILE_STAT_EGRESS_FULL = 18,   /* sample points lost: the active egress counts map was full */
-	PROFILE_STAT_EGRESS_NO_SOCK = 19, /* sends not sampled: no socket storage for the countdown (memory) */
-	PROFILE_STAT_MAX = 20,
+	PROFILE_STAT_MAX = 19,
 };
 
 /* One egress aggregation key: the sender as a profile_key (its kernel_stack_hash is 0: the send path

@@ -17,6 +17,9 @@
 #define AF_INET6 10
 #define IPPROTO_TCP 6
 
+/* the walk and the egress sample points, shared with the profile object (ARCHITECTURE.md, "Egress stacks") */
+#include "stacks.bpf.h"
+
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 65536);
@@ -151,7 +154,32 @@ int BPF_PROG(tcp_state, struct sock *sk, int oldstate, int newstate)
 	return 0;
 }
 
-static __always_inline void count(struct sock *sk, int ret, int sent)
+/* Egress stacks: the connection counts down bytes to its next sample point, gaps drawn from an
+ * exponential distribution (a Poisson process over the bytes it sends), so every byte is a sample point
+ * with the same chance 1/N whatever the pattern of sends; where a send crosses it, the sender's user stack
+ * is walked and counted with the number of points the send held. One subtraction per send otherwise. */
+static __always_inline void egress_countdown(void *ctx, struct sock *sk, struct tcp_conn *c, int ret)
+{
+	/* a new connection starts a whole gap away: memoryless, so its first bytes are as likely as any */
+	__s64 l = (c->egress_left > 0 ? c->egress_left : egress_gap()) - ret;
+	if (l > 0) {
+		c->egress_left = l;
+		return;
+	}
+	__u64 points = 0;
+	for (int i = 0; i < 16 && l <= 0; i++) {
+		points++;
+		l += egress_gap();
+	}
+	if (l <= 0) { /* a send of many mean gaps: the rest counted at the mean */
+		points += (__u64)(-l) / egress_bytes_per_sample + 1;
+		l = egress_gap();
+	}
+	c->egress_left = l;
+	egress_record(ctx, sk, c->family, points);
+}
+
+static __always_inline void count(void *ctx, struct sock *sk, int ret, int sent)
 {
 	if (ret <= 0 || !is_tcp(sk))
 		return;
@@ -171,19 +199,21 @@ static __always_inline void count(struct sock *sk, int ret, int sent)
 		__sync_fetch_and_add(&c->bytes_sent, ret);
 	else
 		__sync_fetch_and_add(&c->bytes_received, ret);
+	if (sent && egress_bytes_per_sample)
+		egress_countdown(ctx, sk, c, ret);
 }
 
 SEC("tp_btf/sock_send_length")
 int BPF_PROG(tcp_send, struct sock *sk, int ret, int flags)
 {
-	count(sk, ret, 1);
+	count(ctx, sk, ret, 1);
 	return 0;
 }
 
 SEC("tp_btf/sock_recv_length")
 int BPF_PROG(tcp_recv, struct sock *sk, int ret, int flags)
 {
-	count(sk, ret, 0);
+	count(ctx, sk, ret, 0);
 	return 0;
 }
 

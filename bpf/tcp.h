@@ -24,6 +24,7 @@ struct tcp_conn {
 	__u64 bytes_received;
 	__u64 retransmits;
 	__u64 opened_ns;  /* distinguishes two connections that reused one socket address */
+	__s64 egress_left; /* egress stacks: bytes to the next sample point (0: none drawn yet) */
 };
 
 /* Key of tcp_closed: one socket address can close twice between two reads by user space. */

@@ -29,6 +29,7 @@ interface Addon {
   load(h: unknown): void;
   attachCpuClock(h: unknown, prog: string, cpu: number, periodNs: number): void;
   attach(h: unknown, prog: string): void;
+  reuseMap(h: unknown, map: string, fd: number): void;
   mapInfo(h: unknown, map: string): MapInfo;
   mapDrain(fd: number, keySize: number, valueSize: number, cap: number): { keys: Buffer; values: Buffer; count: number };
   mapDump(fd: number, keySize: number, valueSize: number, cap: number): { keys: Buffer; values: Buffer; count: number };
@@ -137,22 +138,24 @@ export class BpfObject {
    * `setup` (attach programs, look up maps) and returns what it returns. On any failure the object is
    * closed and the error thrown.
    */
-  static load<T>(name: string, maxEntries: Record<string, number>, setup: (obj: BpfObject) => T, globals: Record<string, Buffer> = {}): [BpfObject, T] {
+  /** @param reuse maps taken from another loaded object instead of created (name → that map) */
+  static load<T>(name: string, maxEntries: Record<string, number>, setup: (obj: BpfObject) => T, globals: Record<string, Buffer> = {}, reuse: Record<string, BpfMap> = {}): [BpfObject, T] {
     // The verifier gives up with EAGAIN when a signal is pending (a profiler's SIGPROF every few ms
     // outlasts a long verification, and libbpf's own retries): a fresh object, a few times more
     for (let attempt = 1; ; attempt++) {
       try {
-        return BpfObject.#loadOnce(name, maxEntries, setup, globals);
+        return BpfObject.#loadOnce(name, maxEntries, setup, globals, reuse);
       } catch (e) {
         if (!(isNativeError(e) && e.code === 'EAGAIN') || attempt >= 5) throw e;
       }
     }
   }
 
-  static #loadOnce<T>(name: string, maxEntries: Record<string, number>, setup: (obj: BpfObject) => T, globals: Record<string, Buffer>): [BpfObject, T] {
+  static #loadOnce<T>(name: string, maxEntries: Record<string, number>, setup: (obj: BpfObject) => T, globals: Record<string, Buffer>, reuse: Record<string, BpfMap>): [BpfObject, T] {
     const obj = new BpfObject(name);
     try {
       for (const [map, n] of Object.entries(maxEntries)) obj.setMaxEntries(map, n);
+      for (const [map, m] of Object.entries(reuse)) load().reuseMap(obj.handle, map, m.info.fd);
       for (const [g, v] of Object.entries(globals)) obj.setGlobal(g, v);
       obj.load();
       return [obj, setup(obj)];

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { after, before, describe, it } from 'node:test';
 import { Profile } from 'pprof-format';
-import { bpfTest, getJson, repoRoot, startKiln, storedThrough, tempDir, testdataDir, waitExit, type KilnProcess } from '../testing/testkit.js';
+import { bpfTest, getJson, launchChromium, repoRoot, startKiln, storedThrough, tempDir, testdataDir, waitExit, type KilnProcess } from '../testing/testkit.js';
 import { TestNet } from '../testing/netns.js';
 import type { FlameNode } from '../profiler/flamegraph.js';
 import type { EgressSummary } from './egress-cost.js';
@@ -57,7 +57,8 @@ describe('egress stacks: bytes and dollars per code path', bpfTest(), () => {
     // as distributions build: -O2, no frame pointers (walked by the binary's .eh_frame)
     execFileSync('cc', ['-O2', '-g', '-o', bin, join(testdataDir, 'sendsplit.c')]);
     const t0 = Math.floor(Date.now() / 1000) - 2 * WINDOW;
-    kiln = await startKiln(['--window', String(WINDOW), '--data-dir', tempDir('egress-data'), '--zones', zones, '--cloud-metadata', 'off']);
+    // one sample point per MiB sent on average, stated (the default may change)
+    kiln = await startKiln(['--window', String(WINDOW), '--data-dir', tempDir('egress-data'), '--zones', zones, '--cloud-metadata', 'off', '--egress-bytes-per-sample', String(2 ** 20)]);
     for (const [host, addr] of [['b', '10.77.2.2'], ['a2', '10.77.1.3']]) {
       const [cmd, argv] = net.exec(host, process.execPath, [peer, 'server', '9000', '0', addr]);
       const s = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -96,7 +97,7 @@ describe('egress stacks: bytes and dollars per code path', bpfTest(), () => {
     assert.equal(fn(cross, 'push_metrics').bytes, 0);
     assert.equal(fn(same, 'push_metrics').bytes, push.bytes);
     assert.equal(fn(same, 'upload_reports').bytes, 0);
-    // the sampling is stated: one point per MiB on average (the default), its error from the points
+    // the sampling is stated: one point per MiB on average, its error from the points
     assert.ok(Math.abs(all.egress.bytes_per_point / 2 ** 20 - 1) < 0.01, String(all.egress.bytes_per_point));
     assert.ok(all.egress.points > 300 && all.egress.relative_error_95 > 0 && all.egress.relative_error_95 < 0.15, JSON.stringify(all.egress));
     // scaled to the TCP collector's exact counts: the points' own estimate is near them
@@ -137,6 +138,34 @@ describe('egress stacks: bytes and dollars per code path', bpfTest(), () => {
     assert.ok(Math.abs(up / CROSS_AZ_BYTES - 1) < 0.03, `pprof upload_reports ${up}`);
     const top = execFileSync('go', ['tool', 'pprof', '-sample_index=bytes', '-top', '-cum', `${kiln.url}/api/v1/profile/egress?${q}&format=pprof`], { encoding: 'utf8', env: { ...process.env, HOME: tempDir('gohome') }, stdio: ['ignore', 'pipe', 'pipe'] });
     assert.match(top, /upload_reports/);
+  });
+
+  it('shows in the browser: the cost page links a row to its code paths, the flamegraph page weighs them by bytes', { timeout: 120_000 }, async () => {
+    const browser = await launchChromium();
+    try {
+      const page = await browser.newPage({ viewport: { width: 1366, height: 768 } });
+      const month = new Date().toISOString().slice(0, 7);
+      await page.goto(`${kiln.url}/cost?month=${month}&group=peer`);
+      await page.waitForSelector('body[data-rendered="true"]', { timeout: 20_000 });
+      // the cross-AZ row of sendsplit links to the code paths that sent it
+      const href = await page.locator('#cost-body tr', { hasText: 'cross-az' }).filter({ hasText: 'sendsplit' }).first().locator('a', { hasText: 'code paths' }).getAttribute('href');
+      assert.ok(href, 'a code paths link on the cross-AZ row');
+      const link = new URLSearchParams(href.slice(href.indexOf('?')));
+      assert.equal(link.get('metric'), 'egress');
+      assert.equal(link.get('egress_class'), 'cross-az');
+      assert.equal(link.get('app'), 'sendsplit');
+      await page.goto(`${kiln.url}${href}`);
+      await page.waitForSelector('body[data-egress="true"]', { timeout: 20_000 });
+      const frames = await page.locator('#chart g').allTextContents();
+      assert.ok(frames.some((t) => t.includes('upload_reports')), frames.slice(0, 20).join(' | '));
+      assert.ok(!frames.some((t) => t.includes('push_metrics')), 'the same-zone path is not in the cross-AZ view');
+      const status = await page.locator('#status').textContent();
+      assert.match(status ?? '', /cross-az .*\$0\.0\d+\/GB/, status ?? '');
+      assert.match(status ?? '', /sample points/);
+      await page.screenshot({ path: join(repoRoot, 'test-artifacts', 'ui-egress-1366.png'), fullPage: true });
+    } finally {
+      await browser.close();
+    }
   });
 
   it('refuses a bad class with 400 and the reason', async () => {

@@ -1,6 +1,7 @@
 /* Network flows per window: the TCP collector's per-connection deltas named (application, peer and the
  * peer's application when the other end is on this kernel), classified by the zones of both ends, and
  * summed per (app, container, direction, peer address, service port, peer app, class) per window. */
+import type { EgressShare } from '../profiler/sampler.js';
 import { LRUCache } from 'lru-cache';
 import type { Collector, CollectorHealth, EndedWindow, WindowEnvelope } from '../pipeline/contracts.js';
 import { windowStart } from '../pipeline/scheduler.js';
@@ -51,6 +52,8 @@ export interface FlowCollectorOptions {
   identity: HostIdentity;
   host: string;
   maxConnections?: number;
+  /** egress stacks: the profiler's maps (its sampler's egressShare()) */
+  egress?: EgressShare | null;
   onError?: (e: unknown) => void;
 }
 
@@ -81,7 +84,7 @@ export class FlowCollector implements Collector {
   constructor(opts: FlowCollectorOptions) {
     this.#opts = opts;
     this.#host = opts.host;
-    this.tcp = new TcpCollector({ maxConnections: opts.maxConnections });
+    this.tcp = new TcpCollector({ maxConnections: opts.maxConnections, egress: opts.egress });
   }
 
   start(): void {}

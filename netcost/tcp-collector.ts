@@ -1,7 +1,8 @@
 /* The kernel half of network cost: bpf/tcp.bpf.c's per-connection cumulative counters turned into
  * deltas since the previous collect() (cumulative -> delta, closed connections included exactly once). */
 import { BpfObject, type BpfMap } from '../native/index.js';
-import { readPerCpuCounter, readPerCpuCounters } from '../native/decode.js';
+import { readPerCpuCounter, readPerCpuCounters, u32Buffer, u64Buffer } from '../native/decode.js';
+import type { EgressShare } from '../profiler/sampler.js';
 import { TCP_CONN, TCP_LOSS_STATS, TCP_STATS, decodeTcpConn, type TcpConn } from './tcp-layout.js';
 
 export interface TcpDelta extends Omit<TcpConn, 'bytesSent' | 'bytesReceived' | 'retransmits'> {
@@ -28,11 +29,22 @@ export class TcpCollector {
   /** last cumulative values per connection (socket address + open time) */
   #seen = new Map<string, Seen>();
 
-  constructor(opts: { maxConnections?: number; maxClosedPerCollect?: number } = {}) {
-    const [obj, maps] = BpfObject.load('tcp', { tcp_conns: opts.maxConnections ?? 65536, tcp_closed: opts.maxClosedPerCollect ?? 65536 }, (o) => {
-      for (const p of ['tcp_state', 'tcp_send', 'tcp_recv', 'tcp_retransmit']) o.attach(p);
-      return { conns: o.map('tcp_conns'), closed: o.map('tcp_closed'), stats: o.map('tcp_stats') };
-    });
+  /** @param egress the profiler's maps for egress stacks (its sampler's egressShare()): the send program
+   *  then counts down bytes per connection and walks the sender's stack at each sample point */
+  constructor(opts: { maxConnections?: number; maxClosedPerCollect?: number; egress?: EgressShare | null } = {}) {
+    const e = opts.egress ?? null;
+    // without egress stacks the shared maps are never touched (their code is dead): one entry each
+    const unused: Record<string, number> = e ? {} : { profile_stacks: 1, unwind_rows: 1, unwind_tables: 1, unwind_procs: 1, unwind_requests: 1, egress_gaps: 1, egress_counts0: 1, egress_counts1: 1 };
+    const [obj, maps] = BpfObject.load(
+      'tcp',
+      { tcp_conns: opts.maxConnections ?? 65536, tcp_closed: opts.maxClosedPerCollect ?? 65536, ...unused },
+      (o) => {
+        for (const p of ['tcp_state', 'tcp_send', 'tcp_recv', 'tcp_retransmit']) o.attach(p);
+        return { conns: o.map('tcp_conns'), closed: o.map('tcp_closed'), stats: o.map('tcp_stats') };
+      },
+      e ? { egress_bytes_per_sample: u64Buffer(BigInt(e.bytesPerSample)), unwind_with_tables: u32Buffer(e.tables ? 1 : 0) } : {},
+      e?.maps ?? {},
+    );
     this.bpf = obj;
     this.#conns = maps.conns;
     this.#closed = maps.closed;

@@ -2,7 +2,7 @@
 import { address, cString } from '../native/decode.js';
 
 export const TCP_CONN = {
-  size: 104,
+  size: 112,
   tgid: 0,
   flags: 4,
   cgroup_id: 8,
@@ -16,6 +16,7 @@ export const TCP_CONN = {
   bytes_received: 80,
   retransmits: 88,
   opened_ns: 96,
+  egress_left: 104,
 } as const;
 
 export const TCP_INBOUND = 1;

@@ -43,10 +43,9 @@ export const PROFILE_STATS = [
   'walkEndBadFrame',
   'unwindRequestsFull',
   'unwindRequests',
-  'egressSends',
+  'egressSampledSends',
   'egressPoints',
   'egressPointsLost',
-  'egressNoSocketStorage',
 ] as const;
 
 /** struct egress_key: a profile_key, then the connection's peer. */

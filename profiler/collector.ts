@@ -408,9 +408,8 @@ export class ProfileCollector implements Collector {
         // how user-stack walks went and which binaries have no table are not losses: they are in the
         // status and in /metrics as kiln_profiler_unwind_* (see unwindHealth)
         unwind_requests_map_full: Number(s.unwindRequestsFull),
-        // egress sample points (bytes sent / bytes per sample) lost whole or sampled without a countdown
+        // egress sample points (bytes sent / bytes per sample) lost: the kernel's egress map was full
         egress_map_full: Number(s.egressPointsLost),
-        egress_no_socket_storage: Number(s.egressNoSocketStorage),
       },
       programs: this.#finalSamplerStats ? [] : this.sampler.bpf.progStats(),
     };

@@ -85,6 +85,17 @@ export interface SamplerOptions {
   egressKeys?: number;
 }
 
+/** The maps of bpf/stacks.bpf.h: the profile object's, reused by the TCP object for egress stacks. */
+export const EGRESS_SHARED_MAPS = ['profile_stacks', 'profile_state', 'profile_stats', 'profile_scratch', 'unwind_walk', 'unwind_rows', 'unwind_tables', 'unwind_procs', 'unwind_requests', 'egress_gaps', 'egress_counts0', 'egress_counts1'] as const;
+
+export interface EgressShare {
+  maps: Record<string, BpfMap>;
+  /** the flag's N: the mean of the gaps is what one point stands for (CpuSampler.egressBytesPerSample) */
+  bytesPerSample: number;
+  /** the walk by unwind tables (else frame pointers) */
+  tables: boolean;
+}
+
 /** Gaps between egress sample points: quantiles of an exponential distribution with mean `n` bytes, at
  *  the midpoints of `count` equal slices of probability (a gap drawn at random from them). Returns the
  *  gaps and their exact mean: the bytes one sample point stands for. */
@@ -235,15 +246,17 @@ export class CpuSampler {
         if (gaps) {
           const table = o.map('egress_gaps');
           gaps.gaps.forEach((g, i) => table.update(u32Buffer(i), u64Buffer(g)));
-          o.attach('kiln_egress');
         }
-        return m;
+        // what the TCP object's send program needs to walk and count egress stacks (egressShare())
+        const shared = gaps ? Object.fromEntries(EGRESS_SHARED_MAPS.map((n) => [n, o.map(n)])) : null;
+        return { ...m, shared };
       },
       { unwind_with_tables: u32Buffer(tables ? 1 : 0), egress_bytes_per_sample: u64Buffer(BigInt(egressN)) },
     );
     this.#obj = obj;
     this.#counts = maps.counts;
     this.#egress = maps.egress;
+    this.#shared = maps.shared ? { maps: maps.shared, bytesPerSample: egressN, tables } : null;
     this.#stacks = maps.stacks;
     this.#state = maps.state;
     this.#statsMap = maps.stats;
@@ -252,6 +265,13 @@ export class CpuSampler {
   }
 
   readonly unwind: UnwindMaps | null;
+  #shared: EgressShare | null = null;
+
+  /** With egress stacks on: the maps and settings the TCP collector's send program loads with, so that
+   *  one walk, one stacks map and one set of egress counts serve both objects (bpf/stacks.bpf.h). */
+  egressShare(): EgressShare | null {
+    return this.#shared;
+  }
   #onUnwindError: ((e: unknown) => void) | undefined;
 
   /** Answers the walk's pending requests for unwind tables (at every drain, and between long steps of

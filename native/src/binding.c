@@ -201,6 +201,26 @@ static napi_value js_set_max_entries(napi_env env, napi_callback_info info)
 	return NULL;
 }
 
+static napi_value js_reuse_map(napi_env env, napi_callback_info info)
+{
+	ARGS(3);
+	GET_OBJ(0);
+	char *map = get_string(env, argv[1]);
+	if (!map)
+		return NULL;
+	int32_t fd;
+	if (napi_get_value_int32(env, argv[2], &fd) != napi_ok) {
+		free(map);
+		napi_throw_type_error(env, NULL, "map fd must be a number");
+		return NULL;
+	}
+	int err = kiln_obj_reuse_map(o, map, fd);
+	free(map);
+	if (err)
+		return throw_errno(env, err, "reuse map");
+	return NULL;
+}
+
 static napi_value js_set_global(napi_env env, napi_callback_info info)
 {
 	ARGS(3);
@@ -661,6 +681,7 @@ static napi_value make_layouts(napi_env env)
 	FIELD(tc, tcp_conn, bytes_received);
 	FIELD(tc, tcp_conn, retransmits);
 	FIELD(tc, tcp_conn, opened_ns);
+	FIELD(tc, tcp_conn, egress_left);
 	napi_set_named_property(env, all, "tcp_conn", tc);
 	napi_value de;
 	napi_create_object(env, &de);
@@ -690,6 +711,7 @@ static napi_value init(napi_env env, napi_value exports)
 		{ "open", NULL, js_open, NULL, NULL, NULL, napi_default, NULL },
 		{ "close", NULL, js_close, NULL, NULL, NULL, napi_default, NULL },
 		{ "setMaxEntries", NULL, js_set_max_entries, NULL, NULL, NULL, napi_default, NULL },
+		{ "reuseMap", NULL, js_reuse_map, NULL, NULL, NULL, napi_default, NULL },
 		{ "setGlobal", NULL, js_set_global, NULL, NULL, NULL, napi_default, NULL },
 		{ "load", NULL, js_load, NULL, NULL, NULL, napi_default, NULL },
 		{ "attachCpuClock", NULL, js_attach_cpu_clock, NULL, NULL, NULL, napi_default, NULL },

@@ -106,6 +106,16 @@ int kiln_obj_set_max_entries(struct kiln_obj *o, const char *map, uint32_t n)
 	return bpf_map__set_max_entries(m, n);
 }
 
+/* Before load: the object uses an existing map (another object's) instead of creating its own. libbpf
+ * keeps a duplicate of `fd`, closed with this object; the caller's stays the caller's. */
+int kiln_obj_reuse_map(struct kiln_obj *o, const char *map, int fd)
+{
+	struct bpf_map *m = bpf_object__find_map_by_name(o->obj, map);
+	if (!m)
+		return -ENOENT;
+	return bpf_map__reuse_fd(m, fd);
+}
+
 /* Find a `const volatile` (or .bss/.data) global by name through the object's BTF datasecs
  * and write its initial value before load. */
 int kiln_obj_set_global(struct kiln_obj *o, const char *var, const void *val, size_t sz)

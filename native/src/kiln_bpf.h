@@ -13,6 +13,7 @@ void kiln_clear_log(void);
 
 int kiln_obj_open(const char *name, struct kiln_obj **out);
 int kiln_obj_set_max_entries(struct kiln_obj *o, const char *map, uint32_t n);
+int kiln_obj_reuse_map(struct kiln_obj *o, const char *map, int fd);
 int kiln_obj_set_global(struct kiln_obj *o, const char *var, const void *val, size_t sz);
 int kiln_obj_load(struct kiln_obj *o);
 /* perf_event software cpu-clock on one CPU with a fixed period in ns, program attached to it */

@@ -7,8 +7,9 @@ import type { FlameNode as PlainNode } from '../../profiler/flamegraph.js';
 import type { ProcessRow } from '../../store/tables/profiles.js';
 import type { RunqRow } from '../../store/tables/runq-windows.js';
 import { $, getJson } from './dom.js';
-import { usd } from './format.js';
+import { bytes, usd } from './format.js';
 import type { CpuCost } from '../../profiler/cpu-cost.js';
+import type { EgressSummary } from '../../netcost/egress-cost.js';
 
 /* d3 and d3-flame-graph are loaded as globals by index.html */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -42,6 +43,11 @@ interface Selection {
   view: string;
   /** the process filter (README "Process labels"): '' (all of the app's processes), `pid:N` or `cmd:LINE` */
   proc: string;
+  /** what the flamegraph weighs: CPU time, or bytes sent (the network cost view: egress stacks) */
+  metric: 'cpu' | 'egress';
+  /** the network cost view's traffic class ('' all, 'nat' through a NAT gateway) and peer application */
+  egress_class: string;
+  peer_app: string;
 }
 
 /** The API's labels for a process filter value of the picker. */
@@ -83,6 +89,9 @@ function readSelection(): Selection {
     q: p.get('q') ?? '',
     view: p.get('view') ?? (RELATIVE.test(p.get('from') ?? '') && (p.get('to') ?? 'now') === 'now' ? p.get('from')! : 'now-1h'),
     proc: p.get('pid') ? `pid:${p.get('pid')}` : p.get('cmdline') !== null ? `cmd:${p.get('cmdline')}` : '',
+    metric: p.get('metric') === 'egress' ? 'egress' : 'cpu',
+    egress_class: p.get('egress_class') ?? '',
+    peer_app: p.get('peer_app') ?? '',
   };
 }
 
@@ -102,6 +111,11 @@ function writeSelection(s: Selection): void {
     }
   }
   if (s.q) p.set('q', s.q);
+  if (s.metric === 'egress') {
+    p.set('metric', 'egress');
+    if (s.egress_class) p.set('egress_class', s.egress_class);
+    if (s.peer_app) p.set('peer_app', s.peer_app);
+  }
   if (s.view !== s.from || s.to !== 'now') p.set('view', s.view);
   history.replaceState(null, '', `?${p}`);
 }
@@ -160,10 +174,16 @@ function diffColor(d: HierarchyNode & { highlight?: boolean }): string {
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 let chart: any = null;
 
-function renderChart(tree: FlameNode, diff: boolean, cost: CpuCost | null = null): void {
+function renderChart(tree: FlameNode, diff: boolean, cost: CpuCost | null = null, egress = false): void {
   const host = $('chart');
   host.innerHTML = '';
   const total = tree.value || 1;
+  // the network cost view: a frame's bytes sent, their dollars, and the sampling error of its share
+  const sent = (d: HierarchyNode) => {
+    const points = d.data.points ?? 0;
+    const err = points > 0 ? ` ±${Math.round(196 / Math.sqrt(points))}% (95%, ${points} sample points)` : '';
+    return `${d.data.name}\n${bytes(d.value)} sent (${pct(d.value / total)}) = ${usd(d.data.usd ?? 0)}${err}`;
+  };
   // with a CPU price, a frame's CPU seconds and dollars: its share of the range's
   const priced = (n: number) => (cost ? `; ${((n / total) * cost.cpu_seconds).toFixed(2)} CPU-s = ${usd((n / total) * cost.usd)}, ${usd((n / total) * cost.usd_per_month)}/month` : '');
   // the UMD build of d3-flame-graph exports its factory as `default`
@@ -176,6 +196,7 @@ function renderChart(tree: FlameNode, diff: boolean, cost: CpuCost | null = null
     .selfValue(false)
     .setDetailsElement($('details'))
     .setLabelHandler((d: HierarchyNode) => {
+      if (egress) return sent(d);
       const base = `${d.data.name}\n${d.value} samples (${pct(d.value / total)})${diff ? '' : priced(d.value)}`;
       if (!diff) return base;
       const delta = d.data.delta ?? 0;
@@ -318,8 +339,14 @@ function selectionFromControls(): Selection {
     q: $<HTMLInputElement>('search').value,
     view: custom ? currentView : range,
     proc: $<HTMLSelectElement>('process').value,
+    metric: $<HTMLSelectElement>('metric').value === 'egress' ? 'egress' : 'cpu',
+    egress_class: $<HTMLSelectElement>('egress-class').value,
+    peer_app: peerApp,
   };
 }
+
+/** the peer application the network cost view is narrowed to (from a cost page link) */
+let peerApp = '';
 
 function localInput(text: string): string {
   if (!text) return '';
@@ -361,6 +388,9 @@ function applyToControls(s: Selection, ranked: AppCpu[]): void {
   setTimeInput('base-to', s.base_to);
   $<HTMLSelectElement>('mode').value = s.mode;
   $<HTMLInputElement>('search').value = s.q;
+  $<HTMLSelectElement>('metric').value = s.metric;
+  $<HTMLSelectElement>('egress-class').value = s.egress_class;
+  peerApp = s.peer_app;
 }
 
 function showControls(s: Selection): void {
@@ -368,6 +398,7 @@ function showControls(s: Selection): void {
   $('base-custom').hidden = s.base !== 'custom';
   $('base-app-label').hidden = s.base !== 'app';
   $('mode-label').hidden = s.base === 'none';
+  $('egress-class-label').hidden = s.metric !== 'egress';
   document.body.classList.toggle('comparing', s.base !== 'none');
 }
 
@@ -536,6 +567,26 @@ async function render(): Promise<void> {
   $('status').textContent = 'loading…';
   void renderTimelines(s, sel, base, seq).catch(() => undefined);
   void renderLosses(base ? [sel, base] : [sel], seq).catch(() => undefined);
+  if (s.metric === 'egress') {
+    // the network cost view: what sent the bytes (a comparison stays a CPU view)
+    const q = new URLSearchParams(sel);
+    if (s.egress_class) q.set('class', s.egress_class);
+    if (s.peer_app) q.set('peer_app', s.peer_app);
+    pprof.href = `/api/v1/profile/egress?${q}&format=pprof`;
+    basePprof.hidden = true;
+    const tree = await getJson<FlameNode & { egress: EgressSummary }>(`/api/v1/profile/egress?${q}`);
+    if (seq !== renderSeq) return;
+    $('legend').textContent = '';
+    renderChart(tree, false, null, true);
+    const e = tree.egress;
+    const classes = e.classes.map((c) => `${c.class} ${bytes(c.bytes)} = ${usd(c.usd)}${c.unit_price_usd ? ` at $${c.unit_price_usd}/${c.pricing_unit}` : ''}`).join('; ');
+    $('status').textContent =
+      e.points === 0
+        ? `no TCP bytes sent by ${s.app}${s.egress_class ? ` (${s.egress_class})` : ''}${s.peer_app ? ` to ${s.peer_app}` : ''} in this range`
+        : `${bytes(e.bytes)} sent = ${usd(e.usd)}${s.peer_app ? ` to ${s.peer_app}` : ''} · ${classes} · one sample point per ${bytes(e.bytes_per_point)} on average, ${e.points} points (±${(e.relative_error_95 * 100).toFixed(1)}% at 95% for all of them)`;
+    document.body.dataset.egress = 'true';
+    return;
+  }
   if (!base) {
     const tree = await getJson<FlameNode & { cost?: CpuCost | null }>(`/api/v1/profile/flamegraph?${sel}`);
     if (seq !== renderSeq) return;
@@ -611,7 +662,7 @@ async function main(): Promise<void> {
     setTimeInput('base-from', String(from - (to - from)));
     setTimeInput('base-to', String(from));
   }, { capture: true });
-  for (const id of ['app', 'process', 'range', 'from', 'to', 'base', 'base-app', 'base-from', 'base-to', 'mode']) $(id).addEventListener('change', rerender);
+  for (const id of ['app', 'process', 'range', 'from', 'to', 'base', 'base-app', 'base-from', 'base-to', 'mode', 'metric', 'egress-class']) $(id).addEventListener('change', rerender);
   $('search').addEventListener('input', () => {
     const q = $<HTMLInputElement>('search').value;
     if (chart) q ? chart.search(q) : chart.clear();

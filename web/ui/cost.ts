@@ -23,7 +23,19 @@ function monthRange(month: string): { from: number; to: number } {
   return { from: Date.UTC(y, m - 1, 1) / 1000, to: Date.UTC(y, m, 1) / 1000 };
 }
 
-function renderTable(rows: Row[], group: string): void {
+/** The flamegraph page's network-cost view of a row: the code paths that sent its bytes (egress stacks). */
+function codePathsLink(r: Row, range: { from: number; to: number }): HTMLElement | null {
+  if (!r.app || r.bytes_sent <= 0 && r.charge !== 'nat-gateway-processing') return null;
+  const p = new URLSearchParams({ app: r.app, from: String(range.from), to: String(Math.min(range.to, Math.ceil(Date.now() / 1000))), metric: 'egress', egress_class: r.charge === 'nat-gateway-processing' ? 'nat' : r.class });
+  if (r.peer_app) p.set('peer_app', r.peer_app);
+  const a = document.createElement('a');
+  a.href = `/?${p}`;
+  a.textContent = 'code paths';
+  a.title = `the code in ${r.app} that sent these bytes`;
+  return a;
+}
+
+function renderTable(rows: Row[], group: string, range: { from: number; to: number }): void {
   const body = $('cost-body');
   body.replaceChildren();
   const sorted = [...rows].sort((a, b) => b.cost_usd - a.cost_usd || b.bytes_sent + b.bytes_received - (a.bytes_sent + a.bytes_received));
@@ -41,6 +53,10 @@ function renderTable(rows: Row[], group: string): void {
       [usd(r.cost_usd), true],
     ];
     appendCells(tr, cells);
+    const td = document.createElement('td');
+    const link = codePathsLink(r, range);
+    if (link) td.append(link);
+    tr.append(td);
     body.append(tr);
   }
   $('cost-total').textContent = usd(rows.reduce((s, r) => s + r.cost_usd, 0));
@@ -127,7 +143,7 @@ async function render(): Promise<void> {
       getJson<Row[]>(`/api/v1/netcost?${q}&group_by=${group}`),
       getJson<{ step: number; points: Point[] }>(`/api/v1/netcost/series?${q}&step=86400`),
     ]);
-    renderTable(rows, group);
+    renderTable(rows, group, range);
     renderChart(series.points, series.step, range);
     $('status').textContent = '';
     document.body.dataset.rendered = 'true';
