@@ -115,9 +115,9 @@ async function egressOverhead(blast: string): Promise<void> {
   const MiB = 1 << 20;
   const modes = [
     { name: 'off', args: [] as string[] },
-    { name: 'N = 1 MiB (default)', args: ['--egress-bytes-per-sample', String(MiB)] },
-    { name: 'N = 8 MiB', args: ['--egress-bytes-per-sample', String(8 * MiB)] },
-    { name: 'N = 64 MiB', args: ['--egress-bytes-per-sample', String(64 * MiB)] },
+    { name: 'N = 1 MiB', args: ['--egress-bytes-per-sample', String(MiB)] },
+    { name: 'N = 4 MiB (default)', args: ['--egress-bytes-per-sample', String(4 * MiB)] },
+    { name: 'N = 16 MiB', args: ['--egress-bytes-per-sample', String(16 * MiB)] },
   ];
   const ROUNDS = 8;
   console.log(`\n## Egress stacks: TCP programs' BPF run time per MB, off vs on (profiler + TCP collector, 2 s loopback runs of 64 KiB writes, ${ROUNDS} rounds, modes in rotating order)`);
