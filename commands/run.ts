@@ -7,11 +7,15 @@ import type { RunConfig } from '../config/config.js';
 import { teeSink } from '../pipeline/tee.js';
 import { StoreSink } from '../store/store-sink.js';
 import { KilnMetrics } from '../web/metrics.js';
+import { preflight } from '../preflight.js';
 import { closeStore, prepareStore, hostZoneName, onSignals, openStore, serveApi, startCollectors, stderrLog as log, why, type Fail } from './parts.js';
 
 export type { Fail };
 
 export async function run(cfg: RunConfig, fail: Fail): Promise<void> {
+  // what the kernel lacks is said before the data directory is opened or its schema changed
+  const missing = preflight();
+  if (missing) fail(missing);
   const store = await openStore(cfg.dataDir, cfg.queryTimeoutSeconds, fail);
   await prepareStore(store, cfg.retentionDays, fail);
   const host = hostname();
