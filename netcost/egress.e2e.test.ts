@@ -88,7 +88,8 @@ describe('egress stacks: bytes and dollars per code path', bpfTest(), () => {
     const all = await egress();
     const up = fn(all, 'upload_reports');
     const push = fn(all, 'push_metrics');
-    assert.ok(Math.abs(up.bytes / CROSS_AZ_BYTES - 1) < 0.03, `upload_reports ${up.bytes} bytes, sent ${CROSS_AZ_BYTES}`);
+    const paths = (n: FlameNode, pre = ''): string[] => (n.children.length === 0 ? [`${pre}${n.name} ${n.value}`] : n.children.flatMap((c) => paths(c, `${pre}${n.name}>`)));
+    assert.ok(Math.abs(up.bytes / CROSS_AZ_BYTES - 1) < 0.03, `upload_reports ${up.bytes} bytes, sent ${CROSS_AZ_BYTES}; paths: ${paths(all).slice(0, 12).join(' | ')}; ${JSON.stringify(all.egress)}`);
     assert.ok(Math.abs(push.bytes / SAME_ZONE_BYTES - 1) < 0.03, `push_metrics ${push.bytes} bytes, sent ${SAME_ZONE_BYTES}`);
     // each function's bytes are all in its own class, none in the other
     const cross = await egress('&class=cross-az');

@@ -43,13 +43,13 @@ __attribute__((noinline)) void push_metrics(int fd, long long n) { send_all(fd, 
 int main(int argc, char **argv)
 {
 	if (argc != 7) {
-		fprintf(stderr, "usage: sendsplit HOST1 PORT1 BYTES1 HOST2 PORT2 BYTES2 (after a 2 s warm-up of 1.25 MiB to each)\n");
+		fprintf(stderr, "usage: sendsplit HOST1 PORT1 BYTES1 HOST2 PORT2 BYTES2 (after a 4 s warm-up of 2.5 MiB to each)\n");
 		return 2;
 	}
 	int a = dial(argv[1], atoi(argv[2]));
 	int b = dial(argv[4], atoi(argv[5]));
 	long long na = atoll(argv[3]), nb = atoll(argv[6]);
-	for (int i = 0; i < 20; i++) {
+	for (int i = 0; i < 40; i++) {
 		warm_up(a, 64 << 10);
 		warm_up(b, 64 << 10);
 		usleep(100 * 1000);
@@ -65,5 +65,7 @@ int main(int argc, char **argv)
 	}
 	close(a);
 	close(b);
+	/* a service lives on after its sends: Kiln reads the process while it runs, however busy the host */
+	sleep(4);
 	return 0;
 }
