@@ -31,6 +31,7 @@ export const LOSS_REASONS: Record<string, string> = {
   counts_map_full: 'samples dropped: the kernel count map was full between two drains',
   stack_map_full: 'samples kept without their stack: the kernel stack map was full',
   stack_evicted: 'samples kept without their stack: the stack was gone from the cache',
+  egress_map_full: 'egress sample points (bytes sent, one point per N bytes) dropped: the kernel egress map was full between two drains',
   store_queue_full: 'samples not stored: the store fell behind and its write queue was full',
   store_shutdown: 'samples not stored: Kiln stopped before the store took them',
 };
