@@ -217,6 +217,13 @@ function windowFromProto(w: Window, host: string): WindowEnvelope {
           return { name: str(n), address: s.addresses[i], mapping };
         });
       });
+      /** stack indexes with their counts, as frames: an index past the table is refused */
+      const counted = (owner: string, idx: number[], counts: bigint[], what: string) =>
+        idx.map((si, i) => {
+          const frames = stacks[si];
+          if (!frames) throw new BatchError(`profile: ${owner} refers to stack ${si} of ${stacks.length}`);
+          return { frames, count: num(counts[i], what) };
+        });
       const apps = p.apps.map((a) => {
         if (a.counts.length !== a.stacks.length) throw new BatchError(`profile: app ${a.app} has ${a.stacks.length} stacks and ${a.counts.length} counts`);
         return {
@@ -225,11 +232,7 @@ function windowFromProto(w: Window, host: string): WindowEnvelope {
           pid: a.pid,
           exe: a.exe,
           cmdline: a.cmdline,
-          stacks: a.stacks.map((si, i) => {
-            const frames = stacks[si];
-            if (!frames) throw new BatchError(`profile: app ${a.app} refers to stack ${si} of ${stacks.length}`);
-            return { frames, count: num(a.counts[i], 'sample count') };
-          }),
+          stacks: counted(`app ${a.app}`, a.stacks, a.counts, 'sample count'),
         };
       });
       const egress = p.egress.map((e) => {
@@ -243,11 +246,7 @@ function windowFromProto(w: Window, host: string): WindowEnvelope {
           cmdline: e.cmdline,
           peerAddress: e.peerAddress,
           peerPort: e.peerPort,
-          stacks: e.stacks.map((si, i) => {
-            const frames = stacks[si];
-            if (!frames) throw new BatchError(`profile: egress of ${e.app} refers to stack ${si} of ${stacks.length}`);
-            return { frames, count: num(e.points[i], 'egress points') };
-          }),
+          stacks: counted(`egress of ${e.app}`, e.stacks, e.points, 'egress points'),
         };
       });
       if (egress.length > 0 && !(p.egressBytesPerSample > 0 && Number.isFinite(p.egressBytesPerSample))) throw new BatchError(`profile: egress points without bytes per sample (${p.egressBytesPerSample})`);
